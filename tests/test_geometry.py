@@ -232,3 +232,15 @@ def test_scale_alignment():
     assert np.isclose(g.scale_alignment(src, 3 * src), 3)
     with pytest.raises(ValueError):
         g.scale_alignment(np.zeros(3), np.ones(3))
+
+
+def test_pose_encoding_roundtrip():
+    rng = np.random.default_rng(5)
+    T = np.stack([random_transform(rng) for _ in range(3)])
+    K = np.stack([g.intrinsics_from_fov(64, 48, f) for f in (40.0, 60.0, 90.0)])
+    enc = g.pose_to_encoding(T, K, 48, 64)
+    assert enc.shape == (3, g.POSE_ENCODING_DIM) and enc.dtype == np.float32
+    assert np.isclose(enc[2, 7], np.pi / 2, atol=1e-6)  # fov_h of the 90° camera
+    T2, K2 = g.encoding_to_pose(enc, 48, 64)
+    np.testing.assert_allclose(T2, T, atol=1e-5)
+    np.testing.assert_allclose(K2, K, rtol=1e-5)

@@ -365,3 +365,41 @@ def scale_alignment(src: np.ndarray, dst: np.ndarray) -> float:
     if denom <= 0:
         raise ValueError("scale_alignment: source is all zeros")
     return float(src @ dst) / denom
+
+
+# ----------------------------------------------------------------------------- pose encoding
+
+POSE_ENCODING_DIM = 9
+"""``[tx, ty, tz, qx, qy, qz, qw, fov_h, fov_w]``: VGGT's absT_quaR_FoV layout (fov in radians)."""
+
+
+def pose_to_encoding(T_ref_cam: np.ndarray, K: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Encode poses relative to the reference frame and intrinsics as ``[..., 9]`` float32.
+
+    Args:
+        T_ref_cam: ``[..., 4, 4]`` pose of each camera in the reference camera's frame,
+            ``inv(T_wc_ref) @ T_wc`` (identity for the reference itself).
+        K: ``[..., 3, 3]`` intrinsics for an image of ``height x width``.
+    Returns:
+        ``[t (3), quaternion x, y, z, w (4), fov_h, fov_w (2, radians)]``.
+    """
+    T = np.asarray(T_ref_cam, dtype=np.float64)
+    fov_w, fov_h = fov_from_intrinsics(K, width, height)
+    return np.concatenate(
+        [T[..., :3, 3], matrix_to_quat(T[..., :3, :3]), np.stack([fov_h, fov_w], -1)], -1
+    ).astype(np.float32)
+
+
+def encoding_to_pose(pose_enc: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pose_to_encoding`: ``(T_ref_cam [..., 4, 4], K [..., 3, 3])``.
+
+    The principal point is the image centre (the encoding carries no other).
+    """
+    enc = np.asarray(pose_enc, dtype=np.float64)
+    T = make_transform(quat_to_matrix(enc[..., 3:7]), enc[..., :3])
+    fy = 0.5 * height / np.tan(enc[..., 7] / 2.0)
+    fx = 0.5 * width / np.tan(enc[..., 8] / 2.0)
+    K = np.zeros(enc.shape[:-1] + (3, 3))
+    K[..., 0, 0], K[..., 1, 1] = fx, fy
+    K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = width / 2.0, height / 2.0, 1.0
+    return T, K
