@@ -1,0 +1,127 @@
+"""distill.training: checkpoints, the resumable batch order, the schedule, and kill -9 resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from distill.training import checkpoint as ckpt
+from distill.training.sampler import StepBatchSampler
+from distill.training.trainer import warmup_cosine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _trained_pair():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 ** s)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(5, 4)).pow(2).mean().backward()
+        opt.step()
+        sched.step()
+    return model, opt, sched
+
+
+def test_checkpoint_roundtrip_restores_weights_optimizer_scheduler_and_rng(tmp_path):
+    model, opt, sched = _trained_pair()
+    path = ckpt.save_checkpoint(str(tmp_path), 3, model, opt, sched, extra={"note": "x"})
+    expected_draw = torch.rand(4)  # the RNG stream right after the save
+
+    torch.manual_seed(123)
+    model2 = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=1e-2)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda s: 0.5 ** s)
+    loaded = ckpt.load_checkpoint(ckpt.latest_checkpoint(str(tmp_path)), model2, opt2, sched2)
+    assert loaded.path == path and loaded.step == 3 and loaded.extra == {"note": "x"}
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
+    s1, s2 = opt.state_dict(), opt2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    for k in s1["state"]:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(s1["state"][k][name], s2["state"][k][name])
+    assert sched2.last_epoch == 3 and sched2.get_last_lr() == sched.get_last_lr()
+    assert torch.equal(torch.rand(4), expected_draw)
+
+
+def test_checkpoints_are_pruned_and_latest_points_at_the_newest(tmp_path):
+    model, opt, sched = _trained_pair()
+    for step in (1, 2, 3, 4):
+        ckpt.save_checkpoint(str(tmp_path), step, model, opt, sched, keep_last=2)
+    root = tmp_path / "checkpoints"
+    assert sorted(os.listdir(root)) == ["latest", "step_00000003", "step_00000004"]  # no temp dirs left
+    assert ckpt.latest_checkpoint(str(tmp_path)).endswith("step_00000004")
+    assert ckpt.latest_checkpoint(str(tmp_path / "nothing")) is None
+
+
+def test_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
+    model, opt, sched = _trained_pair()
+    path = ckpt.save_checkpoint(str(tmp_path), 1, model, opt, sched)
+    weights = os.path.join(path, "model.safetensors")
+    with open(weights, "r+b") as f:
+        f.truncate(os.path.getsize(weights) // 2)
+    with pytest.raises(ckpt.CheckpointError, match="model.safetensors"):
+        ckpt.load_checkpoint(path, model, opt, sched)
+    path = ckpt.save_checkpoint(str(tmp_path), 2, model, opt, sched)
+    with pytest.raises(ckpt.CheckpointError, match="does not match the model"):
+        ckpt.load_checkpoint(path, nn.Linear(4, 1))
+    os.remove(os.path.join(path, "state.json"))
+    with pytest.raises(ckpt.CheckpointError, match="state.json"):
+        ckpt.load_checkpoint(path, model)
+
+
+def test_step_sampler_resumes_mid_epoch_and_shards_ranks():
+    full = list(StepBatchSampler(10, 3, max_steps=9, seed=5))
+    resumed = list(StepBatchSampler(10, 3, max_steps=9, seed=5, start_step=4))
+    assert resumed == full[4:]
+    # every epoch is a permutation: the first 10 indices drawn cover the dataset once
+    assert sorted(sum(full, [])[:10]) == list(range(10))
+    r0 = list(StepBatchSampler(10, 2, max_steps=5, seed=1, rank=0, world_size=2))
+    r1 = list(StepBatchSampler(10, 2, max_steps=5, seed=1, rank=1, world_size=2))
+    single = StepBatchSampler(10, 4, max_steps=5, seed=1)
+    for step in range(5):
+        assert r0[step] + r1[step] == single.global_indices(step).tolist()
+
+
+def test_warmup_cosine_schedule_known_values():
+    assert warmup_cosine(0, 10, 110, 0.0) == pytest.approx(0.1)
+    assert warmup_cosine(9, 10, 110, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(60, 10, 110, 0.0) == pytest.approx(0.5)
+    assert warmup_cosine(110, 10, 110, 0.1) == pytest.approx(0.1)
+
+
+def _run_tiny(run_dir, max_steps, kill_at=None):
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "peers", "train_tiny.py"), str(run_dir), str(max_steps)]
+    if kill_at is not None:
+        cmd += ["--kill-at-step", str(kill_at)]
+    return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=300)
+
+
+def _losses(run_dir):
+    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    return {r["step"]: r["loss"] for r in rows}
+
+
+def test_kill_9_then_restart_logs_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    straight = _run_tiny(tmp_path / "straight", 14)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    killed = _run_tiny(tmp_path / "killed", 14, kill_at=10)  # dies inside step 10 (0-based); last checkpoint: step 8
+    assert killed.returncode == -signal.SIGKILL
+    assert ckpt.latest_checkpoint(str(tmp_path / "killed")).endswith("step_00000008")
+    resumed = _run_tiny(tmp_path / "killed", 14)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout + resumed.stderr
+
+    a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
+    assert sorted(a) == sorted(b) == list(range(1, 15))
+    np.testing.assert_array_equal([b[s] for s in range(1, 15)], [a[s] for s in range(1, 15)])
