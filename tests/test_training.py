@@ -125,3 +125,25 @@ def test_kill_9_then_restart_logs_the_same_losses_as_an_uninterrupted_run(tmp_pa
     a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
     assert sorted(a) == sorted(b) == list(range(1, 15))
     np.testing.assert_array_equal([b[s] for s in range(1, 15)], [a[s] for s in range(1, 15)])
+
+
+def test_torchrun_two_cpu_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    from safetensors.torch import load_file
+
+    script = os.path.join(ROOT, "tests", "peers", "train_tiny.py")
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", script,
+         str(tmp_path / "ddp"), "8", "--batch-size", "3", "--deterministic"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = subprocess.run([sys.executable, script, str(tmp_path / "one"), "8", "--batch-size", "6", "--deterministic"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    w_ddp = load_file(os.path.join(ckpt.latest_checkpoint(str(tmp_path / "ddp")), "model.safetensors"))
+    w_one = load_file(os.path.join(ckpt.latest_checkpoint(str(tmp_path / "one")), "model.safetensors"))
+    assert w_ddp.keys() == w_one.keys()
+    for k in w_one:
+        torch.testing.assert_close(w_ddp[k], w_one[k], rtol=1e-5, atol=1e-6)
+    assert list(_losses(tmp_path / "ddp")) == list(range(1, 9))  # rank 0 alone writes the log
