@@ -244,3 +244,13 @@ def test_pose_encoding_roundtrip():
     T2, K2 = g.encoding_to_pose(enc, 48, 64)
     np.testing.assert_allclose(T2, T, atol=1e-5)
     np.testing.assert_allclose(K2, K, rtol=1e-5)
+
+
+def test_quat_to_axis_angle_known_answers():
+    np.testing.assert_allclose(g.quat_to_axis_angle([0, 0, np.sin(0.25), np.cos(0.25)]), [0, 0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(g.quat_to_axis_angle([0, 0, 0, 1]), [0, 0, 0])
+    # q and -q give the same rotation vector
+    q = np.array([0.1, -0.3, 0.5, -0.8])
+    np.testing.assert_allclose(g.quat_to_axis_angle(q), g.quat_to_axis_angle(-q))
+    rv = g.quat_to_axis_angle(q)
+    np.testing.assert_allclose(g.axis_angle_to_matrix(rv, np.linalg.norm(rv)), g.quat_to_matrix(q), atol=1e-12)

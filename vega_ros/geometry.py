@@ -403,3 +403,14 @@ def encoding_to_pose(pose_enc: np.ndarray, height: int, width: int) -> tuple[np.
     K[..., 0, 0], K[..., 1, 1] = fx, fy
     K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = width / 2.0, height / 2.0, 1.0
     return T, K
+
+
+def quat_to_axis_angle(q_xyzw: np.ndarray) -> np.ndarray:
+    """Axis-angle vectors ``[..., 3]`` (axis * angle, angle in [0, pi]) from quaternions (x, y, z, w)."""
+    q = np.asarray(q_xyzw, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    q = np.where(q[..., 3:4] < 0, -q, q)
+    sin_half = np.linalg.norm(q[..., :3], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(sin_half, q[..., 3:4])
+    scale = np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)  # small-angle limit
+    return q[..., :3] * scale

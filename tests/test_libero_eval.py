@@ -1,0 +1,68 @@
+"""vega_ros.libero: the evaluation protocol, its statistics, and a real closed-loop run in MuJoCo."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from vega_ros.libero.policy_api import NoOpPolicy, check_action
+from vega_ros.libero.protocol import EvalProtocol, MAX_STEPS, SuiteReport, EpisodeResult, plan_episodes, wilson_interval
+
+
+def test_standard_step_limits_and_episode_plan():
+    assert [EvalProtocol(suite=s).step_limit for s in ("libero_spatial", "libero_object", "libero_goal", "libero_10")] == [220, 280, 300, 520]
+    assert EvalProtocol().episodes_per_task == 50 and EvalProtocol().settle_steps == 10
+    plan = plan_episodes(EvalProtocol(), 10, [50] * 10)
+    assert len(plan) == 500
+    assert [e.init_state for e in plan if e.task_id == 3] == list(range(50))
+    assert len({e.seed for e in plan}) == 500  # every episode seeded differently, reproducibly
+    assert plan == plan_episodes(EvalProtocol(), 10, [50] * 10)
+    short = plan_episodes(EvalProtocol(episodes_per_task=7, tasks=(2,)), 10, [5] * 10)
+    assert [e.init_state for e in short] == [0, 1, 2, 3, 4, 0, 1]
+    with pytest.raises(ValueError, match="not in"):
+        plan_episodes(EvalProtocol(tasks=(12,)), 10, [50] * 10)
+    with pytest.raises(ValueError, match="no standard step limit"):
+        _ = EvalProtocol(suite="libero_mine").step_limit
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson_interval(10, 10)
+    assert lo == pytest.approx(0.7225, abs=1e-4) and hi == pytest.approx(1.0)
+    lo, hi = wilson_interval(45, 50)
+    assert lo == pytest.approx(0.7864, abs=1e-3) and hi == pytest.approx(0.9565, abs=1e-3)
+
+
+def test_report_aggregates_per_task_and_mean():
+    report = SuiteReport(EvalProtocol(episodes_per_task=2), ["a", "b"])
+    for t, successes in ((0, [True, True]), (1, [False, True])):
+        for k, s in enumerate(successes):
+            report.episodes.append(EpisodeResult(t, k, k, s, 10, 1.0))
+    rows = report.per_task()
+    assert [r["success_rate"] for r in rows] == [1.0, 0.5]
+    assert report.mean_success()["success_rate"] == 0.75
+    assert "| **all** | **3/4 (75.0 %)**" in report.to_markdown("t")
+
+
+def test_check_action_rejects_bad_actions():
+    np.testing.assert_array_equal(check_action(np.array([2, 0, 0, 0, 0, 0, -3.0])), [1, 0, 0, 0, 0, 0, -1])
+    with pytest.raises(ValueError, match="shape"):
+        check_action(np.zeros(6))
+    with pytest.raises(ValueError, match="non-finite"):
+        check_action(np.array([np.nan] * 7))
+
+
+def test_noop_policy_closed_loop_follows_the_protocol(tmp_path):
+    from vega_ros.libero.evaluate import evaluate
+
+    protocol = EvalProtocol(suite="libero_spatial", episodes_per_task=2, max_steps=6, settle_steps=2, tasks=(0,))
+    report = evaluate(protocol, NoOpPolicy, str(tmp_path), workers=1, videos=1)
+    assert [(e.task_id, e.episode, e.init_state) for e in report.episodes] == [(0, 0, 0), (0, 1, 1)]
+    assert all(e.steps == 6 and not e.success for e in report.episodes)  # holding still never solves a task
+    results = json.load(open(tmp_path / "results.json"))
+    assert results["step_limit"] == 6 and results["mean"]["episodes"] == 2 and results["mean"]["successes"] == 0
+    assert results["per_task"][0]["task"].startswith("pick up the black bowl")
+    assert os.path.getsize(tmp_path / "videos" / "task00_ep000.gif") > 0
+    assert not os.path.exists(tmp_path / "videos" / "task00_ep001.gif")

@@ -1,0 +1,1 @@
+"""LIBERO closed-loop evaluation of exported artifacts (no torch): protocol, rollouts, reports."""

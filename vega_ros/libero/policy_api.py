@@ -1,0 +1,41 @@
+"""The interface a policy offers to the evaluator and the policy node."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from vega_ros.libero.observations import PolicyInputs
+
+ACTION_DIM = 7
+"""OSC_POSE deltas (dx, dy, dz, droll, dpitch, dyaw) in [-1, 1] (scaled by the controller to
+±5 cm and ±0.5 rad per step) and the gripper command (-1 open, +1 closed)."""
+
+
+class Policy(Protocol):
+    def reset(self, instruction: str) -> None:
+        """Start an episode of the task described by ``instruction``."""
+
+    def act(self, inputs: PolicyInputs) -> np.ndarray:
+        """The next action, ``[ACTION_DIM]`` float32."""
+
+
+class NoOpPolicy:
+    """Holds still with the gripper open: the floor of any success table, and a protocol check."""
+
+    def reset(self, instruction: str) -> None:
+        self.instruction = instruction
+
+    def act(self, inputs: PolicyInputs) -> np.ndarray:
+        return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
+
+
+def check_action(action: np.ndarray) -> np.ndarray:
+    """Validate a policy's action: shape [7], finite; returns it clipped to [-1, 1] as float64."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (ACTION_DIM,):
+        raise ValueError(f"policy returned an action of shape {np.shape(action)}, expected ({ACTION_DIM},)")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"policy returned a non-finite action {a}")
+    return np.clip(a, -1.0, 1.0)

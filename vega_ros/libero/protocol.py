@@ -1,0 +1,122 @@
+"""The LIBERO evaluation protocol and the statistics of its results (pure Python / numpy).
+
+The standard protocol: each task of a suite is run from the suite's fixed initial states, 50
+episodes per task by default (episode k starts from init state k), after 10 no-op settle steps,
+for at most 220 / 280 / 300 / 520 policy steps on libero_spatial / object / goal / 10
+(libero_90: 400). An episode succeeds when the environment reports the BDDL goal satisfied.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
+SETTLE_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+"""A no-op OSC_POSE delta with the gripper open (-1), sent during the settle steps."""
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """What an evaluation run does; every field is recorded in its results."""
+
+    suite: str = "libero_spatial"
+    episodes_per_task: int = 50
+    settle_steps: int = 10
+    max_steps: int | None = None  # None: the suite's standard limit (MAX_STEPS)
+    seed: int = 7
+    image_size: int = 128  # LIBERO's camera resolution (square)
+    tasks: tuple[int, ...] | None = None  # None: every task of the suite
+
+    @property
+    def step_limit(self) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        if self.suite not in MAX_STEPS:
+            raise ValueError(f"no standard step limit for suite '{self.suite}'; pass max_steps")
+        return MAX_STEPS[self.suite]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One planned episode: task index, episode index within the task, init-state index, seed."""
+
+    task_id: int
+    episode: int
+    init_state: int
+    seed: int
+
+
+def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: list[int]) -> list[Episode]:
+    """All episodes of a run in a fixed order; episode k of a task uses init state k (mod the count)."""
+    tasks = range(n_tasks) if protocol.tasks is None else protocol.tasks
+    plan = []
+    for t in tasks:
+        if not 0 <= t < n_tasks:
+            raise ValueError(f"task {t} is not in {protocol.suite} (0..{n_tasks - 1})")
+        n_init = init_states_per_task[t]
+        if n_init == 0:
+            raise ValueError(f"task {t} of {protocol.suite} has no init states")
+        for k in range(protocol.episodes_per_task):
+            plan.append(Episode(task_id=t, episode=k, init_state=k % n_init, seed=protocol.seed * 100_003 + t * 1_009 + k))
+    return plan
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate (well behaved at 0 and 1, unlike the normal one)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class EpisodeResult:
+    task_id: int
+    episode: int
+    init_state: int
+    success: bool
+    steps: int  # policy steps taken (settle steps not counted)
+    wall_s: float
+
+
+@dataclass
+class SuiteReport:
+    """Per-task and mean success with 95 % intervals."""
+
+    protocol: EvalProtocol
+    task_names: list[str]
+    episodes: list[EpisodeResult] = field(default_factory=list)
+
+    def per_task(self) -> list[dict]:
+        rows = []
+        for t in sorted({e.task_id for e in self.episodes}):
+            eps = [e for e in self.episodes if e.task_id == t]
+            k = sum(e.success for e in eps)
+            lo, hi = wilson_interval(k, len(eps))
+            rows.append({"task_id": t, "task": self.task_names[t], "episodes": len(eps), "successes": k,
+                         "success_rate": k / len(eps), "ci95": [lo, hi]})
+        return rows
+
+    def mean_success(self) -> dict:
+        rows = self.per_task()
+        n = sum(r["episodes"] for r in rows)
+        k = sum(r["successes"] for r in rows)
+        lo, hi = wilson_interval(k, n)
+        return {"episodes": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": [lo, hi],
+                "mean_of_task_rates": sum(r["success_rate"] for r in rows) / len(rows) if rows else 0.0}
+
+    def to_markdown(self, title: str) -> str:
+        lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "
+                 f"max {self.protocol.step_limit} steps, {self.protocol.settle_steps} settle steps, seed {self.protocol.seed}", "",
+                 "| task | success | 95 % interval |", "|---|---|---|"]
+        for r in self.per_task():
+            lines.append(f"| {r['task_id']}: {r['task']} | {r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f} %) "
+                         f"| {100 * r['ci95'][0]:.0f}–{100 * r['ci95'][1]:.0f} % |")
+        m = self.mean_success()
+        lines.append(f"| **all** | **{m['successes']}/{m['episodes']} ({100 * m['success_rate']:.1f} %)** "
+                     f"| {100 * m['ci95'][0]:.1f}–{100 * m['ci95'][1]:.1f} % |")
+        return "\n".join(lines) + "\n"
