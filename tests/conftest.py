@@ -8,6 +8,10 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MUJOCO_GL", "egl")
+# One intra-op thread: the suite's models are small, and OpenMP's spinning worker threads slow a
+# 2-core machine down by an order of magnitude as soon as a second process (a DDS peer, a
+# renderer) is running. Benchmarks set their own thread counts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
