@@ -17,3 +17,19 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_libero(tmp_path_factory):
+    """The tiny LIBERO render (config/data/tiny.yaml), made once per test session with the real renderer."""
+    from pathlib import Path
+
+    from distill.data.config import load_config
+    from distill.data.render import run
+
+    out = tmp_path_factory.mktemp("libero_tiny")
+    run(load_config(Path(ROOT) / "config" / "data" / "tiny.yaml"), out, workers=1, progress=False)
+    return out
