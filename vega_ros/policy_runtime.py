@@ -1,0 +1,170 @@
+"""Run an exported manipulation policy (no torch): ``policy.onnx`` + the student encoder artifact.
+
+A policy artifact ``models/<name>/`` holds::
+
+    policy.onnx                inputs  agentview, wrist [B, 3, H, W] float32 RGB in [0, 1];
+                                       tokens_3d [B, 2, N, C] (student tokens of agentview, wrist);
+                                       proprio [B, P]; language [B, L]
+                               output  actions [B, K, 7] in [-1, 1]
+                               (an ablation's graph may lack an input it does not use)
+    language_embeddings.json   {instruction: [L floats]} (all-MiniLM-L6-v2, computed at training time)
+    policy_card.json           kind "policy", fusion, image_size, chunk K, execute_steps, proprio
+                               layout, encoder artifact (directory name and its encoder sha256),
+                               training data and budget, measured success, sha256 of each file
+
+Each call of :meth:`OnnxPolicy.act` returns one action; a new chunk is predicted every
+``execute_steps`` calls (action chunking), so the encoder and the policy graph run once per
+``execute_steps`` control steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vega_ros.artifact import sha256_file
+from vega_ros.libero.observations import PolicyInputs
+from vega_ros.libero.policy_api import check_action
+
+POLICY_FILE = "policy.onnx"
+LANGUAGE_FILE = "language_embeddings.json"
+POLICY_CARD = "policy_card.json"
+POLICY_INPUTS = ("agentview", "wrist", "tokens_3d", "proprio", "language")
+
+
+class PolicyArtifactError(ValueError):
+    """A policy artifact is missing a file, fails its checksum, or does not match its card."""
+
+
+@dataclass
+class PolicyCard:
+    name: str
+    fusion: str
+    image_size: int
+    chunk: int
+    execute_steps: int
+    proprio_layout: list[str]
+    language_dim: int
+    encoder: dict[str, Any]  # {"name": dir name under models/, "encoder_sha256": ...}; empty for semantic-only
+    files: dict[str, str]  # file name -> sha256
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    kind: str = "policy"
+    format_version: int = 1
+
+    @classmethod
+    def load(cls, policy_dir: str) -> "PolicyCard":
+        path = os.path.join(policy_dir, POLICY_CARD)
+        try:
+            raw = json.load(open(path))
+        except (OSError, json.JSONDecodeError) as e:
+            raise PolicyArtifactError(f"cannot read {path}: {e}") from e
+        if raw.get("kind") != "policy":
+            raise PolicyArtifactError(f"{path} is not a policy card (kind={raw.get('kind')!r})")
+        try:
+            return cls(**raw)
+        except TypeError as e:
+            raise PolicyArtifactError(f"{path}: {e}") from e
+
+    def save(self, policy_dir: str) -> str:
+        path = os.path.join(policy_dir, POLICY_CARD)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.__dict__, f, indent=2)
+        os.replace(tmp, path)
+        return path
+
+
+def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
+    """``[H, W, 3]`` uint8 -> ``[3, size, size]`` float32 in [0, 1] (area filter when shrinking)."""
+    if image.shape[:2] != (size, size):
+        interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+        image = cv2.resize(image, (size, size), interpolation=interp)
+    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+class OnnxPolicy:
+    """A :class:`vega_ros.libero.policy_api.Policy` backed by ONNX Runtime.
+
+    Args:
+        policy_dir: the policy artifact.
+        models_root: where the encoder artifact named in the card lives (default: the policy's parent).
+        backend: the encoder engine's backend (see vega_ros.engine).
+        threads: intra-op threads of both sessions (0 = ONNX Runtime's default).
+    """
+
+    def __init__(self, policy_dir: str, models_root: str | None = None, backend: str = "onnxruntime-cpu", threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.card = PolicyCard.load(policy_dir)
+        for name, digest in self.card.files.items():
+            path = os.path.join(policy_dir, name)
+            if not os.path.isfile(path):
+                raise PolicyArtifactError(f"policy artifact lacks {path}")
+            if sha256_file(path) != digest:
+                raise PolicyArtifactError(f"{path} does not match the sha256 in its card")
+        self.embeddings = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(policy_dir, LANGUAGE_FILE))).items()}
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(os.path.join(policy_dir, POLICY_FILE), opts, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        unknown = set(self.input_names) - set(POLICY_INPUTS)
+        if unknown:
+            raise PolicyArtifactError(f"{POLICY_FILE} has unexpected inputs {sorted(unknown)}")
+        self.encoder = None
+        if "tokens_3d" in self.input_names:
+            from vega_ros.engine.selection import create_engine
+
+            root = models_root or os.path.dirname(os.path.abspath(policy_dir))
+            enc_dir = os.path.join(root, self.card.encoder["name"])
+            self.encoder, _ = create_engine(enc_dir, backend, intra_op_threads=threads)
+            if self.encoder.artifact.sha256("encoder.onnx") != self.card.encoder.get("encoder_sha256"):
+                raise PolicyArtifactError(f"{enc_dir}/encoder.onnx is not the encoder this policy was trained with")
+        self.queue: deque[np.ndarray] = deque()
+        self.language: np.ndarray | None = None
+
+    def reset(self, instruction: str) -> None:
+        if instruction not in self.embeddings:
+            raise PolicyArtifactError(f"no language embedding for {instruction!r}; this policy knows "
+                                      f"{len(self.embeddings)} instructions, e.g. {sorted(self.embeddings)[:3]}")
+        self.language = self.embeddings[instruction][None]
+        self.queue.clear()
+
+    def predict_chunk(self, inputs: PolicyInputs) -> np.ndarray:
+        """``[K, 7]`` actions for the current observation."""
+        if self.language is None:
+            raise RuntimeError("call reset(instruction) first")
+        feeds: dict[str, np.ndarray] = {}
+        size = self.card.image_size
+        images = {"agentview": resize_rgb(inputs.agentview, size)[None], "wrist": resize_rgb(inputs.wrist, size)[None]}
+        for name in ("agentview", "wrist"):
+            if name in self.input_names:
+                feeds[name] = images[name]
+        if "tokens_3d" in self.input_names:
+            h, w = self.encoder.input_hw
+            both = np.stack([resize_rgb(inputs.agentview, h), resize_rgb(inputs.wrist, h)]) if h == w else None
+            if both is None:
+                raise PolicyArtifactError("the encoder's input must be square for the policy")
+            feeds["tokens_3d"] = self.encoder.encode(both)[None]
+        if "proprio" in self.input_names:
+            if inputs.proprio.shape != (len(self.card.proprio_layout),):
+                raise ValueError(f"proprio must be {len(self.card.proprio_layout)}-d ({self.card.proprio_layout})")
+            feeds["proprio"] = inputs.proprio[None].astype(np.float32)
+        if "language" in self.input_names:
+            feeds["language"] = self.language
+        (actions,) = self.session.run(["actions"], feeds)
+        return actions[0]
+
+    def act(self, inputs: PolicyInputs) -> np.ndarray:
+        if not self.queue:
+            chunk = self.predict_chunk(inputs)
+            self.queue.extend(chunk[: self.card.execute_steps])
+        return check_action(self.queue.popleft()).astype(np.float32)
+
