@@ -143,3 +143,49 @@ class DistillObjective:
                 total = total + self.w.global_align * l_glob
                 logs["global"] = float(l_glob.detach())
         return total, logs
+
+
+# ----------------------------------------------------------------------------- export
+
+
+class ProbeHeads(nn.Module):
+    """The exported ``heads`` graph: ``tokens [B, S, N, C]`` -> the artifact's five outputs, in order."""
+
+    def __init__(self, probe: Probe, image_hw: tuple[int, int], grid_hw: tuple[int, int]) -> None:
+        super().__init__()
+        self.probe, self.image_hw, self.grid_hw = probe, tuple(image_hw), tuple(grid_hw)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return Probe.export_outputs(self.probe(tokens, image_hw=self.image_hw, grid_hw=self.grid_hw))
+
+
+def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """``(encoder, heads, card_fields)`` of a distillation run's newest checkpoint, for distill.export."""
+    import yaml
+
+    from distill.training import checkpoint as ckpt
+
+    raw = yaml.safe_load(open(f"{run_dir}/config.yaml"))
+    model_cfg = ModelConfig(**{**raw["model"], "image_size": tuple(raw["model"]["image_size"])})
+    weights = LossWeights(**raw["losses"])
+    model = DistillModel(model_cfg, weights)
+    path = ckpt.latest_checkpoint(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to export")
+    loaded = ckpt.load_checkpoint(path, model, restore_rng=False)
+    h, w = model_cfg.image_size
+    grid = model.student.grid_size(h, w)
+    scfg = model.student.cfg
+    fields = {
+        "height": h, "width": w, "tokens_n": grid[0] * grid[1], "tokens_c": model.student.embed_dim,
+        "frames_per_clip": raw["data"]["num_frames"], "features_dim": 2 * model.probe.cfg.dim,
+        "depth_scale": "metric" if weights.probe_scale_norm == "none" else "relative",
+        "normalization": {"mean": list(scfg.mean), "std": list(scfg.std), "in_graph": True},
+        "training": {
+            "run": run_dir, "step": loaded.step, "config": raw.get("name"), "data": raw["data"]["root"],
+            "loss_terms": weights.active(), "loss_weights": dataclasses.asdict(weights),
+            "wan_teacher": bool(weights.feature > 0 or weights.global_align > 0),
+            "teacher_cache": raw.get("teacher_cache"), "random_init": False,
+        },
+    }
+    return model.student.eval(), ProbeHeads(model.probe, (h, w), grid).eval(), fields
