@@ -1,26 +1,118 @@
-"""`vega-ros`: the command-line entry point (demo, bringup, build-engine, libero-eval)."""
+"""`vega-ros`: the command-line entry point.
+
+  vega-ros demo [--duration 40] [--source libero|synthetic] [--out demo_out]   the main job
+  vega-ros bringup [--params config/perception.yaml] [--camera sim|/ns]        nodes as processes
+  vega-ros build-engine --model models/<name> [--backend tensorrt]             build / check an engine
+  vega-ros check-model models/<name>                                           validate an artifact
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vega-ros", description=__doc__)
+    parser = argparse.ArgumentParser(prog="vega-ros", description="vega_ros command line", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the main job: simulated camera -> perception over real DDS, summary in demo_out/")
     demo.add_argument("--out", default="demo_out", help="output directory")
-    demo.add_argument("--duration", type=float, default=5.0, help="seconds to stream")
+    demo.add_argument("--duration", type=float, default=40.0, help="seconds to stream after the first depth map")
+    demo.add_argument("--source", default="libero", choices=("libero", "synthetic"), help="simulated scene")
+    demo.add_argument("--model", default="", help="model artifact directory (default: the shipped one)")
+    demo.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime-cuda | onnxruntime-cpu")
+    demo.add_argument("--rate", type=float, default=10.0, help="camera rate (Hz)")
+
+    bring = sub.add_parser("bringup", help="start the perception node (and a simulated camera) from a params file, as separate processes")
+    bring.add_argument("--params", default=None, help="perception params file (default config/perception.yaml)")
+    bring.add_argument("--camera", default="sim", help="'sim' starts the simulated camera; else the camera namespace, e.g. /camera")
+    bring.add_argument("--camera-params", default=None, help="sim camera params file (default config/sim_camera.yaml)")
+    bring.add_argument("--sim-source", default=None, choices=("libero", "synthetic"), help="override the sim camera's scene")
+    bring.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
+
+    eng = sub.add_parser("build-engine", help="load an artifact on a backend (TensorRT builds and caches its engine)")
+    eng.add_argument("--model", default="", help="model artifact directory")
+    eng.add_argument("--backend", default="auto")
+    eng.add_argument("--trt-cache-dir", default=None)
+
+    chk = sub.add_parser("check-model", help="validate an artifact: card fields, sha256, ONNX signatures")
+    chk.add_argument("model")
     return parser
+
+
+def _bringup(args) -> int:
+    from vega_ros.demo import CAMERA_NS, NodeProcess, config_path
+
+    params = os.path.abspath(args.params or config_path("perception.yaml"))
+    procs = []
+    if args.camera == "sim":
+        cam_params = os.path.abspath(args.camera_params or config_path("sim_camera.yaml"))
+        overrides = {"source": args.sim_source} if args.sim_source else {}
+        procs.append(NodeProcess("vega_ros.sim_camera_node", "sim_camera", cam_params, params=overrides, remaps={
+            "image": f"{CAMERA_NS}/image_raw", "camera_info": f"{CAMERA_NS}/camera_info",
+            "ground_truth/depth": f"{CAMERA_NS}/ground_truth/depth", "ground_truth/pose": f"{CAMERA_NS}/ground_truth/pose"}))
+        ns = CAMERA_NS
+    else:
+        ns = args.camera.rstrip("/")
+    procs.append(NodeProcess("vega_ros.perception_node", "perception", params,
+                             remaps={"image": f"{ns}/image_raw", "camera_info": f"{ns}/camera_info"}))
+    for p in procs:
+        print("[bringup] " + " ".join(p.command()), flush=True)
+        p.start()
+    t0 = time.monotonic()
+    rc = 0
+    try:
+        while all(p.alive() for p in procs):
+            if args.duration and time.monotonic() - t0 > args.duration:
+                break
+            time.sleep(0.2)
+        for p in procs:
+            if not p.alive() and p.proc.returncode not in (0, None):
+                print(f"[bringup] {p.name} exited with {p.proc.returncode}", file=sys.stderr)
+                rc = 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in reversed(procs):
+            p.stop()
+    print(f"[bringup] stopped after {time.monotonic() - t0:.0f} s", flush=True)
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from vega_ros.transport_demo import run_transport_demo
+        from vega_ros.demo import run_demo
 
-        return run_transport_demo(args.out, args.duration)
+        summary = run_demo(args.out, args.duration, args.source, args.model, args.backend, args.rate)
+        with open(os.path.join(args.out, "summary.md")) as f:
+            print(f.read())
+        return 0 if summary["frames"]["depth_published"] > 0 else 1
+    if args.command == "bringup":
+        return _bringup(args)
+    if args.command in ("build-engine", "check-model"):
+        from vega_ros.artifact import ArtifactError, default_model_dir, load_artifact
+
+        model = getattr(args, "model", "") or default_model_dir()
+        try:
+            art = load_artifact(model)
+        except ArtifactError as e:
+            print(f"invalid artifact: {e}", file=sys.stderr)
+            return 2
+        print(f"{art.path}: {art.card.name} ok (input {art.card.input.width}x{art.card.input.height}, "
+              f"N={art.card.tokens_n}, C={art.card.tokens_c}, S={art.card.frames_per_clip}, depth {art.card.depth_scale.value}, "
+              f"random_init={art.card.random_init})")
+        if args.command == "build-engine":
+            from vega_ros.engine import create_engine
+
+            engine, choice = create_engine(art, args.backend, trt_cache_dir=args.trt_cache_dir)
+            print(choice.message())
+            print(engine.describe())
+            engine.close()
+        return 0
     raise AssertionError(f"unhandled command {args.command}")
 
 

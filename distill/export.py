@@ -1,0 +1,203 @@
+"""Export any torch ``encoder`` + ``heads`` pair to a model artifact (ONNX + card.json), with a parity check.
+
+The modules must honour the artifact contract (see :mod:`vega_ros.artifact`):
+
+    encoder(image [B, 3, H, W] float32 RGB in [0, 1]) -> tokens [B, N, C]
+    heads(tokens [B, S, N, C]) -> (depth, depth_conf, points, pose_enc, features)
+                                  [B,S,H,W], [B,S,H,W], [B,S,H,W,3], [B,S,9], [B,S,C']
+
+Each graph is exported with a dynamic batch axis (opset >= 17, TorchScript exporter by
+default, ``--dynamo`` for the onnxscript one), then run with ONNX Runtime on a batch of 2 random
+inputs and compared with PyTorch: the largest absolute difference per output goes into the card,
+and the export fails (:class:`ExportParityError`, nothing left in place) if it exceeds the tolerance.
+The card (with sha256 of each file) is written last, atomically, and then loaded back with
+:func:`vega_ros.artifact.load_artifact` so a broken artifact never ships.
+
+CLI (the factory returns ``(encoder, heads, card_fields)``)::
+
+    python -m distill.export --factory tests.fixtures.tiny_nets:build --name vega-random-tiny \
+        --out models/vega-random-tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+
+from vega_ros import artifact as art
+
+HEADS_OUTPUTS = ("depth", "depth_conf", "points", "pose_enc", "features")
+
+
+class ExportParityError(RuntimeError):
+    """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
+
+
+def _export(module: torch.nn.Module, example: torch.Tensor, path: str, input_name: str, output_names: list[str],
+            opset: int, dynamo: bool) -> None:
+    dynamic_axes = {input_name: {0: "batch"}, **{o: {0: "batch"} for o in output_names}}
+    kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": output_names, "opset_version": opset}
+    if dynamo:
+        batch = torch.export.Dim("batch", min=1, max=64)
+        torch.onnx.export(module, (example,), path, dynamo=True, dynamic_shapes=({0: batch},), **kwargs)
+    else:
+        torch.onnx.export(module, (example,), path, dynamo=False, dynamic_axes=dynamic_axes, do_constant_folding=True, **kwargs)
+
+
+def _pin_output_shapes(path: str, example_outputs, names: list[str]) -> None:
+    """Write the static output sizes (all but the batch axis) into the graph's signature.
+
+    The TorchScript exporter leaves many output axes symbolic; the loader compares the card
+    with the graph, so the graph should state every size it knows.
+    """
+    import onnx
+
+    model = onnx.load(path)
+    outs = {o.name: o for o in model.graph.output}
+    for name, t in zip(names, example_outputs):
+        dims = outs[name].type.tensor_type.shape.dim
+        for axis, size in enumerate(t.shape):
+            if axis == 0:
+                dims[axis].dim_param = "batch"
+            else:
+                dims[axis].dim_value = int(size)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def _parity(module: torch.nn.Module, path: str, x: torch.Tensor, names: list[str]) -> dict[str, float]:
+    import onnxruntime as ort
+
+    with torch.no_grad():
+        ref = module(x)
+    ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(names, {sess.get_inputs()[0].name: x.numpy()})
+    errors = {}
+    for name, r, g in zip(names, ref, got):
+        r = r.detach().numpy()
+        if r.shape != g.shape:
+            raise ExportParityError(f"{os.path.basename(path)}: output '{name}' has shape {g.shape} in ONNX, {r.shape} in torch")
+        errors[name] = float(np.max(np.abs(r.astype(np.float64) - g.astype(np.float64)))) if r.size else 0.0
+    return errors
+
+
+def export_artifact(
+    encoder: torch.nn.Module,
+    heads: torch.nn.Module,
+    out_dir: str,
+    *,
+    name: str,
+    card_fields: dict[str, Any],
+    opset: int = 17,
+    tolerance: float = 1e-3,
+    dynamo: bool = False,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> art.Artifact:
+    """Export ``encoder`` and ``heads`` to ``out_dir`` and return the loaded, validated artifact.
+
+    ``card_fields`` needs ``height, width, tokens_n, tokens_c, frames_per_clip, features_dim,
+    depth_scale``, and may carry ``normalization, training, metrics``.
+    """
+    if opset < 17:
+        raise ValueError(f"opset must be >= 17, got {opset}")
+    f = card_fields
+    h, w, s = int(f["height"]), int(f["width"]), int(f["frames_per_clip"])
+    encoder, heads = encoder.eval(), heads.eval()
+    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite)")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        image = torch.rand(2, 3, h, w, generator=gen)
+        enc_path = os.path.join(tmp, art.ENCODER_FILE)
+        heads_path = os.path.join(tmp, art.HEADS_FILE)
+        _export(encoder, image[:1], enc_path, "image", ["tokens"], opset, dynamo)
+        with torch.no_grad():
+            _pin_output_shapes(enc_path, [encoder(image[:1])], ["tokens"])
+        enc_err = _parity(encoder, enc_path, image, ["tokens"])
+        with torch.no_grad():
+            tokens = torch.stack([encoder(torch.rand(2, 3, h, w, generator=gen)) for _ in range(s)], 1)  # [2, S, N, C]
+        _export(heads, tokens[:1], heads_path, "tokens", list(HEADS_OUTPUTS), opset, dynamo)
+        with torch.no_grad():
+            _pin_output_shapes(heads_path, heads(tokens[:1]), list(HEADS_OUTPUTS))
+        heads_err = _parity(heads, heads_path, tokens, list(HEADS_OUTPUTS))
+        errors = {**{f"encoder/{k}": v for k, v in enc_err.items()}, **{f"heads/{k}": v for k, v in heads_err.items()}}
+        worst = max(errors, key=errors.get)
+        if errors[worst] > tolerance:
+            raise ExportParityError(f"ONNX vs PyTorch: max abs error {errors[worst]:.3g} on '{worst}' exceeds tolerance {tolerance:g}")
+        card = art.ModelCard(
+            name=name,
+            format_version=art.CARD_FORMAT_VERSION,
+            input=art.InputSpec(height=h, width=w, normalization=dict(f.get("normalization", {}))),
+            tokens_n=int(f["tokens_n"]),
+            tokens_c=int(f["tokens_c"]),
+            frames_per_clip=s,
+            features_dim=int(f["features_dim"]),
+            depth_scale=art.DepthScale(f["depth_scale"]),
+            pose_encoding=art.POSE_ENCODING,
+            files={art.ENCODER_FILE: art.sha256_file(enc_path), art.HEADS_FILE: art.sha256_file(heads_path)},
+            training=dict(f.get("training", {})),
+            metrics=dict(f.get("metrics", {})),
+            export={
+                "opset": opset,
+                "exporter": "torch.onnx (dynamo/onnxscript)" if dynamo else "torch.onnx (TorchScript)",
+                "torch": torch.__version__,
+                "parity_max_abs_error": errors,
+                "parity_tolerance": tolerance,
+                "dynamic_axes": {"image": ["batch"], "tokens": ["batch"]},
+                "command": command,
+            },
+        )
+        art.write_card(tmp, card)
+        os.chmod(tmp, 0o755)
+        art.load_artifact(tmp)  # refuse to ship what the runtime would refuse to load
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return art.load_artifact(out_dir)
+
+
+def _load_factory(spec: str):
+    module, _, attr = spec.partition(":")
+    if not attr:
+        raise SystemExit(f"--factory must be 'module:function', got '{spec}'")
+    return getattr(importlib.import_module(module), attr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m distill.export", description=__doc__.split("\n\n")[0])
+    p.add_argument("--factory", required=True, help="module:function returning (encoder, heads, card_fields)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--tolerance", type=float, default=1e-3)
+    p.add_argument("--dynamo", action="store_true", help="use the dynamo/onnxscript exporter")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    encoder, heads, fields = _load_factory(args.factory)()
+    fields.setdefault("metrics", {})
+    a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
+                        tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite,
+                        command="python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:]))
+    sizes = {k: os.path.getsize(os.path.join(a.path, k)) for k in a.card.files}
+    print(f"exported {a.card.name} -> {a.path}: {sizes}; parity {a.card.export['parity_max_abs_error']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

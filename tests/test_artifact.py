@@ -1,0 +1,100 @@
+"""Artifact loading refuses anything that does not match its card: checksums, fields, ONNX signatures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.fixtures.artifacts import export_small
+from vega_ros import artifact as art
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return export_small(tmp_path_factory.mktemp("art") / "small")
+
+
+def _copy(small, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(small.path, dst)
+    return dst
+
+
+def _edit_card(d, **changes):
+    card = json.loads((d / "card.json").read_text())
+    for k, v in changes.items():
+        node = card
+        *path, last = k.split("__")
+        for p in path:
+            node = node[p]
+        if v is None:
+            del node[last]
+        else:
+            node[last] = v
+    (d / "card.json").write_text(json.dumps(card))
+
+
+def test_shipped_artifact_loads_and_says_it_is_random_init():
+    a = art.load_artifact(art.default_model_dir())
+    assert a.card.name == "vega-random-tiny" and a.card.random_init
+    assert (a.card.input.height, a.card.input.width, a.card.frames_per_clip) == (224, 224, 4)
+    assert a.card.training["wan_teacher"] is False
+    for f in (art.ENCODER_FILE, art.HEADS_FILE):
+        assert art.sha256_file(f"{a.path}/{f}") == a.card.files[f]
+
+
+def test_small_artifact_signature_matches_card(small):
+    enc_in, enc_out = art.read_onnx_signature(small.encoder_path)
+    assert [t.name for t in enc_in] == ["image"] and enc_in[0].shape[1:] == (3, 56, 84)
+    assert not isinstance(enc_in[0].shape[0], int)  # dynamic batch
+    assert enc_out[0].shape[1:] == (small.card.tokens_n, small.card.tokens_c)
+
+
+def test_changed_onnx_file_is_refused(small, tmp_path):
+    d = _copy(small, tmp_path)
+    with open(d / "heads.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(art.ArtifactError, match="sha256"):
+        art.load_artifact(d)
+
+
+def test_card_disagreeing_with_graph_is_refused(small, tmp_path):
+    d = _copy(small, tmp_path)
+    _edit_card(d, tokens__c=small.card.tokens_c + 1)
+    with pytest.raises(art.ArtifactError, match=r"encoder.onnx: output 'tokens' axis 2 is 32 in the graph but 33 by the card"):
+        art.load_artifact(d)
+    d2 = tmp_path / "c2"
+    shutil.copytree(small.path, d2)
+    _edit_card(d2, frames_per_clip=3)
+    with pytest.raises(art.ArtifactError, match="heads.onnx: input 'tokens' axis 1"):
+        art.load_artifact(d2)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format_version": 99}, "format_version 99"),
+    ({"depth_scale": "furlongs"}, "depth_scale"),
+    ({"pose_encoding": "euler"}, "pose_encoding"),
+    ({"input__height": None}, "missing field 'height'"),
+    ({"files__heads.onnx": None}, "heads.onnx"),
+    ({"input__channels": "BGR"}, "RGB"),
+])
+def test_malformed_card_fields_are_named(small, tmp_path, change, message):
+    d = _copy(small, tmp_path)
+    key = next(iter(change))
+    if key == "files__heads.onnx":
+        card = json.loads((d / "card.json").read_text())
+        del card["files"]["heads.onnx"]
+        (d / "card.json").write_text(json.dumps(card))
+    else:
+        _edit_card(d, **change)
+    with pytest.raises(art.ArtifactError, match=message):
+        art.load_artifact(d)
+
+
+def test_missing_directory_and_card(tmp_path):
+    with pytest.raises(art.ArtifactError, match="does not exist"):
+        art.load_artifact(tmp_path / "nope")
+    with pytest.raises(art.ArtifactError, match="no card.json"):
+        art.load_artifact(tmp_path)

@@ -1,0 +1,62 @@
+"""distill.export: ONNX graphs with a dynamic batch that agree with PyTorch, or no artifact at all."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from distill.export import ExportParityError, export_artifact
+from tests.fixtures.artifacts import export_small
+from tests.fixtures.tiny_nets import build
+
+
+def test_export_matches_torch_on_a_new_batch_size(tmp_path):
+    a = export_small(tmp_path / "m", seed=3)
+    enc, heads, _ = build(seed=3, height=56, width=84, patch=14, dim=32, frames=4, features_dim=16)
+    assert a.card.export["opset"] >= 17 and max(a.card.export["parity_max_abs_error"].values()) < 1e-3
+    x = torch.rand(3, 3, 56, 84, generator=torch.Generator().manual_seed(1))  # batch 3: never seen at export
+    sess = ort.InferenceSession(a.encoder_path, providers=["CPUExecutionProvider"])
+    got = sess.run(["tokens"], {"image": x.numpy()})[0]
+    with torch.no_grad():
+        want = enc(x).numpy()
+        tokens = torch.stack([enc(x), enc(x.flip(0)), enc(x), enc(x.flip(0))], 1)
+        want_heads = heads(tokens)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    hs = ort.InferenceSession(a.heads_path, providers=["CPUExecutionProvider"])
+    outs = hs.run(["depth", "depth_conf", "points", "pose_enc", "features"], {"tokens": tokens.numpy()})
+    for o, w in zip(outs, want_heads):
+        np.testing.assert_allclose(o, w.numpy(), atol=1e-4)
+    # the reference frame's pose is the identity with the contract's 9-value encoding
+    np.testing.assert_allclose(outs[3][:, 0, :7], np.tile([0, 0, 0, 0, 0, 0, 1], (3, 1)), atol=1e-6)
+
+
+class _Noisy(torch.nn.Module):
+    """An encoder whose ONNX graph cannot agree with PyTorch (fresh noise on every run)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, image):
+        t = self.inner(image)
+        return t + torch.rand_like(t)
+
+
+def test_parity_failure_refuses_to_write(tmp_path):
+    enc, heads, fields = build(height=28, width=28, patch=14, dim=16, frames=4, features_dim=8)
+    with pytest.raises(ExportParityError, match="encoder/tokens"):
+        export_artifact(_Noisy(enc), heads, str(tmp_path / "bad"), name="bad", card_fields=fields)
+    assert not (tmp_path / "bad").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]  # temp dir cleaned up
+
+
+def test_existing_directory_needs_overwrite(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep").write_text("1")
+    enc, heads, fields = build(height=28, width=28, patch=14, dim=16, frames=4, features_dim=8)
+    with pytest.raises(FileExistsError):
+        export_artifact(enc, heads, str(tmp_path / "x"), name="x", card_fields=fields)
+    with pytest.raises(ValueError, match="opset"):
+        export_artifact(enc, heads, str(tmp_path / "y"), name="y", card_fields=fields, opset=13)

@@ -1,0 +1,440 @@
+"""PerceptionNode: camera image -> depth, confidence, point cloud, camera pose / odometry, features.
+
+Topics (relative to the node's namespace, all remappable):
+
+  in   image              sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)   SensorDataQoS by default
+       camera_info        sensor_msgs/CameraInfo (K of a rectified camera; D is not applied)
+  out  depth              sensor_msgs/Image 32FC1, metres, 0 = invalid, same header as the image
+       depth/confidence   sensor_msgs/Image 32FC1, the model's depth confidence
+       points             sensor_msgs/PointCloud2 x, y, z float32 + packed rgb, camera optical frame
+       pose               geometry_msgs/PoseStamped: the camera in ``odom_frame``
+       odometry           nav_msgs/Odometry: same pose, child_frame_id = camera frame
+       path               nav_msgs/Path: the recent poses (for RViz)
+       features           std_msgs/Float32MultiArray, layout dim[0] = "frame" (S clip frames in
+                          order keyframe, buffered (older), buffered (newer), current), dim[1] =
+                          "channel" (C' pooled feature channels); row-major, data_offset 0
+       /diagnostics       diagnostic_msgs/DiagnosticArray: counters (received, processed,
+                          dropped_busy, rejected.<reason>), rate_hz, latency / model percentiles
+  tf   odom_frame -> camera frame, when ``tf2_ros`` is importable (else said once at start-up)
+
+Processing: the subscription callbacks only validate and decode; a worker thread runs the
+engine on the newest frame (a frame that arrives while one is waiting replaces it and counts as
+``dropped_busy``), so a slow model never blocks DDS and drops are counted, not silent. A bad
+message is counted by reason and logged at a throttled rate; an engine failure is counted as
+``rejected.engine_error`` and the node goes on with the next frame.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from nav_msgs.msg import Odometry, Path
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+
+from vega_ros import conversions, geometry
+from vega_ros.artifact import default_model_dir
+from vega_ros.conversions import CameraIntrinsics, ConversionError
+from vega_ros.diagnostics import NodeStats, RejectReason, to_diagnostic_array
+from vega_ros.engine import create_engine
+from vega_ros.engine.stream import (
+    FrameResult,
+    MotionScale,
+    StreamConfig,
+    StreamingPerception,
+)
+from vega_ros.settings import PerceptionSettings, declare_settings
+
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
+
+
+def diagnostic_status_name(node_name: str) -> str:
+    """The name of this node's status in /diagnostics."""
+    return f"vega_ros/{node_name}"
+
+PATH_MAX_POSES = 1000
+PATH_PERIOD_S = 0.5
+REFERENCE_WAIT_S = 2.0  # scale_source motion: how long a frame waits for its reference pose
+COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "camera_info_received", "scale_updates", "scale_reference_missing",
+            "camera_info_size_changes", "stream_resets", "keyframes")
+
+
+def strided_intrinsics(K: np.ndarray, stride: int) -> np.ndarray:
+    """Intrinsics of the pixel subgrid ``[::stride, ::stride]`` (half-pixel convention).
+
+    Pixel j of the subgrid is pixel ``stride * j`` of the image, so its centre u' = j + 0.5 sits at
+    u = stride * u' - (stride - 1) / 2: fx' = fx / stride, cx' = (cx + (stride - 1) / 2) / stride.
+    """
+    K2 = np.array(K, dtype=np.float64, copy=True)
+    K2[:2, :3] /= stride
+    K2[0, 2] = (K[0, 2] + (stride - 1) / 2.0) / stride
+    K2[1, 2] = (K[1, 2] + (stride - 1) / 2.0) / stride
+    return K2
+
+
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class _Frame:
+    __slots__ = ("header", "intr", "received", "rgb")
+
+    def __init__(self, header, rgb, intr, received):
+        self.header, self.rgb, self.intr, self.received = header, rgb, intr, received
+
+
+class PerceptionNode(Node):
+    def __init__(self, node_name: str = "perception", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.settings = s = declare_settings(self, PerceptionSettings)
+        self.stats = NodeStats(window=s.latency_window, counters=COUNTERS)
+        self._last_warn: dict[str, float] = {}
+
+        model_dir = s.model_dir or default_model_dir()
+        self.engine, choice = create_engine(
+            model_dir, s.backend, intra_op_threads=s.intra_op_threads, inter_op_threads=s.inter_op_threads,
+            trt_cache_dir=s.trt_cache_dir or None, trt_fp16=s.trt_fp16,
+        )
+        self.backend_message = choice.message()
+        card = self.engine.card
+        self.get_logger().info(f"model {card.name} from {model_dir}: {self.backend_message}")
+        if card.random_init:
+            self.get_logger().warning(f"model {card.name} is RANDOM-INIT: its depth and poses carry no information")
+        scale = s.depth_scale if s.scale_source in ("fixed", "motion") else 1.0
+        if card.depth_scale.value != "metric" and s.scale_source == "model":
+            self.get_logger().warning("the model's depth is relative (card); set scale_source: fixed and depth_scale to get metres")
+        self.stream = StreamingPerception(self.engine, StreamConfig(
+            clip_stride=s.clip_stride,
+            keyframe_max_translation_m=s.keyframe_max_translation_m,
+            keyframe_max_rotation_deg=s.keyframe_max_rotation_deg,
+            keyframe_min_overlap=s.keyframe_min_overlap,
+            keyframe_max_frames=s.keyframe_max_frames,
+            depth_scale=scale,
+        ))
+
+        out_qos = s.output_qos.profile()
+        self.pub_depth = self.create_publisher(Image, "depth", out_qos)
+        self.pub_conf = self.create_publisher(Image, "depth/confidence", out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
+        self.pub_pose = self.create_publisher(PoseStamped, "pose", out_qos)
+        self.pub_odom = self.create_publisher(Odometry, "odometry", out_qos)
+        self.pub_path = self.create_publisher(Path, "path", out_qos)
+        self.pub_features = self.create_publisher(Float32MultiArray, "features", out_qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        in_qos = s.image_qos.profile()
+        self.create_subscription(Image, "image", self._on_image, in_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+
+        self.tf_broadcaster = None
+        try:
+            from tf2_ros import TransformBroadcaster
+
+            self.tf_broadcaster = TransformBroadcaster(self)
+        except ImportError:
+            self.get_logger().info("tf2_ros is not importable here: no odom -> camera TF broadcast (pose / odometry topics carry it)")
+
+        self.motion_scale: MotionScale | None = None
+        self._scale_queue: deque = deque()
+        self._reference: dict[int, np.ndarray] = {}  # stamp (ns) -> reference camera position (m)
+        self.tf_buffer = None
+        if s.scale_source == "motion":
+            self.motion_scale = MotionScale(window=s.scale_window)
+            if s.scale_reference_frame and self.tf_broadcaster is not None:
+                from tf2_ros import Buffer, TransformListener
+
+                self.tf_buffer = Buffer()
+                self._tf_listener = TransformListener(self.tf_buffer, self)
+                self.get_logger().info(f"scale from known motion: TF {s.scale_reference_frame} -> camera frame")
+            else:
+                if s.scale_reference_frame:
+                    self.get_logger().warning("scale_reference_frame is set but tf2_ros is not importable: using the reference_pose topic")
+                self.create_subscription(PoseStamped, "reference_pose", self._on_reference_pose, in_qos)
+                self.get_logger().info(f"scale from known motion: {self.resolve_topic_name('reference_pose')}")
+
+        self._intr: CameraIntrinsics | None = None
+        self._last_stamp: float | None = None
+        self._path = Path()
+        self._path_published = 0.0
+        self._cond = threading.Condition()
+        self._pending: _Frame | None = None
+        self._stop = False
+        self._worker = threading.Thread(target=self._work, name="perception-worker", daemon=True)
+        self._worker.start()
+        self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"listening on {self.resolve_topic_name('image')} + {self.resolve_topic_name('camera_info')}; "
+            f"model input {card.input.width}x{card.input.height}, S={card.frames_per_clip}, stride {s.clip_stride}"
+        )
+
+    # -- input validation ---------------------------------------------------------------------
+
+    def _warn_throttled(self, key: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warn.get(key, -1e18) >= self.settings.log_throttle_s:
+            self._last_warn[key] = now
+            self.get_logger().warning(text)
+
+    def _reject(self, reason: RejectReason, detail: str) -> None:
+        n = self.stats.reject(reason)
+        self._warn_throttled(reason.value, f"rejected input ({reason.value}, {n} so far): {detail}")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.stats.count("camera_info_received")
+        try:
+            intr = conversions.camera_info_to_intrinsics(msg)
+            if not np.all(np.isfinite(intr.D)):
+                raise ConversionError("camera_info D has non-finite values")
+        except ConversionError as e:
+            self._reject(RejectReason.BAD_CAMERA_INFO, str(e))
+            return
+        prev = self._intr
+        if prev is not None and (prev.width, prev.height) != (intr.width, intr.height):
+            self.stats.count("camera_info_size_changes")
+            self.get_logger().info(f"camera size changed {prev.width}x{prev.height} -> {intr.width}x{intr.height}: restarting the stream")
+            self._request_reset()
+        self._intr = intr
+
+    def _on_reference_pose(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        self._reference[_stamp_ns(msg.header.stamp)] = np.array([p.x, p.y, p.z])
+        if len(self._reference) > 500:
+            for k in sorted(self._reference)[:100]:
+                del self._reference[k]
+
+    def _reference_position(self, header) -> np.ndarray | None:
+        if self.tf_buffer is not None:
+            try:
+                t = self.tf_buffer.lookup_transform(self.settings.scale_reference_frame, header.frame_id, header.stamp)
+            except Exception:  # noqa: BLE001 - tf2 raises several lookup exception types
+                return None
+            tr = t.transform.translation
+            return np.array([tr.x, tr.y, tr.z])
+        return self._reference.get(_stamp_ns(header.stamp))
+
+    def _update_scale(self, frame: _Frame, result: FrameResult) -> None:
+        """Queue this frame's model-unit position; feed the estimator every queued frame whose reference has arrived.
+
+        The reference pose of a frame may arrive after the frame (another topic), so frames wait
+        up to ``REFERENCE_WAIT_S`` for it, in stamp order.
+        """
+        self._scale_queue.append((frame.header, result.T_odom_cam_units[:3, 3].copy(), time.monotonic()))
+        while self._scale_queue:
+            header, p_units, queued = self._scale_queue[0]
+            ref = self._reference_position(header)
+            if ref is None:
+                if time.monotonic() - queued < REFERENCE_WAIT_S:
+                    break
+                self._scale_queue.popleft()
+                self.stats.count("scale_reference_missing")
+                continue
+            self._scale_queue.popleft()
+            estimate = self.motion_scale.update(p_units, ref)
+            if estimate is not None and np.isfinite(estimate) and estimate > 0:
+                self.stream.scale = estimate
+                self.stats.count("scale_updates")
+
+    def _on_image(self, msg: Image) -> None:
+        received = time.monotonic()
+        self.stats.count("frames_received")
+        if msg.encoding not in COLOR_ENCODINGS:
+            self._reject(RejectReason.UNSUPPORTED_ENCODING, f"encoding '{msg.encoding}' (need one of {', '.join(COLOR_ENCODINGS)})")
+            return
+        try:
+            rgb = conversions.image_to_rgb(msg)
+        except ConversionError as e:
+            self._reject(RejectReason.BAD_LAYOUT, str(e))
+            return
+        intr = self._intr
+        if intr is None:
+            self._reject(RejectReason.NO_CAMERA_INFO, "no valid camera_info received yet")
+            return
+        if (msg.width, msg.height) != (intr.width, intr.height):
+            self._reject(RejectReason.SIZE_MISMATCH, f"image {msg.width}x{msg.height} but camera_info {intr.width}x{intr.height}")
+            return
+        stamp = conversions.stamp_to_seconds(msg.header.stamp)
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            back = self._last_stamp - stamp
+            if back > self.settings.stamp_reset_s:
+                self.stats.count("stream_resets")
+                self.get_logger().info(f"image stamps jumped back {back:.3f} s: treating it as a restarted camera")
+                self._request_reset()
+            else:
+                self._reject(RejectReason.OUT_OF_ORDER, f"stamp {stamp:.6f} is not after the previous {self._last_stamp:.6f}")
+                return
+        self._last_stamp = stamp
+        self.stats.count("frames_accepted")
+        with self._cond:
+            if self._pending is not None:
+                self.stats.count("dropped_busy")
+            self._pending = _Frame(msg.header, rgb, intr, received)
+            self._cond.notify()
+
+    def _request_reset(self) -> None:
+        with self._cond:
+            if self._pending is not None:
+                self.stats.count("dropped_busy")
+            self._pending = None
+            self._reset_requested = True
+
+    # -- processing ---------------------------------------------------------------------------
+
+    _reset_requested = False
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait(timeout=0.5)
+                if self._stop:
+                    return
+                frame, self._pending = self._pending, None
+                reset, self._reset_requested = self._reset_requested, False
+            if reset:
+                self.stream.reset()
+                if self.motion_scale is not None:
+                    self.motion_scale.reset()
+                    self._scale_queue.clear()
+                self._path = Path()
+            try:
+                self._process(frame)
+            except Exception as e:  # noqa: BLE001 - the node must outlive a failing frame
+                self._reject(RejectReason.ENGINE_ERROR, f"{type(e).__name__}: {e}")
+
+    def _process(self, frame: _Frame) -> None:
+        card = self.engine.card
+        t_start, cpu_start = time.monotonic(), time.thread_time()
+        self.stats.sample("queue_ms", (t_start - frame.received) * 1e3)
+        mh, mw = card.input.height, card.input.width
+        K_model = geometry.resize_intrinsics(frame.intr.K, (frame.intr.width, frame.intr.height), (mw, mh))
+        result = self.stream.process(frame.rgb, K_model)
+        if self.motion_scale is not None:
+            self._update_scale(frame, result)
+        self.stats.sample("model_ms", result.model_ms)
+        self.stats.sample("encoder_ms", result.encoder_ms)
+        self.stats.sample("heads_ms", result.heads_ms)
+        if result.new_keyframe:
+            self.stats.count("keyframes")
+            self.stats.count(f"keyframes.{result.keyframe_reason}")
+        self._publish(frame, result)
+        done, cpu_done = time.monotonic(), time.thread_time()
+        self.stats.sample("process_ms", (done - t_start) * 1e3)
+        self.stats.sample("overhead_ms", (done - t_start) * 1e3 - result.model_ms)
+        # CPU time of this thread: immune to other processes taking the cores (wall times are not)
+        self.stats.sample("model_cpu_ms", result.model_cpu_ms)
+        self.stats.sample("process_cpu_ms", (cpu_done - cpu_start) * 1e3)
+        self.stats.sample("overhead_cpu_ms", (cpu_done - cpu_start) * 1e3 - result.model_cpu_ms)
+        self.stats.frame_done()
+        self.stats.count("frames_processed")
+
+    def _publish(self, frame: _Frame, r: FrameResult) -> None:
+        s = self.settings
+        header = frame.header
+        if s.camera_frame:
+            header.frame_id = s.camera_frame
+        camera_frame = header.frame_id
+        if s.output_resolution == "input" and (frame.intr.width, frame.intr.height) != r.depth.shape[::-1]:
+            size = (frame.intr.width, frame.intr.height)
+            depth = cv2.resize(r.depth, size, interpolation=cv2.INTER_NEAREST)
+            conf = cv2.resize(r.depth_conf, size, interpolation=cv2.INTER_NEAREST)
+            K, rgb = frame.intr.K, frame.rgb
+        elif s.output_resolution == "input":
+            depth, conf, K, rgb = r.depth, r.depth_conf, frame.intr.K, frame.rgb
+        else:
+            depth, conf, K = r.depth, r.depth_conf, r.K
+            rgb = cv2.resize(frame.rgb, depth.shape[::-1], interpolation=cv2.INTER_AREA)
+        self.pub_depth.publish(conversions.depth_m_to_image(depth, header))
+        self.pub_conf.publish(conversions.numpy_to_image(np.ascontiguousarray(conf, dtype=np.float32), "32FC1", header))
+
+        st = s.cloud_stride
+        pts = geometry.depth_to_points(depth[::st, ::st], strided_intrinsics(K, st)).reshape(-1, 3)
+        cols = rgb[::st, ::st].reshape(-1, 3)
+        keep = pts[:, 2] > 0
+        if s.cloud_max_range_m > 0:
+            keep &= pts[:, 2] <= s.cloud_max_range_m
+        if s.cloud_min_confidence > 0:
+            keep &= conf[::st, ::st].reshape(-1) >= s.cloud_min_confidence
+        self.pub_points.publish(conversions.points_to_pointcloud2(pts[keep], cols[keep], header))
+        self.stats.sample("latency_ms", (self.get_clock().now().nanoseconds * 1e-9 - conversions.stamp_to_seconds(header.stamp)) * 1e3)
+
+        odom_header = conversions.make_header(header.stamp, s.odom_frame)
+        pose = conversions.matrix_to_pose_stamped(r.T_odom_cam, odom_header)
+        self.pub_pose.publish(pose)
+        self.pub_odom.publish(conversions.matrix_to_odometry(r.T_odom_cam, odom_header, camera_frame))
+        self._path.header = odom_header
+        self._path.poses.append(pose)
+        if len(self._path.poses) > PATH_MAX_POSES:
+            del self._path.poses[: len(self._path.poses) - PATH_MAX_POSES]
+        now = time.monotonic()
+        if now - self._path_published >= PATH_PERIOD_S or r.new_keyframe:  # a long Path costs; RViz needs a few Hz
+            self._path_published = now
+            self.pub_path.publish(self._path)
+
+        feats = np.ascontiguousarray(r.features, dtype=np.float32)
+        fmsg = Float32MultiArray()
+        fmsg.layout.dim = [
+            MultiArrayDimension(label="frame", size=feats.shape[0], stride=feats.size),
+            MultiArrayDimension(label="channel", size=feats.shape[1], stride=feats.shape[1]),
+        ]
+        fmsg.data = feats.ravel().tolist()
+        self.pub_features.publish(fmsg)
+
+        if self.tf_broadcaster is not None:
+            t = TransformStamped()
+            t.header = odom_header
+            t.child_frame_id = camera_frame
+            p = pose.pose
+            t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = p.position.x, p.position.y, p.position.z
+            t.transform.rotation = p.orientation
+            self.tf_broadcaster.sendTransform(t)
+
+    # -- diagnostics ----------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        values: dict = self.stats.snapshot()
+        values["backend"] = self.backend_message
+        values["model"] = self.engine.card.name
+        values["scale"] = float(self.stream.scale)
+        values["scale_source"] = self.settings.scale_source
+        errors = values.get("rejected.engine_error", 0.0)
+        level = DiagnosticStatus.WARN if errors > 0 else DiagnosticStatus.OK
+        msg = f"{values['rate_hz']:.1f} Hz, latency p50 {values.get('latency_ms.p50', float('nan')):.1f} ms"
+        self.pub_diag.publish(to_diagnostic_array(self.get_clock().now().to_msg(), diagnostic_status_name(self.get_name()),
+                                                  self.get_fully_qualified_name(), values, level, msg))
+
+    def destroy_node(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self.engine.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
