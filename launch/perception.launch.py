@@ -61,9 +61,8 @@ def generate_launch_description():
                               description="perception parameters (ROS 2 params file)"),
         OpaqueFunction(function=_nodes),
         Node(
-            package="vega_ros", executable="policy_node", name="policy", output="screen",
+            package="vega_ros", executable="policy_node", name="policy_node", output="screen",
             parameters=[os.path.join(share, "config", "policy.yaml")],
-            remappings=[("features", "/features")],
             condition=IfCondition(LaunchConfiguration("with_policy")),
         ),
         Node(

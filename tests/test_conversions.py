@@ -127,6 +127,9 @@ def test_camera_info_roundtrip_and_errors():
         c.camera_info_to_intrinsics(CameraInfo(width=640, height=480))
     with pytest.raises(c.ConversionError, match="zero size"):
         c.camera_info_to_intrinsics(CameraInfo(k=K.ravel().tolist()))
+    info.d = [0.1, float("nan"), 0.0, 0.0, 0.0]
+    with pytest.raises(c.ConversionError, match="non-finite"):
+        c.camera_info_to_intrinsics(info)
 
 
 def test_pointcloud_xyz_and_rgb_roundtrip():

@@ -4,6 +4,7 @@
   vega-ros bringup [--params config/perception.yaml] [--camera sim|/ns]        nodes as processes
   vega-ros build-engine --model models/<name> [--backend tensorrt]             build / check an engine
   vega-ros check-model models/<name>                                           validate an artifact
+  vega-ros libero-eval --suite libero_spatial --policy models/<policy> [--episodes 50] [--workers 2]
 """
 
 from __future__ import annotations
@@ -40,7 +41,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-model", help="validate an artifact: card fields, sha256, ONNX signatures")
     chk.add_argument("model")
+
+    ev = sub.add_parser("libero-eval", help="closed-loop LIBERO evaluation of an exported policy (standard protocol)")
+    ev.add_argument("--suite", default="libero_spatial")
+    ev.add_argument("--policy", required=True, help="policy artifact directory, or 'noop' (holds still: the floor)")
+    ev.add_argument("--models-root", default=None, help="where the policy's encoder artifact lives (default: next to the policy)")
+    ev.add_argument("--episodes", type=int, default=50, help="episodes per task (episode k starts from init state k)")
+    ev.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices (default: all)")
+    ev.add_argument("--max-steps", type=int, default=None, help="override the suite's step limit")
+    ev.add_argument("--seed", type=int, default=7)
+    ev.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="one process per core")
+    ev.add_argument("--videos", type=int, default=3, help="GIFs of the first episode of this many tasks")
+    ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
     return parser
+
+
+class _PolicyFactory:
+    """Picklable: builds the policy inside each evaluation worker."""
+
+    def __init__(self, policy: str, models_root: str | None) -> None:
+        self.policy, self.models_root = policy, models_root
+
+    def __call__(self):
+        if self.policy == "noop":
+            from vega_ros.libero.policy_api import NoOpPolicy
+
+            return NoOpPolicy()
+        from vega_ros.policy_runtime import OnnxPolicy
+
+        return OnnxPolicy(self.policy, models_root=self.models_root)
+
+
+def _libero_eval(args) -> int:
+    from vega_ros.libero.evaluate import evaluate
+    from vega_ros.libero.protocol import EvalProtocol
+
+    name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
+    out = args.out or os.path.join("eval_out", f"{args.suite}-{name}")
+    protocol = EvalProtocol(suite=args.suite, episodes_per_task=args.episodes, max_steps=args.max_steps, seed=args.seed,
+                            tasks=tuple(args.tasks) if args.tasks else None)
+    _PolicyFactory(args.policy, args.models_root)()  # fail here, not in every worker, if the artifact is bad
+    t0 = time.monotonic()
+    report = evaluate(protocol, _PolicyFactory(args.policy, args.models_root), out, workers=args.workers,
+                      videos=args.videos, title=f"{name} on {args.suite}")
+    print(report.to_markdown(f"{name} on {args.suite}"))
+    print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")
+    return 0
 
 
 def _bringup(args) -> int:
@@ -93,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if summary["frames"]["depth_published"] > 0 else 1
     if args.command == "bringup":
         return _bringup(args)
+    if args.command == "libero-eval":
+        return _libero_eval(args)
     if args.command in ("build-engine", "check-model"):
         from vega_ros.artifact import ArtifactError, default_model_dir, load_artifact
 

@@ -184,11 +184,14 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
         raise ConversionError(f"camera_info has zero size ({msg.width}x{msg.height})")
     if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ConversionError(f"camera_info K is uncalibrated or invalid (fx={K[0, 0]}, fy={K[1, 1]})")
+    D = np.asarray(msg.d, dtype=np.float64)
+    if not np.all(np.isfinite(D)):
+        raise ConversionError(f"camera_info D has non-finite coefficients {D.tolist()}")
     return CameraIntrinsics(
         K=K,
         width=int(msg.width),
         height=int(msg.height),
-        D=np.asarray(msg.d, dtype=np.float64),
+        D=D,
         distortion_model=msg.distortion_model or "plumb_bob",
     )
 
