@@ -32,10 +32,11 @@ class RejectReason(str, Enum):
 class NodeStats:
     """Counters, a processed-frame rate and latency windows."""
 
-    def __init__(self, window: int = 300, counters: tuple[str, ...] = ()):
+    def __init__(self, window: int = 300, counters: tuple[str, ...] = (), reasons: type[Enum] = RejectReason):
         self._lock = threading.Lock()
         self.counters: Counter[str] = Counter({k: 0 for k in counters})  # reported even while zero
-        self.rejected: Counter[RejectReason] = Counter()
+        self.reasons = reasons  # the node's own reject-reason enum; every member is reported, zero or not
+        self.rejected: Counter[Enum] = Counter()
         self._windows: dict[str, deque[float]] = {}
         self._done_times: deque[float] = deque(maxlen=window)
         self._window = window
@@ -45,7 +46,7 @@ class NodeStats:
         with self._lock:
             self.counters[key] += n
 
-    def reject(self, reason: RejectReason) -> int:
+    def reject(self, reason: Enum) -> int:
         with self._lock:
             self.rejected[reason] += 1
             return self.rejected[reason]
@@ -77,9 +78,9 @@ class NodeStats:
         out: dict[str, float] = {}
         with self._lock:
             out.update({k: float(v) for k, v in self.counters.items()})
-            out.update({f"rejected.{r.value}": float(self.rejected.get(r, 0)) for r in RejectReason})
+            out.update({f"rejected.{r.value}": float(self.rejected.get(r, 0)) for r in self.reasons})
             keys = list(self._windows)
-        out["rejected.total"] = float(sum(out[f"rejected.{r.value}"] for r in RejectReason))
+        out["rejected.total"] = float(sum(out[f"rejected.{r.value}"] for r in self.reasons))
         out["rate_hz"] = self.rate_hz()
         for k in keys:
             for q, v in self.percentiles(k, (50, 95, 99)).items():
@@ -91,7 +92,9 @@ class NodeStats:
 def to_diagnostic_array(stamp, name: str, hardware_id: str, values: dict[str, float | str], level: bytes, message: str) -> DiagnosticArray:
     def fmt(v) -> str:
         if isinstance(v, float):
-            return f"{v:.6g}" if v != int(v) or abs(v) > 1e15 or not np.isfinite(v) else str(int(v))
+            if not np.isfinite(v) or abs(v) > 1e15 or v != int(v):
+                return f"{v:.6g}"
+            return str(int(v))
         return str(v)
 
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
