@@ -13,7 +13,10 @@ and the export fails (:class:`ExportParityError`, nothing left in place) if it e
 The card (with sha256 of each file) is written last, atomically, and then loaded back with
 :func:`vega_ros.artifact.load_artifact` so a broken artifact never ships.
 
-CLI (the factory returns ``(encoder, heads, card_fields)``)::
+CLI: ``--run RUN_DIR`` exports a distillation run's newest checkpoint; ``--factory`` takes any
+function returning ``(encoder, heads, card_fields)``::
+
+    python -m distill.export --run runs/sim-cpu --name vega-sim-vit-ti --out models/vega-sim-vit-ti
 
     python -m distill.export --factory tests.fixtures.tiny_nets:build --name vega-random-tiny \
         --out models/vega-random-tiny
@@ -181,7 +184,9 @@ def _load_factory(spec: str):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.export", description=__doc__.split("\n\n")[0])
-    p.add_argument("--factory", required=True, help="module:function returning (encoder, heads, card_fields)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="a distill.train run directory: export its newest checkpoint")
+    src.add_argument("--factory", help="module:function returning (encoder, heads, card_fields)")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
@@ -189,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dynamo", action="store_true", help="use the dynamo/onnxscript exporter")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
-    encoder, heads, fields = _load_factory(args.factory)()
+    if args.run:
+        from distill.recipe import export_modules_from_run  # noqa: PLC0415
+
+        encoder, heads, fields = export_modules_from_run(args.run)
+    else:
+        encoder, heads, fields = _load_factory(args.factory)()
     fields.setdefault("metrics", {})
     a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
                         tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite,

@@ -7,8 +7,6 @@ import sys
 
 import yaml
 
-from distill.export import export_artifact
-from distill.recipe import export_modules_from_run
 from distill.teacher.presets import save_random_checkpoint
 from vega_ros.artifact import load_artifact
 
@@ -43,8 +41,9 @@ def test_tiny_wan_extract_distil_export(tiny_libero, tmp_path):
     logs = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
     assert len(logs) == 4 and all("feature" in r and "global" in r for r in logs)
 
-    encoder, heads, fields = export_modules_from_run(str(run_dir))
-    artifact = export_artifact(encoder, heads, str(tmp_path / "student"), name="wan-tiny-student", card_fields=fields)
-    card = load_artifact(artifact.path).card
+    export = subprocess.run([sys.executable, "-m", "distill.export", "--run", str(run_dir), "--name", "wan-tiny-student",
+                             "--out", str(tmp_path / "student")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert export.returncode == 0, export.stderr[-3000:]
+    card = load_artifact(str(tmp_path / "student")).card
     assert card.training["wan_teacher"] is True and "feature" in card.training["loss_terms"]
     assert card.depth_scale.value == "relative" and card.tokens_n == 16
