@@ -1,0 +1,211 @@
+"""Frozen encoders for the 3D probe, chosen by a SPEC string.
+
+One small interface (:class:`FrozenEncoder`): ``encode_clip(images [S, 3, H, W] in [0, 1]) →
+tokens [S, N, C]`` on a ``grid_size(H, W)`` patch grid (row-major), plus ``dim``, ``name`` and
+``per_frame`` (True when frames are encoded independently: the papers' lower-bound control).
+
+SPECs:
+    random-vit-ti     the floor: a ViT-Ti student with fixed random weights (seed 0)
+    random-cnn        the CNN student preset, fixed random weights (seed 0)
+    pixels            raw 16x16 RGB patches (768-d), per frame: appearance only, no learning
+    student:PATH      a student checkpoint dir (config.json + model.safetensors), or an exported
+                      ``encoder.onnx`` (a file, or a directory holding one), run with onnxruntime
+    wan:PATH          WAN 2.1 DIFT teacher from a local diffusers checkpoint (distill.teacher.wan);
+                      the S frames of a clip go through the video model together
+    hf:PATH           a local transformers vision model directory (e.g. DINOv2), read per frame;
+                      its prefix tokens (CLS, registers) are dropped
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from distill.nets.models.config import IMAGENET_MEAN, IMAGENET_STD
+
+
+class FrozenEncoder(abc.ABC):
+    """A frozen feature extractor the probe reads. Subclasses set ``name``, ``dim``, ``per_frame``."""
+
+    name: str = ""
+    dim: int = 0
+    per_frame: bool = True
+
+    @abc.abstractmethod
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        """Token grid (h, w) for images of ``height x width``."""
+
+    @abc.abstractmethod
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        """``images [S, 3, H, W]`` float32 in [0, 1] RGB → ``tokens [S, N, C]`` float32 (N = h * w)."""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "per_frame": self.per_frame}
+
+
+class ModuleEncoder(FrozenEncoder):
+    """Any ``nn.Module`` with the exported-encoder contract: ``[B, 3, H, W]`` → ``[B, N, C]``."""
+
+    def __init__(self, module: torch.nn.Module, name: str, dim: int, patch: int, batch: int = 16):
+        self.module = module.eval().requires_grad_(False)
+        self.name, self.dim, self.patch, self.batch = name, dim, patch, batch
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch, width // self.patch
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.module(images[i : i + self.batch]) for i in range(0, len(images), self.batch)])
+
+
+class OnnxEncoder(FrozenEncoder):
+    """An exported ``encoder.onnx`` (one image → tokens) run with onnxruntime on CPU."""
+
+    def __init__(self, path: Path, name: str):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.name = name
+        shape = self.session.get_outputs()[0].shape
+        self.dim = int(shape[-1]) if isinstance(shape[-1], int) else 0
+        card = path.parent / "card.json"
+        self.patch = 16
+        if card.is_file():
+            self.patch = int(json.loads(card.read_text()).get("patch_size", 16))
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch, width // self.patch
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        outs = [self.session.run(None, {self.input_name: images[i : i + 1].numpy()})[0] for i in range(len(images))]
+        tokens = torch.from_numpy(np.concatenate(outs)).float()
+        self.dim = tokens.shape[-1]
+        return tokens
+
+
+class HFEncoder(FrozenEncoder):
+    """A local transformers vision model (``AutoModel``), per frame; patch tokens of the last hidden state.
+
+    Normalisation comes from the directory's ``preprocessor_config.json`` (``image_mean``/``image_std``)
+    or ImageNet's. Images are resized to the nearest lower multiple of the patch size if needed.
+    """
+
+    def __init__(self, path: Path, name: str, batch: int = 8):
+        from transformers import AutoConfig, AutoModel
+
+        if not path.is_dir():
+            raise FileNotFoundError(f"hf:{path}: not a local transformers model directory")
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
+        patch = getattr(config, "patch_size", None) or getattr(getattr(config, "vision_config", None), "patch_size", None)
+        if patch is None:
+            raise ValueError(f"hf:{path}: the config has no patch_size; only ViT-like models are supported")
+        self.patch = int(patch if isinstance(patch, int) else patch[0])
+        self.dim = int(getattr(config, "hidden_size", 0))
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        pre = path / "preprocessor_config.json"
+        if pre.is_file():
+            pc = json.loads(pre.read_text())
+            mean, std = tuple(pc.get("image_mean", mean)), tuple(pc.get("image_std", std))
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 3, 1, 1)
+        self.name, self.batch = name, batch
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch, width // self.patch
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        gh, gw = self.grid_size(h, w)
+        if (gh * self.patch, gw * self.patch) != (h, w):
+            images = F.interpolate(images, size=(gh * self.patch, gw * self.patch), mode="bilinear", align_corners=False)
+        x = (images - self.mean) / self.std
+        outs = []
+        for i in range(0, len(x), self.batch):
+            hidden = self.model(pixel_values=x[i : i + self.batch]).last_hidden_state
+            outs.append(hidden[:, hidden.shape[1] - gh * gw :])  # drop CLS / register tokens
+        tokens = torch.cat(outs).float()
+        self.dim = tokens.shape[-1]
+        return tokens
+
+
+class WanEncoder(FrozenEncoder):
+    """WAN 2.1 DIFT features through ``distill.teacher.wan.WanDiftTeacher.features_per_frame``.
+
+    The S frames of a clip are one (short) video; frame t reads latent π(t). Input size is kept
+    (``resolution=None``), so H and W must be multiples of 16.
+    """
+
+    per_frame = False
+
+    def __init__(self, path: Path, name: str):
+        try:
+            from distill.teacher.wan import WanDiftConfig, WanDiftTeacher
+        except ImportError as e:  # the teacher module is issue 6's
+            raise NotImplementedError(
+                f"wan:{path} needs distill.teacher.wan (WanDiftConfig, WanDiftTeacher.features_per_frame); "
+                f"it could not be imported: {e}"
+            ) from e
+        self.teacher = WanDiftTeacher(WanDiftConfig(checkpoint=str(path), resolution=None))
+        self.name, self.dim = name, int(getattr(self.teacher, "feature_dim", 0))
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // 16, width // 16
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self.teacher.features_per_frame(images)  # [S, C, h, w]
+        self.dim = feats.shape[1]
+        return feats.flatten(2).transpose(1, 2).float().cpu()
+
+
+class PixelEncoder(FrozenEncoder):
+    """Tokens are the raw pixels of each 16x16 patch (``[S, N, 3 * 16 * 16]``, row-major): a control
+    that holds appearance and position but nothing learned."""
+
+    def __init__(self, patch: int = 16):
+        self.patch, self.name, self.dim = patch, "pixels", 3 * patch * patch
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch, width // self.patch
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        gh, gw = self.grid_size(*images.shape[-2:])
+        x = images[..., : gh * self.patch, : gw * self.patch]
+        return F.unfold(x, kernel_size=self.patch, stride=self.patch).transpose(1, 2).contiguous()
+
+
+def parse_encoder_spec(spec: str) -> FrozenEncoder:
+    """Build the frozen encoder a SPEC names (see the module docstring)."""
+    from distill.nets.models.student import build_student, load_student
+
+    if spec == "pixels":
+        return PixelEncoder()
+    if spec in ("random-vit-ti", "random-vit-s", "random-cnn"):
+        preset = spec.removeprefix("random-")
+        model = build_student(preset, seed=0)
+        return ModuleEncoder(model, spec, model.embed_dim, model.patch_size)
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ValueError(f"bad encoder SPEC {spec!r}: use random-vit-ti, random-cnn, pixels, student:PATH, wan:PATH or hf:PATH")
+    path = Path(rest).expanduser()
+    if kind == "student":
+        onnx = path if path.suffix == ".onnx" else path / "encoder.onnx"
+        if onnx.is_file() and not (path / "model.safetensors").is_file():
+            return OnnxEncoder(onnx, spec)
+        model = load_student(path)
+        return ModuleEncoder(model, spec, model.embed_dim, model.patch_size)
+    if kind == "hf":
+        return HFEncoder(path, spec)
+    if kind == "wan":
+        return WanEncoder(path, spec)
+    raise ValueError(f"unknown encoder kind {kind!r} in SPEC {spec!r}: use student:, wan: or hf:")

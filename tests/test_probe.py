@@ -1,0 +1,256 @@
+"""The probe benchmark: encoder SPECs, feature cache, resumable training, a real overfitting test,
+the classical baseline's geometry, and the CLI end to end on tiny synthetic clips."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill.encoders import HFEncoder, ModuleEncoder, parse_encoder_spec
+from distill.nets.models import build_student, save_student
+from distill.probe import (
+    ProbeRunConfig,
+    build_probe,
+    cache_features,
+    essential_relative_pose,
+    evaluate,
+    load_cached_split,
+    load_clips,
+    lr_factor,
+    main,
+    make_synthetic_clip,
+    train_probe,
+)
+from vega_ros import geometry as geo
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_synthetic_clip_is_exact_geometry():
+    clip = make_synthetic_clip(5, num_frames=3, height=24, width=32)
+    assert clip["images"].shape == (3, 3, 24, 32) and clip["images"].dtype == np.float32
+    assert 0.0 <= clip["images"].min() and clip["images"].max() <= 1.0
+    assert clip["valid"].mean() > 0.5
+    # frame 2's points, back in world coordinates through frame 0's pose, match its own back-projection
+    world_from_ref = geo.transform_points(clip["T_wc"][0].astype(np.float64), clip["points_ref"][2].astype(np.float64))
+    direct = geo.depth_to_world_points(clip["depth"][2], clip["K"][2], clip["T_wc"][2].astype(np.float64))
+    v = clip["valid"][2]
+    assert np.abs(world_from_ref[v] - direct[v]).max() < 1e-4
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(10, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_essential_pose_recovers_the_true_relative_pose():
+    rng = np.random.default_rng(0)
+    h, w = 96, 128
+    K = geo.intrinsics_from_fov(w, h, 60.0)
+    pts_w = rng.uniform([-1, -1, -0.5], [1, 1, 0.5], (200, 3))
+    T_wa = geo.look_at(np.array([3.0, 0.0, 0.8]), np.zeros(3))
+    T_wb = geo.look_at(np.array([2.6, 1.2, 1.0]), np.zeros(3))
+    uv_a, _ = geo.project_points(geo.transform_points(geo.se3_inverse(T_wa), pts_w), K)
+    uv_b, _ = geo.project_points(geo.transform_points(geo.se3_inverse(T_wb), pts_w), K)
+    T_ab = essential_relative_pose(uv_a, uv_b, K, K)
+    T_gt = geo.relative_pose(T_wa, T_wb)
+    assert geo.rotation_angle_deg(T_ab[:3, :3], T_gt[:3, :3]) < 0.1
+    assert geo.translation_angle_deg(T_ab[:3, 3], T_gt[:3, 3], ambiguity=False) < 0.1
+
+
+def test_encoder_specs_random_and_student(tmp_path):
+    enc = parse_encoder_spec("random-vit-ti")
+    assert isinstance(enc, ModuleEncoder) and enc.dim == 192 and enc.per_frame
+    images = torch.rand(2, 3, 32, 48)
+    tokens = enc.encode_clip(images)
+    assert tokens.shape == (2, 6, 192) and enc.grid_size(32, 48) == (2, 3)
+    assert torch.equal(tokens, parse_encoder_spec("random-vit-ti").encode_clip(images))  # the floor is fixed
+    st = build_student("vit-ti", seed=1, depth=1, embed_dim=32, num_heads=2)
+    save_student(st, tmp_path / "student")
+    loaded = parse_encoder_spec(f"student:{tmp_path / 'student'}")
+    assert torch.allclose(loaded.encode_clip(images), st(images))
+    for bad in ("nonsense", "foo:/x", "student:"):
+        with pytest.raises(ValueError):
+            parse_encoder_spec(bad)
+    with pytest.raises(FileNotFoundError):
+        parse_encoder_spec(f"student:{tmp_path / 'missing'}")
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_encoder_spec_student_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    st = build_student("vit-ti", seed=1, depth=1, embed_dim=32, num_heads=2, image_size=(32, 32)).eval()
+    (tmp_path / "m").mkdir()
+    torch.onnx.export(st, (torch.rand(1, 3, 32, 32),), str(tmp_path / "m" / "encoder.onnx"), opset_version=17,
+                      dynamo=False, input_names=["images"], output_names=["tokens"])
+    enc = parse_encoder_spec(f"student:{tmp_path / 'm'}")
+    images = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(enc.encode_clip(images), st(images), atol=1e-4)
+
+
+def test_encoder_spec_hf_local_tiny_dinov2(tmp_path):
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    cfg = Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                       patch_size=16, image_size=64)
+    model = Dinov2Model(cfg).eval()
+    model.save_pretrained(tmp_path / "dino")
+    (tmp_path / "dino" / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+    enc = parse_encoder_spec(f"hf:{tmp_path / 'dino'}")
+    assert isinstance(enc, HFEncoder) and enc.per_frame and enc.dim == 32
+    images = torch.rand(3, 3, 64, 48)
+    tokens = enc.encode_clip(images)
+    assert tokens.shape == (3, 12, 32)
+    with torch.no_grad():
+        ref = model(pixel_values=(images - 0.5) / 0.25).last_hidden_state[:, 1:]
+    assert torch.allclose(tokens, ref, atol=1e-5)
+    with pytest.raises(FileNotFoundError):
+        parse_encoder_spec(f"hf:{tmp_path / 'nope'}")
+
+
+def test_wan_spec_reaches_the_teacher_module(tmp_path):
+    # an empty directory is not a WAN checkpoint: the teacher (distill.teacher.wan) must refuse it
+    with pytest.raises((NotImplementedError, FileNotFoundError, OSError, ValueError)):
+        parse_encoder_spec(f"wan:{tmp_path}")
+
+
+def _one_clip_cache(tmp_path, size=64, seed=0):
+    clips = [make_synthetic_clip(seed, 4, size, size)]
+    enc = parse_encoder_spec("random-vit-ti")
+    manifest = cache_features(enc, clips, tmp_path / "cache", "random-vit-ti", desc="test")
+    return manifest, load_cached_split(tmp_path / "cache")
+
+
+def test_feature_cache_roundtrip_and_refuses_other_encoder(tmp_path):
+    manifest, cache = _one_clip_cache(tmp_path, size=32)
+    assert manifest["complete"] and manifest["count"] == 1 and manifest["grid"] == [2, 2] and manifest["dim"] == 192
+    assert cache["tokens"].shape == (1, 4, 4, 192) and cache["tokens"].dtype == torch.float16
+    clip = make_synthetic_clip(0, 4, 32, 32)
+    assert np.allclose(cache["depth"][0].numpy(), clip["depth"])
+    assert torch.equal(cache["valid"][0].bool(), torch.from_numpy(clip["valid"]))
+    with pytest.raises(ValueError, match="caches"):
+        cache_features(parse_encoder_spec("random-cnn"), [clip], tmp_path / "cache", "random-cnn")
+
+
+def test_training_resumes_exactly(tmp_path):
+    manifest, cache = _one_clip_cache(tmp_path, size=32)
+    run = ProbeRunConfig(preset="tiny", steps=6, batch_size=1, lr=1e-3, warmup_steps=2, ckpt_every=3)
+    torch.manual_seed(0)
+    straight = build_probe(run, manifest)
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    h1 = train_probe(straight, cache, run, None, log_every=1, progress=False)
+    # the same run, killed right after the checkpoint at step 3, then restarted from that checkpoint
+    from distill import probe as probe_mod
+
+    class Killed(Exception):
+        pass
+
+    first = build_probe(ProbeRunConfig(preset="tiny"), manifest)
+    first.load_state_dict(init)
+    ckpt = tmp_path / "ckpt.pt"
+    orig = probe_mod._atomic_torch_save
+
+    def save_then_die(obj, path):
+        orig(obj, path)
+        if obj["step"] == 3:
+            raise Killed
+
+    probe_mod._atomic_torch_save = save_then_die
+    try:
+        with pytest.raises(Killed):
+            train_probe(first, cache, run, ckpt, log_every=1, progress=False)
+    finally:
+        probe_mod._atomic_torch_save = orig
+    resumed = build_probe(ProbeRunConfig(preset="tiny"), manifest)
+    h2 = train_probe(resumed, cache, run, ckpt, log_every=1, progress=False)
+    assert [h["total"] for h in h2] == pytest.approx([h["total"] for h in h1], rel=1e-5)
+    for k, v in straight.state_dict().items():
+        assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_probe_overfits_one_clip(tmp_path):
+    """A real learning test: 300 CPU steps on one clip drive the probe's errors close to zero."""
+    manifest, cache = _one_clip_cache(tmp_path, size=64)
+    run = ProbeRunConfig(preset="tiny", steps=300, batch_size=1, lr=1e-3, warmup_steps=10, weight_decay=0.0)
+    torch.manual_seed(0)
+    probe = build_probe(run, manifest)
+    before, _ = evaluate(probe, cache)
+    history = train_probe(probe, cache, run, None, log_every=50, progress=False)
+    after, _ = evaluate(probe, cache)
+    assert history[-1]["total"] < history[0]["total"]
+    assert after["point_err_x10"] < 1.0 and after["point_err_x10"] < before["point_err_x10"] / 3
+    assert after["depth_abs_rel"] < 0.06 and after["depth_delta1"] > 0.95
+    assert after["auc@30"] > 0.7 > before["auc@30"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_cli_end_to_end_and_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--encoder", "random-vit-ti", "--data", "synthetic:2:32x32", "--out", str(out), "--steps", "4",
+            "--config", "config/probe/tiny.yaml"]
+    assert main(args) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["encoder"] == "random-vit-ti" and res["train"]["steps"] == 4 and res["test"]["clips"] == 2
+    for key in ("point_err_x10", "depth_abs_rel", "auc@30"):
+        assert np.isfinite(res["test"][key])
+    assert 0.0 <= res["orb"]["auc@30"] <= 1.0
+    assert (out / "checkpoint.pt").is_file()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert (out / "predictions.png").stat().st_size > 1000
+    assert "ORB + essential" in (out / "results.md").read_text()
+    # a rerun finds the cache and the finished checkpoint: no new training steps
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["test"] == pytest.approx(res["test"], nan_ok=True)
+    capsys.readouterr()
+    assert main(["--table", str(out), str(out)]) == 0
+    assert capsys.readouterr().out.count("| random-vit-ti |") == 2
+
+
+def test_load_clips_synthetic_and_missing_dir(tmp_path):
+    train, test = load_clips("synthetic:3:32x48", "train"), load_clips("synthetic:3:32x48", "test")
+    assert len(train) == 3 and train[0]["images"].shape == (4, 3, 32, 48)
+    assert train[0]["clip_id"] != test[0]["clip_id"]  # disjoint scenes per split
+    with pytest.raises(FileNotFoundError):
+        load_clips(str(tmp_path / "nope"), "train")
+
+
+def test_pixel_encoder_tokens_are_patches():
+    enc = parse_encoder_spec("pixels")
+    images = torch.rand(2, 3, 32, 48)
+    tokens = enc.encode_clip(images)
+    assert tokens.shape == (2, 6, 768) and enc.dim == 768
+    # token 4 = patch (row 1, col 1); channel-major like Conv2d weights
+    assert torch.equal(tokens[1, 4], images[1, :, 16:32, 16:32].reshape(-1))
+
+
+def test_cli_set_overrides_and_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown probe setting"):
+        ProbeRunConfig.from_yaml("config/probe/tiny.yaml", no_such_key=1)
+    run = ProbeRunConfig.from_yaml("config/probe/cpu.yaml", min_gap=2)
+    assert run.min_gap == 2 and run.preset == "cpu" and run.lr == pytest.approx(1e-4)
+    assert run.loss_config().weight_points == 1.0
+
+
+def test_cache_refuses_clips_from_another_source(tmp_path):
+    clips = [make_synthetic_clip(0, 2, 32, 32)]
+    enc = parse_encoder_spec("pixels")
+    cache_features(enc, clips, tmp_path / "c", "pixels", source={"data": "a"})
+    assert cache_features(enc, clips, tmp_path / "c", "pixels", source={"data": "a"})["source"] == {"data": "a"}
+    with pytest.raises(ValueError, match="caches clips from"):
+        cache_features(enc, clips, tmp_path / "c", "pixels", source={"data": "b"})
