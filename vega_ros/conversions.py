@@ -283,7 +283,6 @@ def pointcloud2_to_numpy(msg: PointCloud2) -> tuple[np.ndarray, np.ndarray | Non
     missing = [a for a in "xyz" if a not in by_name]
     if missing:
         raise ConversionError(f"PointCloud2 lacks fields {missing}")
-    n = int(msg.height) * int(msg.width)
     step = int(msg.point_step)
     if int(msg.row_step) < int(msg.width) * step:
         raise ConversionError(f"PointCloud2 row_step {msg.row_step} is smaller than width * point_step = {msg.width} * {step}")

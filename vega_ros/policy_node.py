@@ -67,11 +67,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32
@@ -81,6 +79,7 @@ from vega_ros.conversions import ConversionError
 from vega_ros.diagnostics import NodeStats, to_diagnostic_array
 from vega_ros.libero.observations import PROPRIO_DIM, PolicyInputs
 from vega_ros.libero.policy_api import ACTION_DIM, NoOpPolicy, Policy, check_action
+from vega_ros.node_main import run_node
 from vega_ros.settings import QosSettings, declare_settings, param
 
 NOOP = "noop"
@@ -491,23 +490,8 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = PolicyNode()
-        except (ValueError, OSError, ParameterException) as e:  # a bad parameter, artifact or task: one clear line, exit code 2
-            rclpy.logging.get_logger("policy_node").fatal(f"cannot start: {e}")
-            raise SystemExit(2) from None
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    # a bad parameter, artifact or task: one clear line, exit code 2
+    run_node(PolicyNode, args, name="policy_node", startup_errors=(ValueError, OSError, ParameterException))
 
 
 if __name__ == "__main__":

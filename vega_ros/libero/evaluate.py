@@ -14,7 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vega_ros.libero.policy_api import Policy
-from vega_ros.libero.protocol import Episode, EpisodeResult, EvalProtocol, SuiteReport, plan_episodes
+from vega_ros.libero.protocol import (
+    Episode,
+    EpisodeResult,
+    EvalProtocol,
+    SuiteReport,
+    plan_episodes,
+)
 from vega_ros.libero.rollout import SuiteEnvs, run_episode
 
 PolicyFactory = Callable[[], Policy]
