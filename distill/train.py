@@ -56,7 +56,7 @@ class DistillConfig:
     teacher_cache: str | None = None
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "DistillConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> DistillConfig:
         raw = yaml.safe_load(Path(path).read_text())
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:

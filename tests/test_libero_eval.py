@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vega_ros.libero.policy_api import NoOpPolicy, check_action
-from vega_ros.libero.protocol import EvalProtocol, MAX_STEPS, SuiteReport, EpisodeResult, plan_episodes, wilson_interval
+from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval
 
 
 def test_standard_step_limits_and_episode_plan():

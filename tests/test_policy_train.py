@@ -6,11 +6,10 @@ import os
 import numpy as np
 import pytest
 import torch
-import yaml
 
+from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from distill.policy.train import BCConfig, ChunkDataset, bc_objective, export_policy, prepare_cache
-from distill.nets.policy import GatedFusionPolicy
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.libero.observations import PolicyInputs
 from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError

@@ -59,7 +59,7 @@ class PolicyCard:
     format_version: int = 1
 
     @classmethod
-    def load(cls, policy_dir: str) -> "PolicyCard":
+    def load(cls, policy_dir: str) -> PolicyCard:
         path = os.path.join(policy_dir, POLICY_CARD)
         try:
             raw = json.load(open(path))

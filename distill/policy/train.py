@@ -63,7 +63,7 @@ class BCConfig:
     trainer: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "BCConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> BCConfig:
         raw = yaml.safe_load(Path(path).read_text())
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
