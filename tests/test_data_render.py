@@ -37,10 +37,9 @@ def _env() -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiny_ref")
-    run(load_config(TINY), out, workers=1, progress=False)
-    return out
+def tiny_dir(tiny_libero) -> Path:
+    """The session's tiny render (tests/conftest.py), shared with the training tests."""
+    return Path(tiny_libero)
 
 
 def _shard_arrays(path: Path) -> dict:
