@@ -1,0 +1,369 @@
+"""Scripted demonstrations in LIBERO, written as official-layout HDF5 files (one per task).
+
+    python -m distill.policy.demos --suite libero_spatial --episodes-per-task 10 --out data/demos --workers 2
+
+Per episode: the task's fixed init state ``i % 50`` is loaded, 10 no-op steps let it settle (as
+the evaluation protocol does; they are not recorded), then the scripted expert (``experts.py``)
+acts from privileged state until the goal holds or the suite's step limit runs out. The rollout
+itself renders nothing; only successful episodes are kept, and their frames are rendered
+afterwards by replaying the recorded MuJoCo states through robosuite's own offscreen renderer
+(the same ``sim.render`` call that produces ``agentview_image`` in ``OffScreenRenderEnv``), with
+rows flipped so row 0 is the top of the image.
+
+Writes ``<out>/<suite>/<task name>_demo.hdf5`` and ``<out>/<suite>_summary.json`` (per-task
+expert success, episode lengths and wall times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
+from distill.policy.experts import GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
+from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
+
+# Step limits of the LIBERO evaluation protocol (after the settle steps).
+MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
+CAMERAS: dict[str, str] = {"agentview": "agentview", "wrist": "robot0_eye_in_hand"}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How demonstrations are made. Every field can be set in ``config/policy/demos*.yaml``."""
+
+    suite: str = "libero_spatial"
+    episodes_per_task: int = 10
+    tasks: tuple[int, ...] | None = None
+    """Task indices of the suite to run; None = all."""
+    seed: int = 0
+    """Root seed; episode ``i`` of task ``k`` seeds the env with ``seed + 1000 * k + i``."""
+    width: int = 128
+    height: int = 128
+    settle_steps: int = 10
+    max_steps: int | None = None
+    """Step limit after settling; None = the protocol's limit for the suite (``MAX_STEPS``)."""
+    init_state_offset: int = 0
+    """Episode ``i`` uses init state ``(init_state_offset + i) % n_init_states``."""
+    record: bool = True
+    """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
+
+    def __post_init__(self):
+        if self.suite not in SUITES:
+            raise ValueError(f"unknown suite {self.suite!r}; known: {SUITES}")
+        if self.episodes_per_task < 1 or self.width <= 0 or self.height <= 0 or self.settle_steps < 0:
+            raise ValueError("episodes_per_task, width, height must be positive and settle_steps >= 0")
+
+    @property
+    def step_limit(self) -> int:
+        return self.max_steps if self.max_steps is not None else MAX_STEPS[self.suite]
+
+
+def load_config(path: str | Path, **overrides) -> DemoConfig:
+    """A ``DemoConfig`` from YAML (unknown keys are an error), with non-None ``overrides`` applied."""
+    raw = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
+    known = {f.name for f in dataclasses.fields(DemoConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    if raw.get("tasks") is not None:
+        raw["tasks"] = tuple(int(t) for t in raw["tasks"])
+    return DemoConfig(**raw)
+
+
+@dataclass
+class Rollout:
+    """What one expert episode produced (before rendering)."""
+
+    success: bool
+    steps: int
+    states: list[np.ndarray] = field(default_factory=list)
+    proprio: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    actions: list[np.ndarray] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def make_env(task: LiberoTask, cfg: DemoConfig):
+    """A LIBERO ``ControlEnv`` with an offscreen renderer but no camera observations (rendered on replay)."""
+    from libero.libero.envs.env_wrapper import ControlEnv
+
+    logging.getLogger("robosuite").setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()):
+        env = ControlEnv(
+            bddl_file_name=task.bddl_path,
+            has_offscreen_renderer=True,
+            use_camera_obs=False,
+            camera_names=list(CAMERAS.values()),
+            camera_heights=cfg.height,
+            camera_widths=cfg.width,
+        )
+    return env
+
+
+def _proprio(obs: dict) -> dict[str, np.ndarray]:
+    from distill.policy.experts import rotvec_from_matrix
+    from vega_ros.geometry import quat_to_matrix
+
+    quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+    return {
+        "ee_pos": np.asarray(obs["robot0_eef_pos"], np.float64),
+        "ee_ori": rotvec_from_matrix(quat_to_matrix(quat)),
+        "ee_quat": quat,
+        "gripper_states": np.asarray(obs["robot0_gripper_qpos"], np.float64),
+        "joint_states": np.asarray(obs["robot0_joint_pos"], np.float64),
+    }
+
+
+def run_expert(env, init_state: np.ndarray, cfg: DemoConfig, seed: int) -> Rollout:
+    """Settle, then let the scripted expert act until success or the step limit. Renders nothing."""
+    t0 = time.perf_counter()
+    env.seed(seed)
+    env.reset()
+    obs = env.set_init_state(init_state)
+    idle = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+    for _ in range(cfg.settle_steps):
+        obs, *_ = env.step(idle)
+    expert = expert_for(env)
+    view = SceneView(env)
+    out = Rollout(success=False, steps=0)
+    for k in range(cfg.step_limit):
+        action = expert.act(obs, view) if not expert.done else idle
+        out.states.append(env.sim.get_state().flatten())
+        for key, v in _proprio(obs).items():
+            out.proprio.setdefault(key, []).append(v)
+        out.actions.append(action)
+        obs, reward, done, _ = env.step(action)
+        out.rewards.append(float(reward))
+        out.steps = k + 1
+        if done:
+            out.success = True
+            break
+    out.wall_s = time.perf_counter() - t0
+    return out
+
+
+def render_states(env, states: list[np.ndarray], width: int, height: int) -> dict[str, np.ndarray]:
+    """Frames ``{agentview, wrist}: [T, H, W, 3] uint8`` (top row first) of recorded MuJoCo states.
+
+    ``env`` must have been reset at least once: a fresh robosuite env renders different pixels
+    until its first reset. Frames equal ``OffScreenRenderEnv``'s camera images with rows flipped.
+    """
+    sim = env.sim
+    frames = {k: np.empty((len(states), height, width, 3), np.uint8) for k in CAMERAS}
+    for t, s in enumerate(states):
+        sim.set_state_from_flattened(s)
+        sim.forward()
+        for key, cam in CAMERAS.items():
+            img = sim.render(camera_name=cam, width=width, height=height)
+            if not np.any(img):
+                raise RuntimeError(f"camera {cam}: render returned an all-black frame (lost GL context?)")
+            frames[key][t] = img[::-1]
+    return frames
+
+
+def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None) -> dict:
+    """Run the expert on ``cfg.episodes_per_task`` init states of ``task``; write the successes."""
+    t_start = time.perf_counter()
+    result = {"task_index": task.task_index, "task": task.name, "attempted": 0, "succeeded": 0}
+    env = make_env(task, cfg)
+    try:
+        try:
+            expert_for(env)
+        except UnsupportedTask as e:
+            result["unsupported"] = str(e)
+            if progress:
+                progress(cfg.episodes_per_task)
+            return result
+        inits = load_init_states(task)
+        language = env.language_instruction
+        language = " ".join(language) if isinstance(language, (list, tuple)) else str(language)
+        episodes, lengths, rollout_s, render_s = [], [], [], []
+        successes_unrecorded: list[int] = []
+        for i in range(cfg.episodes_per_task):
+            idx = (cfg.init_state_offset + i) % len(inits)
+            seed = cfg.seed + 1000 * task.task_index + i
+            r = run_expert(env, inits[idx], cfg, seed)
+            result["attempted"] += 1
+            rollout_s.append(r.wall_s)
+            if r.success and cfg.record:
+                t0 = time.perf_counter()
+                frames = render_states(env, r.states, cfg.width, cfg.height)
+                render_s.append(time.perf_counter() - t0)
+                T = r.steps
+                episodes.append(
+                    Episode(
+                        agentview=frames["agentview"],
+                        wrist=frames["wrist"],
+                        proprio={k: np.stack(v) for k, v in r.proprio.items()},
+                        actions=np.stack(r.actions),
+                        language=language,
+                        rewards=(np.asarray(r.rewards) > 0).astype(np.uint8),
+                        dones=np.eye(1, T, T - 1, dtype=np.uint8)[0],
+                        states=np.stack(r.states),
+                        name=f"demo_{len(episodes)}",
+                        attrs={"init_state_index": idx, "seed": seed},
+                    )
+                )
+                lengths.append(T)
+            elif r.success:
+                successes_unrecorded.append(idx)
+                lengths.append(r.steps)
+            if progress:
+                progress(1)
+        solved = {int(e.attrs["init_state_index"]) for e in episodes} | set(successes_unrecorded)
+        result["succeeded"] = len(episodes) + len(successes_unrecorded)
+        result["success_rate"] = result["succeeded"] / max(result["attempted"], 1)
+        result["episode_length_mean"] = float(np.mean(lengths)) if lengths else None
+        result["rollout_s_mean"] = float(np.mean(rollout_s))
+        result["render_s_mean"] = float(np.mean(render_s)) if render_s else None
+        tried = [(cfg.init_state_offset + i) % len(inits) for i in range(cfg.episodes_per_task)]
+        result["failed_init_states"] = [i for i in tried if i not in solved]
+        if episodes:
+            path = out_dir / cfg.suite / f"{task.name}_demo.hdf5"
+            meta = FileMeta(
+                problem_name=env.problem_name,
+                language_instruction=language,
+                bddl_file_name=task.bddl_path,
+                env_kwargs={
+                    "controller": "OSC_POSE",
+                    "control_freq": 20,
+                    "camera_names": list(CAMERAS.values()),
+                    "camera_heights": cfg.height,
+                    "camera_widths": cfg.width,
+                },
+                extra={"generator": "distill.policy.demos", "suite": cfg.suite, "task_index": task.task_index, "config": _jsonable(cfg)},
+            )
+            write_demo_file(path, episodes, meta)
+            result["file"] = str(path)
+    finally:
+        with contextlib.suppress(Exception):
+            env.close()
+    result["wall_s"] = time.perf_counter() - t_start
+    return result
+
+
+def _jsonable(cfg: DemoConfig) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+# ----------------------------------------------------------------------------- parallel driver
+
+
+def _worker(args) -> dict:
+    task, cfg, out_dir, queue = args
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    return record_task(task, cfg, Path(out_dir), progress=queue.put)
+
+
+def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress: bool = True) -> dict:
+    """Record every selected task of the suite (one process per task, ``workers`` at a time)."""
+    from tqdm import tqdm
+
+    tasks = [t for t in suite_tasks(cfg.suite) if cfg.tasks is None or t.task_index in cfg.tasks]
+    t0 = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    results = []
+    with ctx.Manager() as manager, tqdm(total=len(tasks) * cfg.episodes_per_task, desc=cfg.suite, unit="ep", disable=not show_progress) as bar:
+        queue = manager.Queue()
+        with ctx.Pool(max(1, workers), maxtasksperchild=1) as pool:
+            pending = pool.map_async(_worker, [(t, cfg, str(out_dir), queue) for t in tasks], chunksize=1)
+            while not pending.ready():
+                with contextlib.suppress(Exception):
+                    bar.update(queue.get(timeout=0.5))
+            while not queue.empty():
+                bar.update(queue.get())
+            results = pending.get()
+    results.sort(key=lambda r: r["task_index"])
+    attempted = sum(r["attempted"] for r in results)
+    succeeded = sum(r["succeeded"] for r in results)
+    summary = {
+        "suite": cfg.suite,
+        "config": _jsonable(cfg),
+        "workers": workers,
+        "wall_s": time.perf_counter() - t0,
+        "attempted": attempted,
+        "succeeded": succeeded,
+        "success_rate": succeeded / max(attempted, 1),
+        "tasks": results,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{cfg.suite}_summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, path)
+    path.with_suffix(".md").write_text(summary_markdown(summary))
+    return summary
+
+
+def summary_markdown(summary: dict) -> str:
+    """A markdown table of per-task expert success (and wall times) from a suite summary."""
+    cfg = summary["config"]
+    lines = [
+        "| task | expert success | mean length (steps) | rollout s/ep | render s/ep |",
+        "|---|---|---|---|---|",
+    ]
+    for r in summary["tasks"]:
+        if "unsupported" in r:
+            lines.append(f"| {r['task_index']}: {r['task']} | no expert ({r['unsupported'].split(': ', 1)[-1]}) | | | |")
+            continue
+        fmt = lambda v, f: "" if v is None else format(v, f)
+        lines.append(
+            f"| {r['task_index']}: {r['task']} | {r['succeeded']}/{r['attempted']} | {fmt(r.get('episode_length_mean'), '.0f')}"
+            f" | {fmt(r.get('rollout_s_mean'), '.1f')} | {fmt(r.get('render_s_mean'), '.1f')} |"
+        )
+    lines.append(
+        f"\n{summary['suite']}: {summary['succeeded']}/{summary['attempted']} ({100 * summary['success_rate']:.0f} %), "
+        f"init states {cfg['init_state_offset']}..{cfg['init_state_offset'] + cfg['episodes_per_task'] - 1} of each task, "
+        f"step limit {cfg['max_steps'] or MAX_STEPS[summary['suite']]}, {summary['workers']} worker(s), {summary['wall_s']:.0f} s wall."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help="YAML with DemoConfig fields (command-line flags override it)")
+    p.add_argument("--suite", default=None, choices=SUITES)
+    p.add_argument("--episodes-per-task", type=int, default=None)
+    p.add_argument("--tasks", type=lambda s: [int(x) for x in s.split(",")], default=None, help="comma-separated task indices")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--init-state-offset", type=int, default=None)
+    p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
+    args = p.parse_args(argv)
+    cfg = load_config(
+        args.config,
+        suite=args.suite,
+        episodes_per_task=args.episodes_per_task,
+        tasks=args.tasks,
+        seed=args.seed,
+        init_state_offset=args.init_state_offset,
+        record=False if args.measure_only else None,
+    )
+    summary = record_suite(cfg, args.out, workers=args.workers)
+    for r in summary["tasks"]:
+        note = r.get("unsupported", "")
+        print(f"{r['task_index']:2d} {r['succeeded']:3d}/{r['attempted']:<3d} {r['task']} {note}")
+    print(f"{cfg.suite}: {summary['succeeded']}/{summary['attempted']} expert successes, {summary['wall_s']:.0f} s")
+    print(f"summary: {args.out / (cfg.suite + '_summary.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

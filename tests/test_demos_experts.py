@@ -1,0 +1,71 @@
+"""Scripted-expert arithmetic (distill/policy/experts.py): OSC_POSE action scaling, rotations, grasp choice."""
+
+import dataclasses
+
+import numpy as np
+
+from distill.policy.experts import (
+    BOWL_RIM,
+    R_DOWN,
+    OscScale,
+    grasp_point,
+    hand_footprint,
+    pose_action,
+    rank_grasps,
+    rotvec_from_matrix,
+    yaw_down,
+)
+from vega_ros.geometry import axis_angle_to_matrix, matrix_to_quat
+
+
+def test_rotvec_inverts_axis_angle():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = rng.uniform(0.01, 3.1)
+        np.testing.assert_allclose(rotvec_from_matrix(axis_angle_to_matrix(axis, angle)), axis * angle, atol=1e-9)
+    np.testing.assert_array_equal(rotvec_from_matrix(np.eye(3)), np.zeros(3))
+
+
+def test_pose_action_scales_by_the_controller_output_range():
+    scale = OscScale(pos=0.05, rot=0.5)
+    q_down = matrix_to_quat(R_DOWN)
+    # 2 cm forward, same orientation: 0.02 / 0.05 = 0.4 of full scale; gripper passes through.
+    a = pose_action(scale, np.zeros(3), q_down, np.array([0.02, 0.0, 0.0]), R_DOWN, 1.0)
+    np.testing.assert_allclose(a, [0.4, 0, 0, 0, 0, 0, 1.0], atol=1e-12)
+    # A 0.25 rad yaw (about world z) is half of the 0.5 rad range.
+    a = pose_action(scale, np.zeros(3), q_down, np.zeros(3), yaw_down(0.25), -1.0)
+    np.testing.assert_allclose(a[3:6], [0, 0, 0.5], atol=1e-9)
+    # Far targets: the translation is capped to max_speed in norm, then clipped per axis.
+    a = pose_action(scale, np.zeros(3), q_down, np.array([0.3, 0.4, 0.0]), R_DOWN, 0.0, max_speed=0.5)
+    np.testing.assert_allclose(a[:3], [0.3, 0.4, 0.0], atol=1e-12)
+
+
+def test_grasp_avoids_the_side_with_a_tall_obstacle():
+    obj = np.array([0.0, 0.0, 0.9])
+    # A 20 cm block occupies y > 0.07: the hand's outer half must not go there.
+    blocked_plus_y = lambda xy: np.where(xy[:, 1] > 0.07, 1.1, 0.9)
+    ranked = rank_grasps(BOWL_RIM, obj, blocked_plus_y)
+    c = ranked[0]
+    assert np.allclose(ranked[-1].direction, [0, 1])  # the blocked side is tried last
+    assert not np.allclose(c.direction, [0, 1])
+    footprint = hand_footprint(obj[:2] + c.direction * BOWL_RIM.radius, c.direction)
+    assert np.all(blocked_plus_y(footprint) < 1.0)
+    # Fingers close across the rim: the hand's yaw puts its finger axis (world y at yaw 0) along the offset.
+    finger_axis = yaw_down(c.yaw) @ np.array([0.0, 1.0, 0.0])
+    assert abs(abs(finger_axis[:2] @ c.direction) - 1.0) < 1e-9
+
+
+def test_grasp_point_follows_the_object_tilt():
+    cand = rank_grasps(BOWL_RIM, np.zeros(3), lambda xy: np.zeros(len(xy)))[0]
+    upright = grasp_point(BOWL_RIM, cand, np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(upright, [*(cand.direction * BOWL_RIM.radius), BOWL_RIM.height], atol=1e-12)
+    # Tilted 30 degrees about the axis perpendicular to the grasp direction: the rim point rotates with it.
+    axis = np.array([-cand.direction[1], cand.direction[0], 0.0])
+    R = axis_angle_to_matrix(axis, np.deg2rad(30))
+    follow = dataclasses.replace(BOWL_RIM, follow_tilt=True)
+    tilted = grasp_point(follow, cand, np.zeros(3), matrix_to_quat(R))
+    np.testing.assert_allclose(tilted, R @ upright, atol=1e-9)
+    upright_only = dataclasses.replace(BOWL_RIM, follow_tilt=False)
+    np.testing.assert_allclose(grasp_point(upright_only, cand, np.zeros(3), matrix_to_quat(R)), upright, atol=1e-12)
