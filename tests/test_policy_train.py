@@ -99,3 +99,13 @@ def test_policy_overfits_demos_and_its_onnx_export_runs_in_the_runtime(bc_setup,
     assert third.shape == (7,)  # execute_steps = 2: the third call predicted a fresh chunk
     with pytest.raises(PolicyArtifactError, match="no language embedding"):
         runtime.reset("fly to the moon")
+
+
+def test_demo_proprio_matches_the_runtime_observation_layout():
+    """The recorded ee_ori (distill.policy.demos) is the rotation vector the runtime computes from the same quaternion."""
+    from distill.policy.experts import rotvec_from_matrix
+    from vega_ros.geometry import quat_to_axis_angle, quat_to_matrix
+
+    rng = np.random.default_rng(3)
+    for q in rng.normal(size=(50, 4)):
+        np.testing.assert_allclose(rotvec_from_matrix(quat_to_matrix(q)), quat_to_axis_angle(q), atol=1e-6)
