@@ -45,7 +45,7 @@ from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
 from distill.policy.hdf5_io import load_demos
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.libero.observations import PROPRIO_LAYOUT
-from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, PolicyCard, resize_rgb
+from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
 
 PROPRIO_KEYS = ("ee_pos", "ee_ori", "gripper_states")  # -> PROPRIO_LAYOUT (8 values)
 
@@ -238,11 +238,8 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
 
     model = model.eval().cpu()
     pc = model.cfg
-    names = ["proprio", "language"]
-    if pc.fusion != Fusion.THREE_D_ONLY:
-        names = ["agentview", "wrist"] + names
-    if pc.fusion != Fusion.SEMANTIC_ONLY:
-        names = names[:2] + ["tokens_3d"] + names[2:] if pc.fusion == Fusion.FUSED else ["tokens_3d"] + names
+    unused = {Fusion.THREE_D_ONLY: {"agentview", "wrist"}, Fusion.SEMANTIC_ONLY: {"tokens_3d"}}.get(pc.fusion, set())
+    names = [n for n in POLICY_INPUTS if n not in unused]
     g = torch.Generator().manual_seed(0)
     s = cfg.image_size
     examples = {"agentview": torch.rand(2, 3, s, s, generator=g), "wrist": torch.rand(2, 3, s, s, generator=g),
