@@ -19,6 +19,7 @@ SPECs:
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 from pathlib import Path
 
@@ -72,15 +73,29 @@ class OnnxEncoder(FrozenEncoder):
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.name = name
+        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         shape = self.session.get_outputs()[0].shape
         self.dim = int(shape[-1]) if isinstance(shape[-1], int) else 0
+        self.patch, self.grid = 16, None
         card = path.parent / "card.json"
-        self.patch = 16
-        if card.is_file():
-            self.patch = int(json.loads(card.read_text()).get("patch_size", 16))
+        if card.is_file():  # an exported artifact: its card gives the fixed input size and token count
+            raw = json.loads(card.read_text())
+            h, w, n = raw["input"]["height"], raw["input"]["width"], raw["tokens"]["n"]
+            gh = int(round((n * h / w) ** 0.5))
+            if gh * (n // gh) != n:
+                raise ValueError(f"{card}: {n} tokens do not form a grid for a {h}x{w} input")
+            self.grid = (h, w, gh, n // gh)
 
     def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        return height // self.patch, width // self.patch
+        if self.grid is None:
+            return height // self.patch, width // self.patch
+        h, w, gh, gw = self.grid
+        if (height, width) != (h, w):
+            raise ValueError(f"{self.name}: the exported encoder takes {h}x{w} images, the data is {height}x{width}")
+        return gh, gw
+
+    def describe(self) -> dict:
+        return {**super().describe(), "sha256": self.sha256}  # ties probe results to the exact file
 
     @torch.no_grad()
     def encode_clip(self, images: torch.Tensor) -> torch.Tensor:

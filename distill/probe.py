@@ -612,6 +612,34 @@ def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bo
     return results
 
 
+METRIC_KEYS = ("point_err_x10", "depth_abs_rel", "depth_delta1", "auc@30", "auc@15", "auc@5")
+
+
+def record_in_card(model_dir: str | Path, results: list[dict]) -> dict:
+    """Write a probe table into a student artifact's ``card.json`` (``metrics.probe``).
+
+    ``results[0]`` must be the run of this artifact's own ``encoder.onnx``: its recorded sha256 has
+    to equal the card's, so a card never carries numbers measured on other weights. The other runs
+    (floor, controls) are stored as the comparison rows. Returns the ``metrics`` written.
+    """
+    from vega_ros.artifact import ENCODER_FILE, read_card, write_card
+
+    card = read_card(str(model_dir))
+    own = results[0]
+    measured = (own.get("encoder_info") or {}).get("sha256")
+    if measured != card.files.get(ENCODER_FILE):
+        raise ValueError(f"{model_dir}: the first run measured encoder sha256 {measured}, "
+                         f"the card's {ENCODER_FILE} is {card.files.get(ENCODER_FILE)}")
+    rows = [{"encoder": r["encoder"], **{k: r["test"].get(k) for k in METRIC_KEYS}} for r in results]
+    metrics = {k: v for k, v in card.metrics.items() if k != "note"}
+    metrics["probe"] = {
+        "data": own["data"], "split": own["config"]["test_split"], "command": own.get("command"),
+        "config": {k: own["config"][k] for k in ("steps", "batch_size", "lr", "num_frames", "min_gap", "train_samples_per_clip")},
+        "rows": rows, "orb": {k: own["orb"].get(k) for k in ("auc@30", "auc@15", "auc@5")} if own.get("orb") else None}
+    write_card(str(model_dir), dataclasses.replace(card, metrics=metrics))
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m distill.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("--encoder", help="random-vit-ti | random-cnn | pixels | student:PATH | wan:PATH | hf:PATH")
@@ -627,10 +655,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any ProbeRunConfig field (VALUE is parsed as YAML), repeatable")
     ap.add_argument("--table", nargs="+", type=Path, metavar="OUT", help="print one table from runs' results.json")
+    ap.add_argument("--record-in-card", type=Path, metavar="MODEL_DIR",
+                    help="with --table: write the table into this student artifact's card (first run = its encoder)")
     args = ap.parse_args(argv)
     if args.table:
         results = [json.loads((p / "results.json").read_text()) for p in args.table]
         print(markdown_table(results), end="")
+        if args.record_in_card:
+            record_in_card(args.record_in_card, results)
+            print(f"recorded in {args.record_in_card / 'card.json'}")
         return 0
     if not (args.encoder and args.data and args.out):
         ap.error("--encoder, --data and --out are required (or --table)")

@@ -2,6 +2,8 @@
 the classical baseline's geometry, and the CLI end to end on tiny synthetic clips."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -23,6 +25,8 @@ from distill.probe import (
     train_probe,
 )
 from vega_ros import geometry as geo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)
@@ -254,3 +258,24 @@ def test_cache_refuses_clips_from_another_source(tmp_path):
     assert cache_features(enc, clips, tmp_path / "c", "pixels", source={"data": "a"})["source"] == {"data": "a"}
     with pytest.raises(ValueError, match="caches clips from"):
         cache_features(enc, clips, tmp_path / "c", "pixels", source={"data": "b"})
+
+
+def test_record_in_card_needs_the_cards_own_encoder(tmp_path, capsys):
+    """The probe table lands in a student's card only if the first run measured that card's encoder.onnx."""
+    from vega_ros.artifact import load_artifact
+
+    model = tmp_path / "model"
+    shutil.copytree(os.path.join(ROOT, "models", "vega-random-tiny"), model)
+    own, floor = tmp_path / "own", tmp_path / "floor"
+    common = ["--data", "synthetic:2:224x224", "--steps", "2", "--config", "config/probe/tiny.yaml"]
+    assert main(["--encoder", f"student:{model}", "--out", str(own), *common]) == 0
+    assert main(["--encoder", "random-vit-ti", "--out", str(floor), *common]) == 0
+    with pytest.raises(ValueError, match="sha256"):
+        main(["--table", str(floor), str(own), "--record-in-card", str(model)])
+    assert main(["--table", str(own), str(floor), "--record-in-card", str(model)]) == 0
+    capsys.readouterr()
+    probe = load_artifact(str(model)).card.metrics["probe"]  # checksums and graphs still verify
+    assert [r["encoder"] for r in probe["rows"]] == [f"student:{model}", "random-vit-ti"]
+    own_res = json.loads((own / "results.json").read_text())
+    assert probe["rows"][0]["depth_abs_rel"] == pytest.approx(own_res["test"]["depth_abs_rel"])
+    assert probe["split"] == "test" and probe["config"]["steps"] == 2
