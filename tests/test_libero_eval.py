@@ -20,6 +20,8 @@ def test_standard_step_limits_and_episode_plan():
     assert plan == plan_episodes(EvalProtocol(), 10, [50] * 10)
     short = plan_episodes(EvalProtocol(episodes_per_task=7, tasks=(2,)), 10, [5] * 10)
     assert [e.init_state for e in short] == [0, 1, 2, 3, 4, 0, 1]
+    held_out = plan_episodes(EvalProtocol(episodes_per_task=4, tasks=(2,), init_state_offset=48), 10, [50] * 10)
+    assert [e.init_state for e in held_out] == [48, 49, 0, 1]
     with pytest.raises(ValueError, match="not in"):
         plan_episodes(EvalProtocol(tasks=(12,)), 10, [50] * 10)
     with pytest.raises(ValueError, match="no standard step limit"):

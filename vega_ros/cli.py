@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task (episode k starts from init state k)")
     ev.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices (default: all)")
     ev.add_argument("--max-steps", type=int, default=None, help="override the suite's step limit")
+    ev.add_argument("--init-state-offset", type=int, default=0,
+                    help="episode k starts from init state offset + k: hold out the states demos were recorded from")
     ev.add_argument("--seed", type=int, default=7)
     ev.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="one process per core")
     ev.add_argument("--videos", type=int, default=3, help="GIFs of the first episode of this many tasks")
@@ -79,7 +81,7 @@ def _libero_eval(args) -> int:
     name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
     out = args.out or os.path.join("eval_out", f"{args.suite}-{name}")
     protocol = EvalProtocol(suite=args.suite, episodes_per_task=args.episodes, max_steps=args.max_steps, seed=args.seed,
-                            tasks=tuple(args.tasks) if args.tasks else None)
+                            tasks=tuple(args.tasks) if args.tasks else None, init_state_offset=args.init_state_offset)
     _PolicyFactory(args.policy, args.models_root)()  # fail here, not in every worker, if the artifact is bad
     t0 = time.monotonic()
     report = evaluate(protocol, _PolicyFactory(args.policy, args.models_root), out, workers=args.workers,

@@ -27,6 +27,7 @@ class EvalProtocol:
     seed: int = 7
     image_size: int = 128  # LIBERO's camera resolution (square)
     tasks: tuple[int, ...] | None = None  # None: every task of the suite
+    init_state_offset: int = 0  # episode k uses init state (offset + k) mod the count; > 0 holds out demo states
 
     @property
     def step_limit(self) -> int:
@@ -48,7 +49,7 @@ class Episode:
 
 
 def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: list[int]) -> list[Episode]:
-    """All episodes of a run in a fixed order; episode k of a task uses init state k (mod the count)."""
+    """All episodes of a run in a fixed order; episode k of a task uses init state offset + k (mod the count)."""
     tasks = range(n_tasks) if protocol.tasks is None else protocol.tasks
     plan = []
     for t in tasks:
@@ -58,7 +59,7 @@ def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: li
         if n_init == 0:
             raise ValueError(f"task {t} of {protocol.suite} has no init states")
         for k in range(protocol.episodes_per_task):
-            plan.append(Episode(task_id=t, episode=k, init_state=k % n_init, seed=protocol.seed * 100_003 + t * 1_009 + k))
+            plan.append(Episode(task_id=t, episode=k, init_state=(protocol.init_state_offset + k) % n_init, seed=protocol.seed * 100_003 + t * 1_009 + k))
     return plan
 
 
