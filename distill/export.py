@@ -16,7 +16,7 @@ The card (with sha256 of each file) is written last, atomically, and then loaded
 CLI: ``--run RUN_DIR`` exports a distillation run's newest checkpoint; ``--factory`` takes any
 function returning ``(encoder, heads, card_fields)``::
 
-    python -m distill.export --run runs/sim-cpu --name vega-sim-vit-ti --out models/vega-sim-vit-ti
+    python -m distill.export --run runs/sim-cpu --name vega-sim-vit-ti --out models/vega-sim-vit-ti --weights float16
 
     python -m distill.export --factory tests.fixtures.tiny_nets:build --name vega-random-tiny \
         --out models/vega-random-tiny
@@ -25,6 +25,7 @@ function returning ``(encoder, heads, card_fields)``::
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import os
 import shutil
@@ -76,6 +77,48 @@ def _pin_output_shapes(path: str, example_outputs, names: list[str]) -> None:
     onnx.save(model, path)
 
 
+def _round_weights_to_fp16(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` whose float32 parameters and buffers are rounded to float16 values (still float32)."""
+    module = copy.deepcopy(module)
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.dtype == torch.float32:
+                t.copy_(t.half().float())
+    return module
+
+
+def _store_weights_fp16(path: str, min_elements: int = 1024) -> int:
+    """Store the graph's large float32 initializers as float16 with a ``Cast`` back to float32.
+
+    Halves the file; the arithmetic stays float32 (ONNX Runtime and TensorRT fold the casts into
+    constants when they load the graph). Exact only for weights already rounded to float16 values
+    (:func:`_round_weights_to_fp16`). Returns the number of initializers converted.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    casts, kept, n = [], [], 0
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+            n += 1
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return n
+
+
 def _parity(module: torch.nn.Module, path: str, x: torch.Tensor, names: list[str]) -> dict[str, float]:
     import onnxruntime as ort
 
@@ -105,17 +148,24 @@ def export_artifact(
     dynamo: bool = False,
     overwrite: bool = False,
     command: str | None = None,
+    weights: str = "float32",
 ) -> art.Artifact:
     """Export ``encoder`` and ``heads`` to ``out_dir`` and return the loaded, validated artifact.
 
     ``card_fields`` needs ``height, width, tokens_n, tokens_c, frames_per_clip, features_dim,
-    depth_scale``, and may carry ``normalization, training, metrics``.
+    depth_scale``, and may carry ``normalization, training, metrics``. ``weights="float16"`` rounds
+    the weights to float16 and stores them so (half the file size; compute stays float32); the
+    parity check then compares with the rounded PyTorch modules, i.e. the model that ships.
     """
     if opset < 17:
         raise ValueError(f"opset must be >= 17, got {opset}")
+    if weights not in ("float32", "float16"):
+        raise ValueError(f"weights must be 'float32' or 'float16', got {weights!r}")
     f = card_fields
     h, w, s = int(f["height"]), int(f["width"]), int(f["frames_per_clip"])
     encoder, heads = encoder.eval(), heads.eval()
+    if weights == "float16":
+        encoder, heads = _round_weights_to_fp16(encoder), _round_weights_to_fp16(heads)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite)")
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -129,12 +179,16 @@ def export_artifact(
         _export(encoder, image[:1], enc_path, "image", ["tokens"], opset, dynamo)
         with torch.no_grad():
             _pin_output_shapes(enc_path, [encoder(image[:1])], ["tokens"])
+        if weights == "float16":
+            _store_weights_fp16(enc_path)
         enc_err = _parity(encoder, enc_path, image, ["tokens"])
         with torch.no_grad():
             tokens = torch.stack([encoder(torch.rand(2, 3, h, w, generator=gen)) for _ in range(s)], 1)  # [2, S, N, C]
         _export(heads, tokens[:1], heads_path, "tokens", list(HEADS_OUTPUTS), opset, dynamo)
         with torch.no_grad():
             _pin_output_shapes(heads_path, heads(tokens[:1]), list(HEADS_OUTPUTS))
+        if weights == "float16":
+            _store_weights_fp16(heads_path)
         heads_err = _parity(heads, heads_path, tokens, list(HEADS_OUTPUTS))
         errors = {**{f"encoder/{k}": v for k, v in enc_err.items()}, **{f"heads/{k}": v for k, v in heads_err.items()}}
         worst = max(errors, key=errors.get)
@@ -159,6 +213,7 @@ def export_artifact(
                 "torch": torch.__version__,
                 "parity_max_abs_error": errors,
                 "parity_tolerance": tolerance,
+                "weights_storage": "float32" if weights == "float32" else "float16 (weights rounded to float16, Cast to float32 in the graph)",
                 "dynamic_axes": {"image": ["batch"], "tokens": ["batch"]},
                 "command": command,
             },
@@ -193,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=1e-3)
     p.add_argument("--dynamo", action="store_true", help="use the dynamo/onnxscript exporter")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--weights", choices=("float32", "float16"), default="float32",
+                   help="storage of the weights: float16 halves the files (compute stays float32)")
     args = p.parse_args(argv)
     if args.run:
         from distill.recipe import export_modules_from_run  # noqa: PLC0415
@@ -202,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder, heads, fields = _load_factory(args.factory)()
     fields.setdefault("metrics", {})
     a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
-                        tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite,
+                        tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite, weights=args.weights,
                         command="python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:]))
     sizes = {k: os.path.getsize(os.path.join(a.path, k)) for k in a.card.files}
     print(f"exported {a.card.name} -> {a.path}: {sizes}; parity {a.card.export['parity_max_abs_error']}")

@@ -60,3 +60,28 @@ def test_existing_directory_needs_overwrite(tmp_path):
         export_artifact(enc, heads, str(tmp_path / "x"), name="x", card_fields=fields)
     with pytest.raises(ValueError, match="opset"):
         export_artifact(enc, heads, str(tmp_path / "y"), name="y", card_fields=fields, opset=13)
+
+
+def test_float16_weight_storage_halves_the_files_and_matches_the_rounded_model(tmp_path):
+    import onnx
+
+    enc, heads, fields = build(seed=5, height=56, width=56, patch=14, dim=64, frames=4, features_dim=16)
+    full = export_artifact(enc, heads, str(tmp_path / "fp32"), name="fp32", card_fields=fields)
+    half = export_artifact(enc, heads, str(tmp_path / "fp16"), name="fp16", card_fields=fields, weights="float16")
+    assert half.card.export["weights_storage"].startswith("float16")
+    assert max(half.card.export["parity_max_abs_error"].values()) < 1e-3
+    for f in ("encoder.onnx", "heads.onnx"):
+        a, b = (tmp_path / "fp32" / f).stat().st_size, (tmp_path / "fp16" / f).stat().st_size
+        assert b < 0.7 * a, (f, a, b)
+        graph = onnx.load(str(tmp_path / "fp16" / f)).graph
+        assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer)
+        assert graph.node[0].op_type == "Cast"
+    # the original float32 modules are untouched, and the two artifacts agree to float16 rounding
+    x = torch.rand(2, 3, 56, 56, generator=torch.Generator().manual_seed(2)).numpy()
+    t32 = ort.InferenceSession(full.encoder_path, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    t16 = ort.InferenceSession(half.encoder_path, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(enc(torch.from_numpy(x)).numpy(), t32, atol=1e-4)
+    assert 0 < np.abs(t16 - t32).max() < 5e-2
+    with pytest.raises(ValueError, match="weights"):
+        export_artifact(enc, heads, str(tmp_path / "bad"), name="bad", card_fields=fields, weights="int8")
