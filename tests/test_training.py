@@ -125,6 +125,23 @@ def test_kill_9_then_restart_logs_the_same_losses_as_an_uninterrupted_run(tmp_pa
     a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
     assert sorted(a) == sorted(b) == list(range(1, 15))
     np.testing.assert_array_equal([b[s] for s in range(1, 15)], [a[s] for s in range(1, 15)])
+    assert os.path.getsize(tmp_path / "straight" / "curves.png") > 5000  # a finished run draws its curves
+
+
+def test_curves_smoothing_and_picture(tmp_path):
+    from distill.training.curves import ema, plot_curves, read_metrics
+
+    assert ema([2.0, 2.0, 2.0], 0.9) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected: no ramp from 0
+    assert ema([1.0, float("nan"), 3.0], 0.5) == pytest.approx([1.0, 1.0, 1 + 2 * 0.5 / 0.75])
+    path = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "loss": 1.0 / s, "probe/depth": 0.5, "lr": 1e-3, "images_per_s": 9.0} for s in range(1, 30)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + json.dumps({**rows[-1], "loss": 7.0}) + "\n")
+    assert read_metrics(path)[-1]["loss"] == 7.0 and len(read_metrics(path)) == 29  # a re-logged step wins
+    keys = plot_curves(path, tmp_path / "c.png")
+    assert keys == ["loss", "probe/depth", "lr"] and (tmp_path / "c.png").stat().st_size > 5000
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match="no logged steps"):
+        plot_curves(tmp_path / "empty.jsonl", tmp_path / "e.png")
 
 
 def test_torchrun_two_cpu_processes_match_one_process_with_the_same_global_batch(tmp_path):

@@ -11,6 +11,7 @@ function of the step, and the RNG states are part of the checkpoint).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -27,6 +28,8 @@ from tqdm import tqdm
 from distill.training import checkpoint as ckpt
 from distill.training.distributed import DistInfo, barrier, init_distributed, mean_across_ranks, shutdown_distributed
 from distill.training.sampler import StepBatchSampler
+
+log = logging.getLogger(__name__)
 
 Objective = Callable[[nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]]
 """``objective(model, batch, step) -> (loss, scalars)``: the scalars are logged as they are."""
@@ -206,7 +209,19 @@ class Trainer:
             if writer is not None:
                 writer.close()
             shutdown_distributed(self.dist)
+        if self.dist.is_main and os.path.exists(metrics_path):
+            _write_curves(metrics_path, os.path.join(cfg.run_dir, "curves.png"))
         return last
+
+
+def _write_curves(metrics_path: str, out_png: str) -> None:
+    """The run's curves as a PNG (skipped with a log line where matplotlib is missing)."""
+    try:
+        from distill.training.curves import plot_curves
+
+        plot_curves(metrics_path, out_png)
+    except ImportError as e:
+        log.info("no curves.png: %s", e)
 
 
 def _truncate_metrics(path: str, step: int) -> None:
