@@ -146,12 +146,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_steps is not None:
         trainer_fields["max_steps"] = args.max_steps
     trainer_fields.setdefault("images_per_sample", cfg.data.num_frames)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:  # what this run uses, overrides included
+        used = {k: v for k, v in trainer_fields.items() if k != "run_dir"}
+        yaml.safe_dump({**cfg.to_dict(), "trainer": used, "run_dir": run_dir}, f, sort_keys=False)
     if "betas" in trainer_fields:
         trainer_fields["betas"] = tuple(trainer_fields["betas"])
     tcfg = TrainerConfig(**trainer_fields)
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-        yaml.safe_dump({**cfg.to_dict(), "run_dir": run_dir}, f, sort_keys=False)
 
     torch.manual_seed(tcfg.seed)  # identical initial weights on every rank and every restart
     model = DistillModel(cfg.model, cfg.losses)
