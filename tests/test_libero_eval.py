@@ -68,3 +68,30 @@ def test_noop_policy_closed_loop_follows_the_protocol(tmp_path):
     assert results["per_task"][0]["task"].startswith("pick up the black bowl")
     assert os.path.getsize(tmp_path / "videos" / "task00_ep000.gif") > 0
     assert not os.path.exists(tmp_path / "videos" / "task00_ep001.gif")
+
+
+class _CountingNoOp(NoOpPolicy):
+    """Counts, across processes of one test, how many episodes asked it for actions (via a file)."""
+
+    log = ""
+
+    def reset(self, *args, **kwargs):
+        with open(self.log, "a") as f:
+            f.write("x")
+        return super().reset(*args, **kwargs)
+
+
+def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
+    from vega_ros.libero.evaluate import JOURNAL, evaluate
+
+    _CountingNoOp.log = str(tmp_path / "resets")
+    small = EvalProtocol(suite="libero_spatial", episodes_per_task=1, max_steps=3, settle_steps=1, tasks=(0,))
+    evaluate(small, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p1")
+    grown = EvalProtocol(suite="libero_spatial", episodes_per_task=2, max_steps=3, settle_steps=1, tasks=(0,))
+    report = evaluate(grown, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p1")
+    assert [(e.task_id, e.episode) for e in report.episodes] == [(0, 0), (0, 1)]
+    assert open(tmp_path / "resets").read() == "xx"  # episode 0 ran once: the second run only ran episode 1
+    lines = (tmp_path / "run" / JOURNAL).read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["header"]["policy"] == "p1"
+    with pytest.raises(ValueError, match="another policy or protocol"):
+        evaluate(grown, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p2")

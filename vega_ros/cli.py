@@ -84,8 +84,14 @@ def _libero_eval(args) -> int:
                             tasks=tuple(args.tasks) if args.tasks else None, init_state_offset=args.init_state_offset)
     _PolicyFactory(args.policy, args.models_root)()  # fail here, not in every worker, if the artifact is bad
     t0 = time.monotonic()
+    policy_id = "noop"
+    if args.policy != "noop":
+        from vega_ros.artifact import sha256_file
+        from vega_ros.policy_runtime import POLICY_CARD
+
+        policy_id = sha256_file(os.path.join(args.policy, POLICY_CARD))
     report = evaluate(protocol, _PolicyFactory(args.policy, args.models_root), out, workers=args.workers,
-                      videos=args.videos, title=f"{name} on {args.suite}")
+                      videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
     print(report.to_markdown(f"{name} on {args.suite}"))
     print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")
     return 0

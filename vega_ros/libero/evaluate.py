@@ -57,21 +57,70 @@ def save_gif(frames: list[np.ndarray], path: str, fps: int = 20, every: int = 2)
         images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
 
 
+JOURNAL = "episodes.jsonl"
+"""One line per finished episode (after a header line), so a stopped run resumes where it was."""
+
+
+def journal_header(protocol: EvalProtocol, policy_id: str) -> dict:
+    """What must match for earlier episodes to count: every protocol field that changes an episode.
+
+    ``episodes_per_task`` and ``tasks`` are left out: episode k of task t is the same episode
+    (init state, seed, step limit) whatever the run's size, so a run can grow from 5 to 50.
+    """
+    fields = {k: v for k, v in asdict(protocol).items() if k not in ("episodes_per_task", "tasks")}
+    return {"policy": policy_id, "protocol": {**fields, "step_limit": protocol.step_limit}}
+
+
+def read_journal(path: str, header: dict) -> dict[tuple[int, int], EpisodeResult]:
+    """Finished episodes of an earlier run with the same header; another header raises ValueError."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    if not lines:
+        return {}
+    if lines[0] != {"header": header}:
+        raise ValueError(f"{path} holds episodes of another policy or protocol ({lines[0]}); "
+                         f"use another --out or remove it")
+    done = {}
+    for row in lines[1:]:
+        result = EpisodeResult(**row)
+        done[(result.task_id, result.episode)] = result
+    return done
+
+
 def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str, workers: int = 2,
-             videos: int = 3, title: str = "LIBERO evaluation", episodes_per_unit: int = 5) -> SuiteReport:
-    """Run the protocol and write ``results.json``, ``results.md`` and ``videos/*.gif`` into ``out_dir``."""
+             videos: int = 3, title: str = "LIBERO evaluation", episodes_per_unit: int = 5,
+             policy_id: str = "") -> SuiteReport:
+    """Run the protocol and write ``results.json``, ``results.md`` and ``videos/*.gif`` into ``out_dir``.
+
+    Finished episodes go to ``out_dir/episodes.jsonl`` as they come; a rerun with the same policy
+    (``policy_id``, e.g. the sha256 of its card) and protocol skips them.
+    """
     os.makedirs(out_dir, exist_ok=True)
     catalogue = SuiteEnvs(protocol.suite, protocol.image_size)
     names = catalogue.task_names()
     plan = plan_episodes(protocol, catalogue.n_tasks, [len(catalogue.init_states(t)) for t in range(catalogue.n_tasks)])
-    record_keys = {(ep.task_id, ep.episode) for ep in plan if ep.episode == 0}
-    record_keys = set(sorted(record_keys)[:videos])
-    units = [(protocol, policy_factory, u, record_keys) for u in _work_units(plan, episodes_per_unit)]
+    journal = os.path.join(out_dir, JOURNAL)
+    header = journal_header(protocol, policy_id)
+    done = read_journal(journal, header)
     report = SuiteReport(protocol=protocol, task_names=names)
+    report.episodes = [done[(ep.task_id, ep.episode)] for ep in plan if (ep.task_id, ep.episode) in done]
+    todo = [ep for ep in plan if (ep.task_id, ep.episode) not in done]
+    if not os.path.exists(journal) or not done:
+        with open(journal, "w") as f:
+            f.write(json.dumps({"header": header}) + "\n")
+    record_keys = {(ep.task_id, ep.episode) for ep in todo if ep.episode == 0}
+    record_keys = set(sorted(record_keys)[:videos])
+    units = [(protocol, policy_factory, u, record_keys) for u in _work_units(todo, episodes_per_unit)]
     os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
-    bar = tqdm(total=len(plan), unit="episode", desc=f"{protocol.suite} ({workers} workers)", dynamic_ncols=True)
+    bar = tqdm(total=len(plan), initial=len(report.episodes), unit="episode",
+               desc=f"{protocol.suite} ({workers} workers)", dynamic_ncols=True)
 
     def consume(results):
+        with open(journal, "a") as f:
+            for result, _ in results:
+                f.write(json.dumps(asdict(result)) + "\n")
         for result, frames in results:
             report.episodes.append(result)
             if frames:
