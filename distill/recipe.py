@@ -185,7 +185,7 @@ def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[st
             "run": run_dir, "step": loaded.step, "config": raw.get("name"), "data": raw["data"]["root"],
             "loss_terms": weights.active(), "loss_weights": dataclasses.asdict(weights),
             "wan_teacher": bool(weights.feature > 0 or weights.global_align > 0),
-            "teacher_cache": raw.get("teacher_cache"), "random_init": False,
+            "teacher_cache": raw.get("teacher_cache"), "random_init": False, "trainer": raw.get("trainer"),
         },
     }
     return model.student.eval(), ProbeHeads(model.probe, (h, w), grid).eval(), fields
