@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -36,13 +37,22 @@ def _edit_card(d, **changes):
     (d / "card.json").write_text(json.dumps(card))
 
 
-def test_shipped_artifact_loads_and_says_it_is_random_init():
+def test_shipped_student_loads_and_its_card_says_how_it_was_made(monkeypatch):
+    monkeypatch.delenv("VEGA_MODEL", raising=False)
     a = art.load_artifact(art.default_model_dir())
-    assert a.card.name == "vega-random-tiny" and a.card.random_init
+    assert a.card.name == "vega-sim-vit-ti" and not a.card.random_init
     assert (a.card.input.height, a.card.input.width, a.card.frames_per_clip) == (224, 224, 4)
-    assert a.card.training["wan_teacher"] is False
+    assert a.card.training["wan_teacher"] is False and a.card.training["loss_terms"]
+    assert a.card.depth_scale == art.DepthScale.METRIC
     for f in (art.ENCODER_FILE, art.HEADS_FILE):
         assert art.sha256_file(f"{a.path}/{f}") == a.card.files[f]
+        assert os.path.getsize(f"{a.path}/{f}") < 30e6  # committed files stay small
+
+
+def test_random_placeholder_still_loads_by_name_and_says_it_is_random_init(monkeypatch):
+    monkeypatch.setenv("VEGA_MODEL", "vega-random-tiny")
+    a = art.load_artifact(art.default_model_dir())
+    assert a.card.name == "vega-random-tiny" and a.card.random_init
 
 
 def test_small_artifact_signature_matches_card(small):

@@ -15,12 +15,14 @@ from tests.fixtures.ros_helpers import ROOT
 pytestmark = pytest.mark.ros
 
 
-def _run_demo(out, source: str, duration: float, timeout: float):
+def _run_demo(out, source: str, duration: float, timeout: float, model: str | None = None):
     cmd = [sys.executable, "-m", "vega_ros.cli", "demo", "--out", str(out), "--source", source, "--duration", str(duration)]
+    if model:
+        cmd += ["--model", os.path.join(ROOT, "models", model)]
     return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _check_outputs(out, proc):
+def _check_outputs(out, proc, random_init: bool):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"]["depth_published"] >= 5
@@ -28,8 +30,8 @@ def _check_outputs(out, proc):
     assert summary["depth"]["abs_rel"] is not None and summary["depth"]["abs_rel"] > 0
     assert summary["pose"]["matched_frames"] >= 5 and summary["pose"]["ate_rmse_m_sim3"] >= 0
     assert summary["latency_ms"]["stamp_to_cloud_publish_p50"] > 0
-    assert summary["model"]["random_init"] is True
-    assert "random-init" in (out / "summary.md").read_text()
+    assert summary["model"]["random_init"] is random_init
+    assert ("random-init" in (out / "summary.md").read_text()) is random_init
     # the bag: every recorded channel decodes with mcap-ros2-support, and rosbag2 metadata lists them
     meta = yaml.safe_load((out / "bag" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["relative_file_paths"] == ["recording.mcap"]
@@ -45,12 +47,15 @@ def _check_outputs(out, proc):
 
 
 def test_demo_on_the_synthetic_camera(tmp_path):
+    """The pipeline end to end with the tiny random-init model (the shipped student is ~10x slower on CPU)."""
     out = tmp_path / "demo_out"
-    _check_outputs(out, _run_demo(out, "synthetic", 6.0, timeout=180))
+    _check_outputs(out, _run_demo(out, "synthetic", 6.0, timeout=180, model="vega-random-tiny"), random_init=True)
 
 
 @pytest.mark.slow
-def test_demo_on_the_libero_camera(tmp_path):
+def test_demo_on_the_libero_camera_with_the_shipped_student(tmp_path):
+    """What `make demo` runs: the trained student on the simulated LIBERO camera; its depth must be informative."""
     out = tmp_path / "demo_out"
-    summary = _check_outputs(out, _run_demo(out, "libero", 20.0, timeout=400))
+    summary = _check_outputs(out, _run_demo(out, "libero", 30.0, timeout=500), random_init=False)
     assert summary["run"]["source"] == "libero"
+    assert summary["depth"]["abs_rel"] < 0.3  # random-init weights score ~0.4-1.0 here

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 CARD_FILE = "card.json"
+DEFAULT_MODEL = "vega-sim-vit-ti"  # under models/; $VEGA_MODEL picks another (e.g. vega-random-tiny)
 ENCODER_FILE = "encoder.onnx"
 HEADS_FILE = "heads.onnx"
 CARD_FORMAT_VERSION = 1
@@ -312,12 +313,12 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
 
 
 def default_model_dir() -> str:
-    """The artifact the package ships (``models/vega-random-tiny`` until the trained student lands).
+    """The artifact the package ships: ``models/vega-sim-vit-ti``, the student trained on the simulated data.
 
     Looks next to the source tree first, then in ``<prefix>/share/vega_ros`` (pip), then in the
     ament share directory (colcon). ``$VEGA_MODEL`` picks another name under ``models/``.
     """
-    name = os.environ.get("VEGA_MODEL", "vega-random-tiny")
+    name = os.environ.get("VEGA_MODEL", DEFAULT_MODEL)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     candidates = [os.path.join(here, "models", name), os.path.join(sys.prefix, "share", "vega_ros", "models", name)]
     try:
