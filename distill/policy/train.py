@@ -104,14 +104,17 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_cache(cfg: BCConfig, batch: int = 16) -> dict:
-    """Write the per-episode arrays and ``index.json`` (skips episodes already there)."""
+def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
+    """Write the per-episode arrays and ``index.json`` (skips episodes already there).
+
+    ``threads``: ONNX Runtime intra-op threads of the encoder (1 keeps parallel jobs from thrashing).
+    """
     os.makedirs(cfg.cache, exist_ok=True)
     engine, tokens_shape, encoder_sha = None, (0, 0), ""
     if cfg.encoder:
         from vega_ros.engine.selection import create_engine
 
-        engine, _ = create_engine(cfg.encoder, "onnxruntime-cpu")
+        engine, _ = create_engine(cfg.encoder, "onnxruntime-cpu", intra_op_threads=threads)
         tokens_shape = (engine.card.tokens_n, engine.card.tokens_c)
         encoder_sha = engine.artifact.sha256("encoder.onnx")
     index_path = os.path.join(cfg.cache, "index.json")
@@ -283,10 +286,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", default=None, help="default: runs/<name>")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true", help="stop after stage 1 (the cache)")
     args = parser.parse_args(argv)
     cfg = BCConfig.from_yaml(args.config)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
     index = prepare_cache(cfg)
+    print(f"[policy] cache {cfg.cache}: {len(index['episodes'])} episodes")
+    if args.prepare_only:
+        return
     pcfg = cfg.policy_config(index.get("tokens_n") or 196, index.get("tokens_c") or 192)
     data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY)
     tfields = {**cfg.trainer, "run_dir": run_dir}
