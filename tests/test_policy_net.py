@@ -1,5 +1,6 @@
 """distill.nets.policy: the VEGA-3D token gate, the ablation variants, and a real overfitting test."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,3 +57,28 @@ def test_policy_overfits_a_handful_of_demos():
         loss.backward()
         opt.step()
     assert first > 0.3 and loss.item() < 0.05, (first, loss.item())
+
+
+@pytest.mark.parametrize("size", [(16, 16), (14, 14), (7, 9), (128, 96)])
+def test_matrix_adaptive_pool_equals_torchs(size):
+    import torch.nn.functional as F
+
+    from distill.nets.policy import adaptive_avg_pool2d
+
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(adaptive_avg_pool2d(x, 7), F.adaptive_avg_pool2d(x, 7), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_semantic_stem_exports_at_libero_resolution(tmp_path):
+    """128² images give a 16x16 stem map pooled to 7x7: torch's adaptive-pool export refuses that size."""
+    import onnxruntime as ort
+
+    from distill.nets.policy import SemanticStem
+
+    stem = SemanticStem(dim=32, grid=7).eval()
+    x = torch.rand(1, 3, 128, 128)
+    torch.onnx.export(stem, (x,), str(tmp_path / "stem.onnx"), dynamo=False, opset_version=17, input_names=["image"])
+    got = ort.InferenceSession(str(tmp_path / "stem.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, stem(x).numpy(), atol=1e-4)

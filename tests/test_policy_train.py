@@ -1,5 +1,6 @@
 """distill.policy.train: demos -> token cache -> behaviour cloning -> ONNX policy -> vega_ros runtime."""
 
+import dataclasses
 import json
 import os
 
@@ -109,3 +110,15 @@ def test_demo_proprio_matches_the_runtime_observation_layout():
     rng = np.random.default_rng(3)
     for q in rng.normal(size=(50, 4)):
         np.testing.assert_allclose(rotvec_from_matrix(quat_to_matrix(q)), quat_to_axis_angle(q), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_export_compares_in_eval_mode_even_with_dropout(bc_setup, tmp_path):
+    """torch.onnx.export puts modules back in their previous mode; a policy left in train mode must still
+    be exported and parity-checked with dropout off (a 0.2 error came from exactly that)."""
+    cfg, index, _ = bc_setup
+    pcfg = cfg.policy_config(index["tokens_n"], index["tokens_c"])
+    pcfg.dropout = 0.5
+    model = GatedFusionPolicy(pcfg).train()
+    card = export_policy(model, dataclasses.replace(cfg, out=str(tmp_path / "p")), index, str(tmp_path / "p"), training={})
+    assert card.training["parity_max_abs_error"] < 1e-4

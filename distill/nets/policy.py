@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -57,6 +56,28 @@ class PolicyConfig:
             raise ValueError(f"tokens_3d must be a square grid, got {self.tokens_3d}")
 
 
+def adaptive_pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``[n_out, n_in]`` averaging weights with PyTorch's adaptive-pool bins (start = floor(i n / g), end = ceil((i + 1) n / g))."""
+    m = torch.zeros(n_out, n_in)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool2d(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, grid)`` as two matrix products, for any input size.
+
+    ONNX's exporter only maps adaptive pooling when the output divides the input (LIBERO's 128²
+    images give a 16x16 stem map, pooled to 7x7); MatMul exports everywhere, and TensorRT runs it.
+    ``x``: ``[B, C, H, W]`` -> ``[B, C, grid, grid]``.
+    """
+    h, w = x.shape[-2:]
+    ph = adaptive_pool_matrix(int(h), grid).to(x)
+    pw = adaptive_pool_matrix(int(w), grid).to(x)
+    return ph @ x @ pw.T
+
+
 class SemanticStem(nn.Module):
     """A small conv net trained with the policy: ``[B, 3, H, W]`` -> ``[B, grid^2, dim]`` tokens."""
 
@@ -68,13 +89,13 @@ class SemanticStem(nn.Module):
             layers += [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.GroupNorm(8, w), nn.GELU()]
             c_in = w
         self.body = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.grid = grid
         self.proj = nn.Linear(c_in, dim)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.body((image - self.mean) / self.std))  # [B, C, g, g]
+        x = adaptive_avg_pool2d(self.body((image - self.mean) / self.std), self.grid)  # [B, C, g, g]
         return self.proj(x.flatten(2).transpose(1, 2))
 
 
@@ -91,7 +112,7 @@ class TokenProjector3D(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         b, n, c = tokens.shape
         x = self.norm(tokens).transpose(1, 2).reshape(b, c, self.side, self.side)
-        x = F.adaptive_avg_pool2d(x, self.grid).flatten(2).transpose(1, 2)
+        x = adaptive_avg_pool2d(x, self.grid).flatten(2).transpose(1, 2)
         return self.proj(x)
 
 

@@ -251,7 +251,7 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
     args = tuple(examples[n] for n in names)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, POLICY_FILE)
-    wrapper = _ExportWrapper(model, names)
+    wrapper = _ExportWrapper(model, names).eval()  # torch.onnx.export restores the wrapper's mode afterwards
     torch.onnx.export(wrapper, args, path, dynamo=False, opset_version=17, input_names=names, output_names=["actions"],
                       dynamic_axes={**{n: {0: "batch"} for n in names}, "actions": {0: "batch"}})
     with torch.no_grad():
@@ -304,6 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     model = GatedFusionPolicy(pcfg)
     trainer = Trainer(tcfg, model, bc_objective, data)
     last = trainer.fit()
+    metrics_path = os.path.join(run_dir, "metrics.jsonl")
+    if not last and os.path.exists(metrics_path):  # a finished run, rerun to export: its last logged step
+        from distill.training.curves import read_metrics
+
+        last = (read_metrics(metrics_path) or [{}])[-1]
     if trainer.dist.is_main and not args.no_export:
         card = export_policy(model, cfg, index, cfg.out, training={
             "demos": cfg.demos, "episodes": len(index["episodes"]), "frames": len(data), "steps": trainer.step,
