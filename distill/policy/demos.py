@@ -35,6 +35,7 @@ import yaml
 from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
 from distill.policy.experts import GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
+from vega_ros.libero.rollout import scene_instruction
 
 # Step limits of the LIBERO evaluation protocol (after the settle steps).
 MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
@@ -190,8 +191,7 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
                 progress(cfg.episodes_per_task)
             return result
         inits = load_init_states(task)
-        language = env.language_instruction
-        language = " ".join(language) if isinstance(language, (list, tuple)) else str(language)
+        language = scene_instruction(env)
         episodes, lengths, rollout_s, render_s = [], [], [], []
         successes_unrecorded: list[int] = []
         for i in range(cfg.episodes_per_task):

@@ -49,6 +49,17 @@ class SuiteEnvs:
         self._env, self._task_id = None, None
 
 
+def scene_instruction(env) -> str:
+    """The instruction the scene's BDDL file states (``language_instruction``), as one string.
+
+    The policy hears this sentence, not the benchmark's task name: it is what the demonstrations
+    record (distill.policy.demos) and what LIBERO's official HDF5 files carry in ``problem_info``
+    (e.g. "pick the akita black bowl ..." where the task name reads "pick up the black bowl ...").
+    """
+    language = env.language_instruction
+    return " ".join(language) if isinstance(language, (list, tuple)) else str(language)
+
+
 def run_episode(envs: SuiteEnvs, policy: Policy, episode: Episode, protocol: EvalProtocol,
                 record: bool = False) -> tuple[EpisodeResult, list[np.ndarray]]:
     """Run one planned episode; returns its result and, if ``record``, the agentview frames ``[H, W, 3]``."""
@@ -59,7 +70,7 @@ def run_episode(envs: SuiteEnvs, policy: Policy, episode: Episode, protocol: Eva
     obs = env.set_init_state(envs.init_states(episode.task_id)[episode.init_state])
     for _ in range(protocol.settle_steps):
         obs, _, _, _ = env.step(list(SETTLE_ACTION))
-    policy.reset(envs.suite.get_task(episode.task_id).language)
+    policy.reset(scene_instruction(env))
     frames: list[np.ndarray] = []
     success, steps = False, 0
     for steps in range(1, protocol.step_limit + 1):
