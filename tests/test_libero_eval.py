@@ -75,10 +75,12 @@ class _CountingNoOp(NoOpPolicy):
 
     log = ""
 
-    def reset(self, *args, **kwargs):
+    def reset(self, instruction: str) -> None:
         with open(self.log, "a") as f:
             f.write("x")
-        return super().reset(*args, **kwargs)
+        with open(self.log + ".instruction", "w") as f:
+            f.write(instruction)
+        return super().reset(instruction)
 
 
 def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
@@ -91,6 +93,9 @@ def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
     report = evaluate(grown, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p1")
     assert [(e.task_id, e.episode) for e in report.episodes] == [(0, 0), (0, 1)]
     assert open(tmp_path / "resets").read() == "xx"  # episode 0 ran once: the second run only ran episode 1
+    # the policy hears the scene's BDDL sentence (what demos record), not the benchmark's task name
+    assert open(tmp_path / "resets.instruction").read().lower() == report.task_names[0].replace(
+        "pick up the", "pick the akita").lower()
     lines = (tmp_path / "run" / JOURNAL).read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["header"]["policy"] == "p1"
     with pytest.raises(ValueError, match="another policy or protocol"):
