@@ -38,6 +38,7 @@ from tqdm import tqdm
 from distill.losses import ProbeLossConfig, ScaleNorm, probe_loss
 from distill.metrics import Alignment, ProbeMetrics, pose_auc_table
 from distill.nets.models import Probe, ProbeConfig
+from distill.nets.models.probe import OUTPUT_NAMES
 from vega_ros import geometry as geo
 
 CONTRACT_KEYS = ("images", "depth", "valid", "K", "T_wc", "points_ref")
@@ -612,6 +613,57 @@ def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bo
     return results
 
 
+class ArtifactHeads:
+    """A student artifact's own ``heads.onnx`` in the probe's place (ONNX Runtime, CPU).
+
+    Scores what the robot runs: the heads trained with the encoder, not a fresh probe.
+    Called like :class:`Probe`: ``tokens [1, S, N, C]`` -> dict of the five outputs.
+    """
+
+    def __init__(self, model_dir: str | Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        from vega_ros.artifact import HEADS_FILE, load_artifact
+
+        self.artifact = load_artifact(str(model_dir))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(Path(model_dir) / HEADS_FILE), opts, providers=["CPUExecutionProvider"])
+
+    def eval(self) -> ArtifactHeads:
+        return self
+
+    def __call__(self, tokens: torch.Tensor, image_hw: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+        outs = self.session.run(list(OUTPUT_NAMES), {"tokens": tokens.float().numpy()})
+        return {k: torch.from_numpy(v) for k, v in zip(OUTPUT_NAMES, outs)}
+
+
+def score_own_heads(model_dir: str | Path, probe_out: Path, run: ProbeRunConfig) -> dict:
+    """Score an artifact's own heads on the test features a probe run of its encoder cached.
+
+    ``probe_out`` is that run's ``--out``; its cache must come from this artifact's ``encoder.onnx``
+    (sha256 checked). Writes ``probe_out/own_heads/results.{json,md}`` in the probe's format.
+    """
+    from vega_ros.artifact import ENCODER_FILE
+
+    heads = ArtifactHeads(model_dir)
+    manifest = json.loads((probe_out / "cache" / run.test_split / "manifest.json").read_text())
+    measured = manifest.get("encoder", {}).get("sha256")
+    if measured != heads.artifact.card.files[ENCODER_FILE]:
+        raise ValueError(f"{probe_out}: features cached from encoder sha256 {measured}, not {model_dir}'s encoder.onnx")
+    cache = load_cached_split(probe_out / "cache" / run.test_split)
+    summary, preds = evaluate(heads, cache, Alignment(run.alignment))
+    out = probe_out / "own_heads"
+    out.mkdir(exist_ok=True)
+    results = {"encoder": f"{manifest['spec']} (own heads)", "encoder_info": manifest.get("encoder"),
+               "data": manifest["source"]["data"], "command": " ".join(["python -m distill.probe"] + sys.argv[1:]),
+               "config": dataclasses.asdict(run), "test": summary, "orb": orb_baseline(cache, run.orb_features)}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown_table([results]))
+    save_visualisation(out / "predictions.png", cache, preds, run.num_vis)
+    return results
+
+
 METRIC_KEYS = ("point_err_x10", "depth_abs_rel", "depth_delta1", "auc@30", "auc@15", "auc@5")
 
 
@@ -655,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any ProbeRunConfig field (VALUE is parsed as YAML), repeatable")
     ap.add_argument("--table", nargs="+", type=Path, metavar="OUT", help="print one table from runs' results.json")
+    ap.add_argument("--own-heads", type=Path, metavar="MODEL_DIR",
+                    help="score this artifact's own heads.onnx on the test features cached in --out by a probe run of its encoder")
     ap.add_argument("--record-in-card", type=Path, metavar="MODEL_DIR",
                     help="with --table: write the table into this student artifact's card (first run = its encoder)")
     args = ap.parse_args(argv)
@@ -665,8 +719,8 @@ def main(argv: list[str] | None = None) -> int:
             record_in_card(args.record_in_card, results)
             print(f"recorded in {args.record_in_card / 'card.json'}")
         return 0
-    if not (args.encoder and args.data and args.out):
-        ap.error("--encoder, --data and --out are required (or --table)")
+    if not (args.own_heads and args.out) and not (args.encoder and args.data and args.out):
+        ap.error("--encoder, --data and --out are required (or --table, or --own-heads with --out)")
     import yaml
 
     extra = {}
@@ -678,6 +732,10 @@ def main(argv: list[str] | None = None) -> int:
     run = ProbeRunConfig.from_yaml(args.config, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                    max_train_clips=args.max_train_clips, max_test_clips=args.max_test_clips,
                                    min_gap=args.min_gap, **extra)
+    if args.own_heads:
+        score_own_heads(args.own_heads, args.out, run)
+        print((args.out / "own_heads" / "results.md").read_text(), end="")
+        return 0
     results = run_probe(args.encoder, args.data, args.out, run)
     print((args.out / "results.md").read_text(), end="")
     print(f"results: {args.out / 'results.json'}")

@@ -279,3 +279,10 @@ def test_record_in_card_needs_the_cards_own_encoder(tmp_path, capsys):
     own_res = json.loads((own / "results.json").read_text())
     assert probe["rows"][0]["depth_abs_rel"] == pytest.approx(own_res["test"]["depth_abs_rel"])
     assert probe["split"] == "test" and probe["config"]["steps"] == 2
+    # the artifact's own heads, scored on the test features the probe run cached for its encoder
+    assert main(["--own-heads", str(model), "--out", str(own), "--config", "config/probe/tiny.yaml"]) == 0
+    heads = json.loads((own / "own_heads" / "results.json").read_text())
+    assert heads["encoder"].endswith("(own heads)") and heads["test"]["clips"] == own_res["test"]["clips"]
+    assert np.isfinite(heads["test"]["depth_abs_rel"]) and heads["test"] != own_res["test"]
+    with pytest.raises(ValueError, match="not"):  # features of another encoder
+        main(["--own-heads", str(model), "--out", str(floor), "--config", "config/probe/tiny.yaml"])
