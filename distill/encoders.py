@@ -79,8 +79,10 @@ class OnnxEncoder(FrozenEncoder):
         self.patch, self.grid = 16, None
         card = path.parent / "card.json"
         if card.is_file():  # an exported artifact: its card gives the fixed input size and token count
-            raw = json.loads(card.read_text())
-            h, w, n = raw["input"]["height"], raw["input"]["width"], raw["tokens"]["n"]
+            from vega_ros.artifact import read_card
+
+            parsed = read_card(str(path.parent))
+            h, w, n = parsed.input.height, parsed.input.width, parsed.tokens_n
             gh = int(round((n * h / w) ** 0.5))
             if gh * (n // gh) != n:
                 raise ValueError(f"{card}: {n} tokens do not form a grid for a {h}x{w} input")

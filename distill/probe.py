@@ -564,6 +564,13 @@ def save_visualisation(path: Path, cache: dict, preds: list[dict], num: int) -> 
 # ----------------------------------------------------------------------------- entry point
 
 
+def write_results(out: Path, results: dict, cache: dict, preds: list[dict], num_vis: int) -> None:
+    """``results.json``, ``results.md`` (the papers' table) and ``predictions.png`` into ``out``."""
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown_table([results]))
+    save_visualisation(out / "predictions.png", cache, preds, num_vis)
+
+
 def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bool = True) -> dict:
     """The whole benchmark for one encoder; returns (and writes) the results dict."""
     from distill.encoders import parse_encoder_spec
@@ -607,35 +614,29 @@ def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bo
         "test": summary,
         "orb": orb,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(markdown_table([results]))
-    save_visualisation(out / "predictions.png", caches[run.test_split], preds, run.num_vis)
+    write_results(out, results, caches[run.test_split], preds, run.num_vis)
     return results
 
 
 class ArtifactHeads:
-    """A student artifact's own ``heads.onnx`` in the probe's place (ONNX Runtime, CPU).
+    """A student artifact's own heads in the probe's place, run by the robot runtime's engine.
 
     Scores what the robot runs: the heads trained with the encoder, not a fresh probe.
     Called like :class:`Probe`: ``tokens [1, S, N, C]`` -> dict of the five outputs.
     """
 
     def __init__(self, model_dir: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
+        from vega_ros.engine.selection import create_engine
 
-        from vega_ros.artifact import HEADS_FILE, load_artifact
-
-        self.artifact = load_artifact(str(model_dir))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(Path(model_dir) / HEADS_FILE), opts, providers=["CPUExecutionProvider"])
+        self.engine, _ = create_engine(str(model_dir), "onnxruntime-cpu", intra_op_threads=threads)
+        self.card = self.engine.card
 
     def eval(self) -> ArtifactHeads:
         return self
 
     def __call__(self, tokens: torch.Tensor, image_hw: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
-        outs = self.session.run(list(OUTPUT_NAMES), {"tokens": tokens.float().numpy()})
-        return {k: torch.from_numpy(v) for k, v in zip(OUTPUT_NAMES, outs)}
+        out = self.engine.run_heads(tokens.float().numpy())
+        return {k: torch.from_numpy(getattr(out, k)) for k in OUTPUT_NAMES}
 
 
 def score_own_heads(model_dir: str | Path, probe_out: Path, run: ProbeRunConfig) -> dict:
@@ -649,7 +650,7 @@ def score_own_heads(model_dir: str | Path, probe_out: Path, run: ProbeRunConfig)
     heads = ArtifactHeads(model_dir)
     manifest = json.loads((probe_out / "cache" / run.test_split / "manifest.json").read_text())
     measured = manifest.get("encoder", {}).get("sha256")
-    if measured != heads.artifact.card.files[ENCODER_FILE]:
+    if measured != heads.card.files[ENCODER_FILE]:
         raise ValueError(f"{probe_out}: features cached from encoder sha256 {measured}, not {model_dir}'s encoder.onnx")
     cache = load_cached_split(probe_out / "cache" / run.test_split)
     summary, preds = evaluate(heads, cache, Alignment(run.alignment))
@@ -658,9 +659,7 @@ def score_own_heads(model_dir: str | Path, probe_out: Path, run: ProbeRunConfig)
     results = {"encoder": f"{manifest['spec']} (own heads)", "encoder_info": manifest.get("encoder"),
                "data": manifest["source"]["data"], "command": " ".join(["python -m distill.probe"] + sys.argv[1:]),
                "config": dataclasses.asdict(run), "test": summary, "orb": orb_baseline(cache, run.orb_features)}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(markdown_table([results]))
-    save_visualisation(out / "predictions.png", cache, preds, run.num_vis)
+    write_results(out, results, cache, preds, run.num_vis)
     return results
 
 
