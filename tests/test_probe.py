@@ -12,7 +12,9 @@ import torch
 from distill.encoders import HFEncoder, ModuleEncoder, parse_encoder_spec
 from distill.nets.models import build_student, save_student
 from distill.probe import (
+    TRAIN_KEYS,
     ProbeRunConfig,
+    batch_from_cache,
     build_probe,
     cache_features,
     essential_relative_pose,
@@ -146,6 +148,19 @@ def test_feature_cache_roundtrip_and_refuses_other_encoder(tmp_path):
     assert torch.equal(cache["valid"][0].bool(), torch.from_numpy(clip["valid"]))
     with pytest.raises(ValueError, match="caches"):
         cache_features(parse_encoder_spec("random-cnn"), [clip], tmp_path / "cache", "random-cnn")
+
+
+def test_training_cache_rebuilds_points_from_depth(tmp_path):
+    # training loads only TRAIN_KEYS (no images, no point maps); a batch must carry the same
+    # reference-frame point maps the cache stores, back-projected from depth, K and T_wc
+    _, full = _one_clip_cache(tmp_path, size=32)
+    lite = load_cached_split(tmp_path / "cache", keys=TRAIN_KEYS)
+    assert set(lite) == set(TRAIN_KEYS) and "points_ref" not in lite and "images" not in lite
+    idx = torch.tensor([0, 0])
+    rebuilt = batch_from_cache(lite, idx)["points_ref"]
+    assert rebuilt.shape == (2, 4, 32, 32, 3)
+    assert torch.allclose(rebuilt, batch_from_cache(full, idx)["points_ref"], atol=1e-5)
+    assert torch.count_nonzero(rebuilt[0, 1:]) > 0  # frames 1.. moved into frame 0's camera frame
 
 
 def test_training_resumes_exactly(tmp_path):

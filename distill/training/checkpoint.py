@@ -219,7 +219,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Load a checkpoint directory into ``model`` (and optimizer / scheduler / RNG)."""
     files = {name: os.path.join(path, name) for name in ("model.safetensors", "optimizer.safetensors", "state.json")}
-    for name, f in files.items():
+    for f in files.values():
         if not os.path.isfile(f):
             raise CheckpointError(f"checkpoint file missing: {f}")
     try:
