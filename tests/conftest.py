@@ -33,3 +33,14 @@ def tiny_libero(tmp_path_factory):
     out = tmp_path_factory.mktemp("libero_tiny")
     run(load_config(Path(ROOT) / "config" / "data" / "tiny.yaml"), out, workers=1, progress=False)
     return out
+
+
+@pytest.fixture
+def torch_one_thread():
+    """One torch intra-op thread for the test (restored after), whatever the caller's OMP setting."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

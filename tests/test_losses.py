@@ -19,13 +19,7 @@ from distill.losses import (
 )
 from vega_ros import geometry as geo
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_conf_weighted_loss_hand_computed():

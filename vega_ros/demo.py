@@ -409,6 +409,9 @@ def write_summary(summary: dict, out_dir: str) -> None:
     def n(v, fmt="{:.3g}"):
         return "n/a" if v is None else fmt.format(v)
 
+    counts = " / ".join(n(fr[k], "{:.0f}") for k in ("received_by_node", "processed_by_node", "dropped_busy", "rejected_total"))
+    rel_pose = (f"{n(p.get('rel_rotation_err_deg_median'))} / {n(p.get('rel_translation_dir_err_deg_median'))} deg, "
+                f"AUC@30 {n(p.get('auc30'))}")
     warn = (
         f"> **{m['name']} is a random-init model**: its depth and poses carry no information, so the accuracy "
         "numbers below only show that the pipeline measures them. They are expected to be bad.\n\n" if m["random_init"] else ""
@@ -422,7 +425,7 @@ Source: {summary.get('run', {}).get('source')} camera, streamed {summary.get('ru
 |---|---|
 | camera images published | {fr['camera_images']} ({r['camera']} Hz) |
 | depth maps published | {fr['depth_published']} ({r['perception_output']} Hz) |
-| node: received / processed / dropped (busy) / rejected | {n(fr['received_by_node'], '{:.0f}')} / {n(fr['processed_by_node'], '{:.0f}')} / {n(fr['dropped_busy'], '{:.0f}')} / {n(fr['rejected_total'], '{:.0f}')} |
+| node: received / processed / dropped (busy) / rejected | {counts} |
 | keyframes | {n(fr['keyframes'], '{:.0f}')} |
 | latency image stamp -> cloud publish p50 / p95 (node) | {n(lat['stamp_to_cloud_publish_p50'])} / {n(lat['stamp_to_cloud_publish_p95'])} ms |
 | latency image stamp -> cloud received p50 / p95 (recorder) | {n(lat['stamp_to_cloud_received_p50'])} / {n(lat['stamp_to_cloud_received_p95'])} ms |
@@ -431,7 +434,7 @@ Source: {summary.get('run', {}).get('source')} camera, streamed {summary.get('ru
 | depth AbsRel (metric, as published) | {n(d['abs_rel'])} over {d['frames']} frames |
 | depth AbsRel after per-frame median scaling | {n(d['abs_rel_median_scaled'])} (delta<1.25: {n(d['delta1_median_scaled'])}) |
 | pose ATE RMSE after Sim(3) alignment | {n(p.get('ate_rmse_m_sim3'))} m (ground-truth path {n(p.get('gt_path_length_m'))} m) |
-| relative pose: median rotation / translation-direction error | {n(p.get('rel_rotation_err_deg_median'))} / {n(p.get('rel_translation_dir_err_deg_median'))} deg, AUC@30 {n(p.get('auc30'))} |
+| relative pose: median rotation / translation-direction error | {rel_pose} |
 
 Recording: `{summary['bag']['path']}` ({summary['bag']['bytes'] / 1e6:.1f} MB; every channel decodes with mcap-ros2-support).
 Pictures: {', '.join(summary.get('pictures', []))} (image | predicted depth | ground-truth depth, one colour scale per row;

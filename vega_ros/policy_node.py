@@ -97,16 +97,19 @@ def diagnostic_status_name(node_name: str) -> str:
 class PolicySettings:
     """Parameters of ``policy_node`` (see config/policy.yaml)."""
 
-    policy: str = param(NOOP, "Policy artifact directory (policy.onnx + language_embeddings.json + policy_card.json), or 'noop' (hold still, gripper open; for bring-up)")
+    policy: str = param(NOOP, "Policy artifact directory (policy.onnx + language_embeddings.json + policy_card.json), "
+                              "or 'noop' (hold still, gripper open; for bring-up)")
     models_root: str = param("", "Directory holding the encoder artifact named in the policy card; empty = the policy directory's parent")
     backend: str = param("auto", "Inference backend of the policy's encoder", choices=("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"))
     threads: int = param(1, "ONNX Runtime intra-op threads of the policy and encoder (0 = let ORT choose)", 0, 256)
     task: str = param("", "Language instruction of the task; must be one the policy was trained on (any text for 'noop')")
     rate_hz: float = param(20.0, "Control rate (Hz): one command per tick (LIBERO: 20)", 0.1, 1000.0)
     stale_after_s: float = param(0.5, "An input older than this (s since reception) is stale", 0.001, 3600.0)
-    on_stale: str = param("stop", "With stale inputs: 'stop' = zero twist, gripper unchanged; 'hold' = repeat the last command (up to hold_timeout_s)", choices=("stop", "hold"))
+    on_stale: str = param("stop", "With stale inputs: 'stop' = zero twist, gripper unchanged; "
+                                  "'hold' = repeat the last command (up to hold_timeout_s)", choices=("stop", "hold"))
     hold_timeout_s: float = param(0.5, "on_stale 'hold': repeat the last command at most this long, then stop (0 = without limit)", 0.0, 3600.0)
-    gripper_joint_names: tuple[str, ...] = param(("gripper0_finger_joint1", "gripper0_finger_joint2"), "robot_state joints whose positions are the gripper's 2 proprio values, in order")
+    gripper_joint_names: tuple[str, ...] = param(("gripper0_finger_joint1", "gripper0_finger_joint2"),
+                                                 "robot_state joints whose positions are the gripper's 2 proprio values, in order")
     linear_scale: float = param(1.0, "cmd_ee_delta linear = normalised dx, dy, dz times this (0.05 = metres per step of LIBERO's OSC_POSE)", 0.0, 1000.0)
     angular_scale: float = param(1.0, "cmd_ee_delta angular = normalised droll, dpitch, dyaw times this (0.5 = radians per step of OSC_POSE)", 0.0, 1000.0)
     command_frame: str = param("", "frame_id of cmd_ee_delta; empty = the frame_id of ee_pose")

@@ -61,9 +61,12 @@ class PerceptionSettings:
     keyframe_max_rotation_deg: float = param(15.0, "New keyframe beyond this predicted rotation (deg)", 0.0, 180.0)
     keyframe_min_overlap: float = param(0.6, "New keyframe below this predicted overlap with the keyframe", 0.0, 1.0)
     keyframe_max_frames: int = param(90, "New keyframe after this many frames at most", 1, 100000)
-    scale_source: str = param("model", "Depth scale: 'model' (trust the card), 'fixed' (multiply by depth_scale), 'motion' (from known camera motion: TF or the reference_pose topic)", choices=("model", "fixed", "motion"))
+    scale_source: str = param("model", "Depth scale: 'model' (trust the card), 'fixed' (multiply by depth_scale), "
+                                       "'motion' (from known camera motion: TF or the reference_pose topic)",
+                              choices=("model", "fixed", "motion"))
     depth_scale: float = param(1.0, "Scale factor applied to depth and translation when scale_source is 'fixed' (and the start value for 'motion')", 1e-6, 1e6)
-    scale_reference_frame: str = param("", "scale_source 'motion' with tf2_ros: fixed frame whose TF to the camera frame is the known motion; empty = the reference_pose topic (PoseStamped)")
+    scale_reference_frame: str = param("", "scale_source 'motion' with tf2_ros: fixed frame whose TF to the camera frame "
+                                           "is the known motion; empty = the reference_pose topic (PoseStamped)")
     scale_window: int = param(30, "scale_source 'motion': frames of motion the scale estimate averages over", 1, 100000)
     output_resolution: str = param("input", "Resolution of depth outputs: 'input' (the camera image) or 'model'", choices=("input", "model"))
     cloud_stride: int = param(2, "Publish every n-th pixel (in both directions) in the point cloud", 1, 64)

@@ -200,7 +200,8 @@ class SimCameraNode(Node):
         self.render_ms: list[float] = []
         self._t_start: float | None = None
         self.timer = self.create_timer(1.0 / s.rate_hz, self._tick)
-        self.get_logger().info(f"{s.source} scene ready in {time.monotonic() - t0:.1f} s; {s.width}x{s.height} at {s.rate_hz} Hz on {self.resolve_topic_name('image')}")
+        self.get_logger().info(f"{s.source} scene ready in {time.monotonic() - t0:.1f} s; "
+                               f"{s.width}x{s.height} at {s.rate_hz} Hz on {self.resolve_topic_name('image')}")
 
     def _tick(self) -> None:
         s = self.settings

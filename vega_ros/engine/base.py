@@ -91,5 +91,5 @@ class Engine(abc.ABC):
     def describe(self) -> str:
         return f"{self.backend.value} ({self.card.name})"
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release device resources (no-op by default)."""

@@ -73,7 +73,8 @@ def run_episode(envs: SuiteEnvs, policy: Policy, episode: Episode, protocol: Eva
     policy.reset(scene_instruction(env))
     frames: list[np.ndarray] = []
     success, steps = False, 0
-    for steps in range(1, protocol.step_limit + 1):
+    for step in range(1, protocol.step_limit + 1):
+        steps = step
         if record:
             frames.append(flip_rows(obs[AGENTVIEW_KEY]))
         action = check_action(policy.act(observation_to_inputs(obs)))
