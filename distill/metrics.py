@@ -116,6 +116,18 @@ class ProbeMetrics:
         self.r_err.append(r)
         self.t_err.append(t)
 
+    def per_clip(self) -> dict[str, list[float]]:
+        """One value per added clip (same order), for paired comparisons between encoders.
+
+        ``pose_err_deg_median`` is the median over the clip's frame pairs of max(r_err, t_err).
+        """
+        return {
+            "point_err_x10": [POINT_ERR_FACTOR * e for e in self.point_err],
+            "depth_abs_rel": [d["abs_rel"] for d in self.depth_med],
+            "depth_delta1": [d["delta1"] for d in self.depth_med],
+            "pose_err_deg_median": [float(np.median(np.maximum(r, t))) for r, t in zip(self.r_err, self.t_err)],
+        }
+
     def summary(self) -> dict[str, float]:
         if not self.point_err:
             raise ValueError("ProbeMetrics.summary: no clips were added")
@@ -134,3 +146,26 @@ class ProbeMetrics:
         }
         out.update(pose_auc_table(np.concatenate(self.r_err), np.concatenate(self.t_err)))
         return out
+
+
+def paired_comparison(a: np.ndarray, b: np.ndarray, lower_is_better: bool = True, n_boot: int = 2000,
+                      seed: int = 0) -> dict[str, float]:
+    """How much better per-clip values ``a`` are than ``b`` on the same clips (paired bootstrap).
+
+    Returns ``mean_diff`` = mean(a − b), its 95 % percentile-bootstrap interval ``ci_low`` /
+    ``ci_high`` (clips resampled with replacement, ``n_boot`` times), ``better_frac`` (share of
+    clips where ``a`` is strictly better) and ``n`` (clips where both are finite).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired_comparison needs two equal 1-d arrays, got {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    if d.size == 0:
+        return {"mean_diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "better_frac": float("nan"), "n": 0}
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    better = d < 0 if lower_is_better else d > 0
+    return {"mean_diff": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi),
+            "better_frac": float(better.mean()), "n": int(d.size)}

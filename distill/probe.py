@@ -2,6 +2,7 @@
 
     python -m distill.probe --encoder SPEC --data DIR --out DIR [--config config/probe/cpu.yaml]
     python -m distill.probe --table OUT_A OUT_B ...      # one markdown table from several runs
+    python -m distill.probe --table OUT_A OUT_B --versus OUT_B   # + clip-by-clip comparison with OUT_B
 
 1. The encoder (``distill.encoders.parse_encoder_spec``) is frozen; its tokens for every clip of the
    train and test splits are cached once under ``OUT/cache/<split>/`` (fp16 safetensors shards +
@@ -12,7 +13,9 @@
    from a per-step seed, so a resumed run sees the batches an uninterrupted one would).
 3. The test split is scored (``distill.metrics.ProbeMetrics``), a classical baseline (ORB +
    essential matrix with RANSAC) is scored on the same frame pairs, and ``results.json``,
-   ``results.md`` and ``predictions.png`` are written.
+   ``results.md`` and ``predictions.png`` are written; ``results.json`` keeps every test clip's
+   values (``test.per_clip``), so ``--versus`` can put a paired bootstrap interval on the difference
+   between two encoders. Rerunning a finished run only re-scores it.
 
 ``--data`` is a rendered dataset directory (read through ``distill.data``), or ``synthetic:N`` for
 N analytic clips (a textured ground plane and spheres, exact depth and poses) for smoke runs and tests.
@@ -37,7 +40,7 @@ from tqdm import tqdm
 
 from distill.data.sample import points_in_reference
 from distill.losses import ProbeLossConfig, ScaleNorm, probe_loss
-from distill.metrics import Alignment, ProbeMetrics, pose_auc_table
+from distill.metrics import Alignment, ProbeMetrics, paired_comparison, pose_auc_table
 from distill.nets.models import Probe, ProbeConfig
 from distill.nets.models.probe import OUTPUT_NAMES
 from vega_ros import geometry as geo
@@ -416,7 +419,8 @@ def predict(probe: Probe, tokens: torch.Tensor, image_hw: tuple[int, int]) -> di
 
 
 def evaluate(probe: Probe, cache: dict, alignment: Alignment = Alignment.SCALE) -> tuple[dict, list[dict]]:
-    """Score every cached clip; returns the summary and the per-clip predictions."""
+    """Score every cached clip; returns the summary (with ``per_clip`` values, clip order) and the
+    per-clip predictions."""
     probe.eval()
     metrics = ProbeMetrics(alignment)
     preds = []
@@ -427,7 +431,7 @@ def evaluate(probe: Probe, cache: dict, alignment: Alignment = Alignment.SCALE) 
         sample["valid"] = cache["valid"][i].numpy().astype(bool)
         metrics.add(pred, sample)
         preds.append(pred)
-    return metrics.summary(), preds
+    return {**metrics.summary(), "per_clip": metrics.per_clip()}, preds
 
 
 # ----------------------------------------------------------------------------- classical baseline
@@ -584,6 +588,41 @@ def save_visualisation(path: Path, cache: dict, preds: list[dict], num: int) -> 
     os.replace(tmp, path)
 
 
+PAIRED_KEYS = (("point_err_x10", "Point Err (×10)", True), ("depth_abs_rel", "Depth AbsRel", True),
+               ("depth_delta1", "δ<1.25", False), ("pose_err_deg_median", "pose err (°, clip median)", True))
+
+
+def paired_table(results: list[dict], baseline: dict) -> str:
+    """Each run against ``baseline`` on the same test clips: mean difference [95 % bootstrap CI] and
+    the share of clips where the run is better, per metric (markdown).
+
+    Raises ``ValueError`` when a run has no per-clip values or was scored on other clips.
+    """
+    def clips_of(r):
+        c = r["config"]
+        return (r["data"], c["test_split"], c["num_frames"], c["min_gap"], c["seed"], c["test_samples_per_clip"],
+                c["max_test_clips"], r["test"].get("clips"))
+
+    if "per_clip" not in baseline["test"]:
+        raise ValueError(f"{baseline['encoder']}: results.json has no per-clip values (re-run the probe to rescore)")
+    head = " | ".join(f"Δ {name}" for _, name, _ in PAIRED_KEYS)
+    lines = [f"| Encoder vs {baseline['encoder']} | {head} |", "|---" * (len(PAIRED_KEYS) + 1) + "|"]
+    for r in results:
+        if r is baseline:
+            continue
+        if "per_clip" not in r["test"]:
+            raise ValueError(f"{r['encoder']}: results.json has no per-clip values (re-run the probe to rescore)")
+        if clips_of(r) != clips_of(baseline):
+            raise ValueError(f"{r['encoder']} and {baseline['encoder']} were scored on different test clips")
+        cells = []
+        for key, _, lower in PAIRED_KEYS:
+            c = paired_comparison(r["test"]["per_clip"][key], baseline["test"]["per_clip"][key], lower_is_better=lower)
+            cells.append(f"{c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], better on "
+                         f"{100 * c['better_frac']:.0f} % of {c['n']}")
+        lines.append(f"| {r['encoder']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -731,12 +770,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", nargs="+", type=Path, metavar="OUT", help="print one table from runs' results.json")
     ap.add_argument("--own-heads", type=Path, metavar="MODEL_DIR",
                     help="score this artifact's own heads.onnx on the test features cached in --out by a probe run of its encoder")
+    ap.add_argument("--versus", type=Path, metavar="OUT",
+                    help="with --table: also compare every run with this run clip by clip (paired bootstrap CIs)")
     ap.add_argument("--record-in-card", type=Path, metavar="MODEL_DIR",
                     help="with --table: write the table into this student artifact's card (first run = its encoder)")
     args = ap.parse_args(argv)
     if args.table:
         results = [json.loads((p / "results.json").read_text()) for p in args.table]
         print(markdown_table(results), end="")
+        if args.versus:
+            same = [r for path, r in zip(args.table, results) if path.resolve() == args.versus.resolve()]
+            baseline = same[0] if same else json.loads((args.versus / "results.json").read_text())
+            print("\n" + paired_table(results, baseline), end="")
         if args.record_in_card:
             record_in_card(args.record_in_card, results)
             print(f"recorded in {args.record_in_card / 'card.json'}")

@@ -7,6 +7,7 @@ from distill.metrics import (
     Alignment,
     ProbeMetrics,
     depth_metrics,
+    paired_comparison,
     point_map_error,
     pose_auc_table,
     pose_errors,
@@ -126,6 +127,29 @@ def test_probe_metrics_summary_on_perfect_prediction():
     assert s["depth_abs_rel"] == pytest.approx(0.0, abs=1e-5) and s["depth_delta1"] == 1.0
     assert s["depth_abs_rel_metric"] == pytest.approx(0.5, abs=1e-5)
     assert s["auc@30"] == pytest.approx(1.0) and s["auc@5"] == pytest.approx(1.0)
+    per = m.per_clip()
+    assert per["depth_abs_rel"] == [pytest.approx(0.0, abs=1e-5)] and per["depth_delta1"] == [1.0]
+    assert per["pose_err_deg_median"] == [pytest.approx(0.0, abs=0.05)]  # float32 encodings
+
+
+def test_paired_comparison_known_answers():
+    b = np.array([0.3, 0.5, 0.4, 0.6])
+    c = paired_comparison(b - 0.1, b)  # every clip better by exactly 0.1
+    assert c["mean_diff"] == pytest.approx(-0.1) and c["better_frac"] == 1.0 and c["n"] == 4
+    assert c["ci_low"] == pytest.approx(-0.1) and c["ci_high"] == pytest.approx(-0.1)
+    # higher is better (delta1): a lower value is worse; NaN clips are left out of the pairing
+    c = paired_comparison(np.array([0.9, 0.5, np.nan]), np.array([0.8, 0.6, 0.7]), lower_is_better=False)
+    assert c["n"] == 2 and c["better_frac"] == 0.5 and c["mean_diff"] == pytest.approx(0.0)
+    assert c["ci_low"] == pytest.approx(-0.1) and c["ci_high"] == pytest.approx(0.1)  # resamples of {+0.1, -0.1}
+    # a noisy difference centred on 0 has an interval across 0; a clear one does not
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    noisy = paired_comparison(x + rng.normal(scale=0.5, size=400), x)
+    assert noisy["ci_low"] < 0 < noisy["ci_high"]
+    clear = paired_comparison(x - 0.2 + rng.normal(scale=0.5, size=400), x)
+    assert clear["ci_high"] < 0 and clear["better_frac"] > 0.5
+    with pytest.raises(ValueError):
+        paired_comparison(np.zeros(3), np.zeros(4))
 
 
 def test_probe_metrics_needs_clips():

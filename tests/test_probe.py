@@ -230,10 +230,29 @@ def test_cli_end_to_end_and_table(tmp_path, capsys):
     assert "ORB + essential" in (out / "results.md").read_text()
     # a rerun finds the cache and the finished checkpoint: no new training steps
     assert main(args) == 0
-    assert json.loads((out / "results.json").read_text())["test"] == pytest.approx(res["test"], nan_ok=True)
+    rescored = json.loads((out / "results.json").read_text())["test"]
+    per_clip = rescored.pop("per_clip")
+    assert rescored == pytest.approx({k: v for k, v in res["test"].items() if k != "per_clip"}, nan_ok=True)
+    assert set(per_clip) == {"point_err_x10", "depth_abs_rel", "depth_delta1", "pose_err_deg_median"}
+    assert all(len(v) == res["test"]["clips"] for v in per_clip.values())
+    assert np.mean(per_clip["depth_abs_rel"]) == pytest.approx(res["test"]["depth_abs_rel"])
     capsys.readouterr()
     assert main(["--table", str(out), str(out)]) == 0
     assert capsys.readouterr().out.count("| random-vit-ti |") == 2
+    # a paired comparison: a copy whose every clip is 0.01 better in AbsRel, against the original
+    better = json.loads((out / "results.json").read_text())
+    better["encoder"] = "better"
+    better["test"]["per_clip"]["depth_abs_rel"] = [v - 0.01 for v in per_clip["depth_abs_rel"]]
+    (tmp_path / "better").mkdir()
+    (tmp_path / "better" / "results.json").write_text(json.dumps(better))
+    assert main(["--table", str(out), str(tmp_path / "better"), "--versus", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert f"| better | +0.000 [+0.000, +0.000], better on 0 % of {res['test']['clips']}" in table
+    assert f"-0.010 [-0.010, -0.010], better on 100 % of {res['test']['clips']}" in table
+    better["config"]["min_gap"] += 1  # scored on other frames: no pairing
+    (tmp_path / "better" / "results.json").write_text(json.dumps(better))
+    with pytest.raises(ValueError, match="different test clips"):
+        main(["--table", str(tmp_path / "better"), "--versus", str(out)])
 
 
 def test_load_clips_synthetic_and_missing_dir(tmp_path):
