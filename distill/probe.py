@@ -603,20 +603,23 @@ def paired_table(results: list[dict], baseline: dict) -> str:
         return (r["data"], c["test_split"], c["num_frames"], c["min_gap"], c["seed"], c["test_samples_per_clip"],
                 c["max_test_clips"], r["test"].get("clips"))
 
-    if "per_clip" not in baseline["test"]:
-        raise ValueError(f"{baseline['encoder']}: results.json has no per-clip values (re-run the probe to rescore)")
+    def per_clip(r):
+        if "per_clip" not in r["test"]:
+            raise ValueError(f"{r['encoder']}: results.json has no per-clip values (re-run the probe to rescore)")
+        return r["test"]["per_clip"]
+
+    base = per_clip(baseline)
     head = " | ".join(f"Δ {name}" for _, name, _ in PAIRED_KEYS)
     lines = [f"| Encoder vs {baseline['encoder']} | {head} |", "|---" * (len(PAIRED_KEYS) + 1) + "|"]
     for r in results:
         if r is baseline:
             continue
-        if "per_clip" not in r["test"]:
-            raise ValueError(f"{r['encoder']}: results.json has no per-clip values (re-run the probe to rescore)")
+        values = per_clip(r)
         if clips_of(r) != clips_of(baseline):
             raise ValueError(f"{r['encoder']} and {baseline['encoder']} were scored on different test clips")
         cells = []
         for key, _, lower in PAIRED_KEYS:
-            c = paired_comparison(r["test"]["per_clip"][key], baseline["test"]["per_clip"][key], lower_is_better=lower)
+            c = paired_comparison(values[key], base[key], lower_is_better=lower)
             cells.append(f"{c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], better on "
                          f"{100 * c['better_frac']:.0f} % of {c['n']}")
         lines.append(f"| {r['encoder']} | " + " | ".join(cells) + " |")
