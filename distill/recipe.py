@@ -3,7 +3,7 @@ projection) and with which objective terms, configured from one YAML file.
 
 Objective (each term switchable by giving it weight 0; see distill.losses for each formula):
 
-    L = w_probe    * probe_loss(points, depth, camera)      (VidFM3D probe; all sub-weights 1)
+    L = w_probe    * probe_loss(points, depth, camera)      (VidFM3D probe; camera sub-weight w_probe_camera)
       + w_verifier * verifier_loss(D̂, Σ)                    (3D-IDE weak verifier, from scratch)
       + w_cross    * cross_view_consistency(probe depth)     (known K and relative poses)
       + w_feature  * (1 - cos + smooth_l1)(P s, t)           (student tokens s -> teacher tokens t; needs a cache)
@@ -37,6 +37,7 @@ class LossWeights:
     cross_view: float = 0.1
     feature: float = 0.0
     global_align: float = 0.0
+    probe_camera: float = 1.0  # weight of the camera term inside the probe loss (the probe benchmark keeps 1)
     verifier_alpha: float = 0.2
     probe_scale_norm: str = "gt"  # "gt": scale-normalised targets (relative depth); "none": metres
 
@@ -110,7 +111,8 @@ class DistillObjective:
 
     def __init__(self, weights: LossWeights) -> None:
         self.w = weights
-        self.probe_cfg = losses.ProbeLossConfig(scale_norm=losses.ScaleNorm(weights.probe_scale_norm))
+        self.probe_cfg = losses.ProbeLossConfig(weight_camera=weights.probe_camera,
+                                                scale_norm=losses.ScaleNorm(weights.probe_scale_norm))
 
     def __call__(self, model: nn.Module, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["images"])
@@ -159,6 +161,27 @@ class ProbeHeads(nn.Module):
         return Probe.export_outputs(self.probe(tokens, image_hw=self.image_hw, grid_hw=self.grid_hw))
 
 
+def _earlier_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chain of runs whose weights started this one (``trainer.init_from``), oldest first."""
+    import os
+
+    import yaml
+
+    from distill.training import checkpoint as ckpt
+
+    stages: list[dict[str, Any]] = []
+    source = (raw.get("trainer") or {}).get("init_from")
+    while source:
+        is_ckpt = os.path.isfile(os.path.join(source, "model.safetensors"))
+        run_dir = os.path.dirname(os.path.dirname(source)) if is_ckpt else source
+        path = source if is_ckpt else ckpt.latest_checkpoint(source)
+        prev = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
+        stages.insert(0, {"run": run_dir, "config": prev.get("name"), "checkpoint": os.path.basename(path or ""),
+                          "loss_weights": prev.get("losses"), "trainer": prev.get("trainer")})
+        source = (prev.get("trainer") or {}).get("init_from")
+    return stages
+
+
 def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """``(encoder, heads, card_fields)`` of a distillation run's newest checkpoint, for distill.export."""
     import yaml
@@ -186,6 +209,7 @@ def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[st
             "loss_terms": weights.active(), "loss_weights": dataclasses.asdict(weights),
             "wan_teacher": bool(weights.feature > 0 or weights.global_align > 0),
             "teacher_cache": raw.get("teacher_cache"), "random_init": False, "trainer": raw.get("trainer"),
+            "earlier_stages": _earlier_stages(raw),
         },
     }
     return model.student.eval(), ProbeHeads(model.probe, (h, w), grid).eval(), fields

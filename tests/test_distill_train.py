@@ -60,6 +60,42 @@ def test_every_term_contributes_and_backpropagates(tiny_libero, tmp_path):
     assert model.student.backbone.parameters().__next__().grad.abs().sum() > 0
 
 
+def test_probe_camera_weight_scales_only_the_camera_term(tiny_libero, tmp_path):
+    cfg = DistillConfig.from_yaml(_config_for(tiny_libero, tmp_path))
+    batch = collate([build_dataset(cfg)[i] for i in range(2)])
+    torch.manual_seed(0)
+    model = DistillModel(cfg.model, LossWeights(probe=1, verifier=0, cross_view=0)).eval()
+    with torch.no_grad():
+        base, logs = DistillObjective(LossWeights(probe=1, verifier=0, cross_view=0))(model, batch, 0)
+        heavy, _ = DistillObjective(LossWeights(probe=1, probe_camera=10, verifier=0, cross_view=0))(model, batch, 0)
+    assert logs["probe/camera"] > 0
+    assert float(heavy - base) == pytest.approx(9 * logs["probe/camera"], rel=1e-4)
+
+
+def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tiny_libero, tmp_path):
+    from distill.recipe import export_modules_from_run
+    from distill.train import main as train_main
+
+    stage1 = tmp_path / "stage1"
+    train_main(["--config", str(_config_for(tiny_libero, tmp_path, progress=False, tensorboard=False)),
+                "--run-dir", str(stage1), "--max-steps", "2"])
+    raw = yaml.safe_load(open(TINY_CFG))
+    raw["data"]["root"] = str(tiny_libero)
+    raw["name"] = "tiny-stage2"
+    raw["losses"]["probe_camera"] = 10.0
+    raw["trainer"].update(init_from=str(stage1), progress=False, tensorboard=False)
+    (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(raw))
+    train_main(["--config", str(tmp_path / "stage2.yaml"), "--run-dir", str(tmp_path / "stage2"), "--max-steps", "1"])
+
+    _, _, fields = export_modules_from_run(str(tmp_path / "stage2"))
+    training = fields["training"]
+    assert training["config"] == "tiny-stage2" and training["step"] == 1
+    assert training["loss_weights"]["probe_camera"] == 10.0
+    [first] = training["earlier_stages"]
+    assert first["run"] == str(stage1) and first["checkpoint"] == "step_00000002"
+    assert first["config"] == "tiny-cpu" and first["loss_weights"]["probe_camera"] == 1.0
+
+
 def test_kill_9_during_training_resumes_with_the_uninterrupted_losses(tiny_libero, tmp_path):
     cfg_path = _config_for(tiny_libero, tmp_path, checkpoint_every=4)
     env = {**os.environ, "PYTHONPATH": ROOT}

@@ -79,6 +79,43 @@ def test_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
         ckpt.load_checkpoint(path, model)
 
 
+def _fit_tiny(run_dir, max_steps, init_from=None):
+    from distill.training.trainer import Trainer, TrainerConfig
+    from tests.peers.train_tiny import build
+
+    model, data = build(0.0)
+
+    def objective(m, batch, step):
+        x, y = batch
+        loss = nn.functional.mse_loss(m(x), y)
+        return loss, {"mse": float(loss.detach())}
+
+    cfg = TrainerConfig(run_dir=str(run_dir), max_steps=max_steps, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=4,
+                        log_every=1, tensorboard=False, progress=False, device="cpu", init_from=init_from)
+    trainer = Trainer(cfg, model, objective, data)
+    trainer.fit()
+    return trainer, model
+
+
+def test_init_from_starts_a_fresh_run_from_another_runs_weights(tmp_path):
+    _, first = _fit_tiny(tmp_path / "stage1", 8)
+    trainer, second = _fit_tiny(tmp_path / "stage2", 0, init_from=str(tmp_path / "stage1"))  # 0 steps: weights only
+    assert trainer.step == 0  # the schedule and step start anew
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    _, fresh = _fit_tiny(tmp_path / "fresh", 0)
+    assert not torch.equal(fresh[0].weight, first[0].weight)
+
+    # a checkpoint dir works too, and the run's own checkpoint wins over init_from on restart
+    _, stage2 = _fit_tiny(tmp_path / "stage2b", 4, init_from=ckpt.checkpoint_dir(str(tmp_path / "stage1"), 4))
+    trainer, again = _fit_tiny(tmp_path / "stage2b", 4, init_from=str(tmp_path / "stage1"))
+    assert trainer.step == 4
+    assert torch.equal(again[0].weight, stage2[0].weight)
+
+    with pytest.raises(ckpt.CheckpointError, match="neither a checkpoint"):
+        _fit_tiny(tmp_path / "stage2c", 1, init_from=str(tmp_path / "nothing-here"))
+
+
 def test_step_sampler_resumes_mid_epoch_and_shards_ranks():
     full = list(StepBatchSampler(10, 3, max_steps=9, seed=5))
     resumed = list(StepBatchSampler(10, 3, max_steps=9, seed=5, start_step=4))

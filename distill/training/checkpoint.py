@@ -210,6 +210,20 @@ def latest_checkpoint(run_dir: str) -> str | None:
     return path
 
 
+def load_model_weights(path: str, model: torch.nn.Module) -> None:
+    """Load only ``model.safetensors`` of checkpoint directory ``path`` into ``model`` (strict)."""
+    weights_file = os.path.join(path, "model.safetensors")
+    if not os.path.isfile(weights_file):
+        raise CheckpointError(f"checkpoint file missing: {weights_file}")
+    try:
+        weights = load_file(weights_file)
+    except Exception as e:  # safetensors raises its own error types for truncated headers / data
+        raise CheckpointError(f"cannot read {weights_file}: {e}") from e
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{weights_file} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
 def load_checkpoint(
     path: str,
     model: torch.nn.Module,
@@ -222,13 +236,7 @@ def load_checkpoint(
     for f in files.values():
         if not os.path.isfile(f):
             raise CheckpointError(f"checkpoint file missing: {f}")
-    try:
-        weights = load_file(files["model.safetensors"])
-    except Exception as e:  # safetensors raises its own error types for truncated headers / data
-        raise CheckpointError(f"cannot read {files['model.safetensors']}: {e}") from e
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{files['model.safetensors']} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    load_model_weights(path, model)
     try:
         state = json.load(open(files["state.json"]))
         opt_tensors = load_file(files["optimizer.safetensors"])

@@ -57,6 +57,7 @@ class TrainerConfig:
     image_every: int = 0  # 0 disables the visualiser
     images_per_sample: int = 1  # e.g. S frames per clip, for the images/s readout
     seed: int = 0
+    init_from: str | None = None  # a checkpoint dir or run dir: its model weights start a fresh run
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bf16 on CUDA; ignored on CPU
@@ -121,6 +122,8 @@ class Trainer:
         """
         path = ckpt.latest_checkpoint(self.cfg.run_dir)
         if path is None:
+            if self.cfg.init_from:
+                self._init_weights(self.cfg.init_from)
             return None
         loaded = ckpt.load_checkpoint(path, self.model, self.optimizer, self.scheduler, restore_rng=False)
         self.step = loaded.step
@@ -128,6 +131,17 @@ class Trainer:
             _truncate_metrics(os.path.join(self.cfg.run_dir, "metrics.jsonl"), loaded.step)
             tqdm.write(f"[train] resumed from {path} at step {loaded.step}")
         return loaded
+
+    def _init_weights(self, source: str) -> None:
+        """Start a fresh run from the model weights of ``source`` (a checkpoint dir, or a run dir's
+        newest checkpoint); the optimiser, schedule, step and RNG start anew. Only used when
+        ``run_dir`` has no checkpoint of its own: a restarted run resumes from its own."""
+        path = source if os.path.isfile(os.path.join(source, "model.safetensors")) else ckpt.latest_checkpoint(source)
+        if path is None:
+            raise ckpt.CheckpointError(f"init_from: {source} is neither a checkpoint nor a run dir with one")
+        ckpt.load_model_weights(path, self.model)
+        if self.dist.is_main:
+            tqdm.write(f"[train] initialised weights from {path}")
 
     def _save(self) -> None:
         if self.dist.is_main:
