@@ -636,14 +636,13 @@ def write_results(out: Path, results: dict, cache: dict, preds: list[dict], num_
     save_visualisation(out / "predictions.png", cache, preds, num_vis)
 
 
-def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bool = True) -> dict:
-    """The whole benchmark for one encoder; returns (and writes) the results dict."""
+def cache_splits(spec: str, data: str, out: Path, run: ProbeRunConfig) -> dict[str, dict]:
+    """Encode the train and test splits once into ``out/cache/<split>`` (skipped where a complete
+    cache of the same encoder spec and sampling exists); returns each split's manifest."""
     from distill.encoders import parse_encoder_spec
 
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
     encoder = None
-    manifests, caches = {}, {}
+    manifests = {}
     for split, limit in ((run.train_split, run.max_train_clips), (run.test_split, run.max_test_clips)):
         cdir = out / "cache" / split
         manifest_path = cdir / "manifest.json"
@@ -658,7 +657,16 @@ def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bo
             clips = load_clips(data, split, per_clip, run.num_frames, run.min_gap, run.seed)
             manifests[split] = cache_features(encoder, clips, cdir, spec, run.cache_shard, limit,
                                               desc=f"cache {split}", source=source)
-        caches[split] = load_cached_split(cdir, keys=TRAIN_KEYS if split == run.train_split else None)
+    return manifests
+
+
+def run_probe(spec: str, data: str, out: Path, run: ProbeRunConfig, progress: bool = True) -> dict:
+    """The whole benchmark for one encoder; returns (and writes) the results dict."""
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    manifests = cache_splits(spec, data, out, run)
+    caches = {split: load_cached_split(out / "cache" / split, keys=TRAIN_KEYS if split == run.train_split else None)
+              for split in (run.train_split, run.test_split)}
     t_cache = time.time() - t0
     probe = build_probe(run, manifests[run.train_split])
     t1 = time.time()
@@ -771,6 +779,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any ProbeRunConfig field (VALUE is parsed as YAML), repeatable")
     ap.add_argument("--table", nargs="+", type=Path, metavar="OUT", help="print one table from runs' results.json")
+    ap.add_argument("--cache-only", action="store_true",
+                    help="only encode the splits into --out/cache (e.g. before --own-heads); no probe training")
     ap.add_argument("--own-heads", type=Path, metavar="MODEL_DIR",
                     help="score this artifact's own heads.onnx on the test features cached in --out by a probe run of its encoder")
     ap.add_argument("--versus", type=Path, metavar="OUT",
@@ -805,6 +815,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.own_heads:
         score_own_heads(args.own_heads, args.out, run)
         print((args.out / "own_heads" / "results.md").read_text(), end="")
+        return 0
+    if args.cache_only:
+        for split, manifest in cache_splits(args.encoder, args.data, args.out, run).items():
+            print(f"cached {split}: {args.out / 'cache' / split} ({manifest.get('count', '?')} samples)")
         return 0
     results = run_probe(args.encoder, args.data, args.out, run)
     print((args.out / "results.md").read_text(), end="")

@@ -315,3 +315,10 @@ def test_record_in_card_needs_the_cards_own_encoder(tmp_path, capsys):
     assert np.isfinite(heads["test"]["depth_abs_rel"]) and heads["test"] != own_res["test"]
     with pytest.raises(ValueError, match="not"):  # features of another encoder
         main(["--own-heads", str(model), "--out", str(floor), "--config", "config/probe/tiny.yaml"])
+    # --cache-only encodes the splits and trains nothing; that is enough for --own-heads
+    only = tmp_path / "cache-only"
+    assert main(["--encoder", f"student:{model}", "--out", str(only), "--cache-only", *common]) == 0
+    assert {p.name for p in only.iterdir()} == {"cache"}
+    assert main(["--own-heads", str(model), "--out", str(only), "--config", "config/probe/tiny.yaml"]) == 0
+    again = json.loads((only / "own_heads" / "results.json").read_text())
+    assert again["test"]["depth_abs_rel"] == pytest.approx(heads["test"]["depth_abs_rel"])
