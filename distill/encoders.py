@@ -201,6 +201,16 @@ class PixelEncoder(FrozenEncoder):
         return F.unfold(x, kernel_size=self.patch, stride=self.patch).transpose(1, 2).contiguous()
 
 
+def onnx_file_of_spec(spec: str) -> Path | None:
+    """The ``encoder.onnx`` a ``student:PATH`` SPEC runs (an exported artifact), else None."""
+    kind, sep, rest = spec.partition(":")
+    if kind != "student" or not sep or not rest:
+        return None
+    path = Path(rest).expanduser()
+    onnx = path if path.suffix == ".onnx" else path / "encoder.onnx"
+    return onnx if onnx.is_file() and not (path / "model.safetensors").is_file() else None
+
+
 def parse_encoder_spec(spec: str) -> FrozenEncoder:
     """Build the frozen encoder a SPEC names (see the module docstring)."""
     from distill.nets.models.student import build_student, load_student
@@ -216,8 +226,8 @@ def parse_encoder_spec(spec: str) -> FrozenEncoder:
         raise ValueError(f"bad encoder SPEC {spec!r}: use random-vit-ti, random-cnn, pixels, student:PATH, wan:PATH or hf:PATH")
     path = Path(rest).expanduser()
     if kind == "student":
-        onnx = path if path.suffix == ".onnx" else path / "encoder.onnx"
-        if onnx.is_file() and not (path / "model.safetensors").is_file():
+        onnx = onnx_file_of_spec(spec)
+        if onnx is not None:
             return OnnxEncoder(onnx, spec)
         model = load_student(path)
         return ModuleEncoder(model, spec, model.embed_dim, model.patch_size)

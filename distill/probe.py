@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -636,6 +637,21 @@ def write_results(out: Path, results: dict, cache: dict, preds: list[dict], num_
     save_visualisation(out / "predictions.png", cache, preds, num_vis)
 
 
+def _refuse_other_weights(manifest: dict, spec: str, cache_dir: Path) -> None:
+    """A ``student:…encoder.onnx`` SPEC names a file whose weights can change under the same name
+    (a re-export); its cached features must come from the file as it is now (sha256), else stop."""
+    from distill.encoders import onnx_file_of_spec
+
+    cached = (manifest.get("encoder") or {}).get("sha256")
+    onnx = onnx_file_of_spec(spec)
+    if cached is None or onnx is None or manifest.get("spec") != spec:
+        return
+    now = hashlib.sha256(onnx.read_bytes()).hexdigest()
+    if now != cached:
+        raise ValueError(f"{cache_dir} holds features of {spec} with sha256 {cached[:12]}…, but that file is now "
+                         f"{now[:12]}… (re-exported?): use a new --out for the new weights")
+
+
 def cache_splits(spec: str, data: str, out: Path, run: ProbeRunConfig) -> dict[str, dict]:
     """Encode the train and test splits once into ``out/cache/<split>`` (skipped where a complete
     cache of the same encoder spec and sampling exists); returns each split's manifest."""
@@ -650,6 +666,7 @@ def cache_splits(spec: str, data: str, out: Path, run: ProbeRunConfig) -> dict[s
         source = {"data": data, "split": split, "samples_per_clip": per_clip, "num_frames": run.num_frames,
                   "min_gap": run.min_gap, "seed": run.seed, "limit": limit}
         old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        _refuse_other_weights(old, spec, cdir)
         if old.get("complete") and old.get("spec") == spec and old.get("source") == source:
             manifests[split] = old  # cached by an earlier run: the encoder is not even loaded
         else:

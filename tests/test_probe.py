@@ -322,3 +322,8 @@ def test_record_in_card_needs_the_cards_own_encoder(tmp_path, capsys):
     assert main(["--own-heads", str(model), "--out", str(only), "--config", "config/probe/tiny.yaml"]) == 0
     again = json.loads((only / "own_heads" / "results.json").read_text())
     assert again["test"]["depth_abs_rel"] == pytest.approx(heads["test"]["depth_abs_rel"])
+    # the same SPEC over a changed file (a re-export) must not reuse the old file's features
+    with open(model / "encoder.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="re-exported"):
+        main(["--encoder", f"student:{model}", "--out", str(only), "--cache-only", *common])
