@@ -198,6 +198,8 @@ def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[st
     loaded = ckpt.load_checkpoint(path, model, restore_rng=False)
     h, w = model_cfg.image_size
     grid = model.student.grid_size(h, w)
+    earlier = _earlier_stages(raw)
+    teacher_used = any((s["loss_weights"] or {}).get(k, 0) > 0 for s in earlier for k in ("feature", "global_align"))
     scfg = model.student.cfg
     fields = {
         "height": h, "width": w, "tokens_n": grid[0] * grid[1], "tokens_c": model.student.embed_dim,
@@ -207,9 +209,9 @@ def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[st
         "training": {
             "run": run_dir, "step": loaded.step, "config": raw.get("name"), "data": raw["data"]["root"],
             "loss_terms": weights.active(), "loss_weights": dataclasses.asdict(weights),
-            "wan_teacher": bool(weights.feature > 0 or weights.global_align > 0),
+            "wan_teacher": bool(weights.feature > 0 or weights.global_align > 0 or teacher_used),  # any stage
             "teacher_cache": raw.get("teacher_cache"), "random_init": False, "trainer": raw.get("trainer"),
-            "earlier_stages": _earlier_stages(raw),
+            "earlier_stages": earlier,
         },
     }
     return model.student.eval(), ProbeHeads(model.probe, (h, w), grid).eval(), fields

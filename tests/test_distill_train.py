@@ -90,7 +90,7 @@ def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tin
     _, _, fields = export_modules_from_run(str(tmp_path / "stage2"))
     training = fields["training"]
     assert training["config"] == "tiny-stage2" and training["step"] == 1
-    assert training["loss_weights"]["probe_camera"] == 10.0
+    assert training["loss_weights"]["probe_camera"] == 10.0 and training["wan_teacher"] is False  # no stage had one
     [first] = training["earlier_stages"]
     assert first["run"] == str(stage1) and first["checkpoint"] == "step_00000002"
     assert first["config"] == "tiny-cpu" and first["loss_weights"]["probe_camera"] == 1.0
