@@ -172,11 +172,10 @@ def _earlier_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     source = (raw.get("trainer") or {}).get("init_from")
     while source:
-        is_ckpt = os.path.isfile(os.path.join(source, "model.safetensors"))
-        run_dir = os.path.dirname(os.path.dirname(source)) if is_ckpt else source
-        path = source if is_ckpt else ckpt.latest_checkpoint(source)
+        path = ckpt.resolve_checkpoint(source)
+        run_dir = os.path.dirname(os.path.dirname(path))  # <run>/checkpoints/step_N
         prev = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
-        stages.insert(0, {"run": run_dir, "config": prev.get("name"), "checkpoint": os.path.basename(path or ""),
+        stages.insert(0, {"run": run_dir, "config": prev.get("name"), "checkpoint": os.path.basename(path),
                           "loss_weights": prev.get("losses"), "trainer": prev.get("trainer")})
         source = (prev.get("trainer") or {}).get("init_from")
     return stages

@@ -210,6 +210,16 @@ def latest_checkpoint(run_dir: str) -> str | None:
     return path
 
 
+def resolve_checkpoint(source: str) -> str:
+    """``source`` itself if it is a checkpoint directory, else the newest checkpoint of run dir ``source``."""
+    if os.path.isfile(os.path.join(source, "model.safetensors")):
+        return source
+    path = latest_checkpoint(source)
+    if path is None:
+        raise CheckpointError(f"{source} is neither a checkpoint nor a run dir with one")
+    return path
+
+
 def load_model_weights(path: str, model: torch.nn.Module) -> None:
     """Load only ``model.safetensors`` of checkpoint directory ``path`` into ``model`` (strict)."""
     weights_file = os.path.join(path, "model.safetensors")

@@ -136,9 +136,7 @@ class Trainer:
         """Start a fresh run from the model weights of ``source`` (a checkpoint dir, or a run dir's
         newest checkpoint); the optimiser, schedule, step and RNG start anew. Only used when
         ``run_dir`` has no checkpoint of its own: a restarted run resumes from its own."""
-        path = source if os.path.isfile(os.path.join(source, "model.safetensors")) else ckpt.latest_checkpoint(source)
-        if path is None:
-            raise ckpt.CheckpointError(f"init_from: {source} is neither a checkpoint nor a run dir with one")
+        path = ckpt.resolve_checkpoint(source)
         ckpt.load_model_weights(path, self.model)
         if self.dist.is_main:
             tqdm.write(f"[train] initialised weights from {path}")
