@@ -2,6 +2,7 @@
 
     python bench/bench_teacher.py                                   # tiny model on CPU (seconds)
     python bench/bench_teacher.py --preset wan2.1-1.3b-shape        # GPU: 1.3B shape, 81 × 480 × 832, bf16
+    python bench/bench_teacher.py --preset wan2.1-14b-shape         # GPU: 14B shape up to block 27
 
 Prints medians over --repeats clips for the VAE encode alone (the baseline, measured in the same run) and
 for the whole DIFT extraction (VAE + noise + transformer up to the hooked block), and their ratio.
@@ -28,6 +29,7 @@ DEFAULTS = {  # preset → (frames, (H, W), block)
     "tiny": (17, (32, 48), 2),
     "tiny-i2v": (17, (32, 48), 2),
     "wan2.1-1.3b-shape": (81, (480, 832), 20),
+    "wan2.1-14b-shape": (81, (480, 832), 27),  # config/teacher/wan2.1-14b.yaml's block
 }
 
 
@@ -62,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_grad_enabled(False)
 
     start = time.perf_counter()
-    transformer, vae, image_encoder = build_modules(args.preset, device=device)
-    del transformer.blocks[block + 1:]  # what max_blocks = block + 1 loads
+    transformer, vae, image_encoder = build_modules(args.preset, device=device, num_layers=block + 1)
     cast_keeping_fp32(transformer, getattr(torch, dtype))
     if image_encoder is not None:
         image_encoder.to(getattr(torch, dtype))

@@ -10,7 +10,7 @@ import torch
 
 from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
-from distill.policy.train import BCConfig, ChunkDataset, bc_objective, export_policy, prepare_cache
+from distill.policy.train import BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.libero.observations import PolicyInputs
 from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
@@ -68,6 +68,26 @@ def test_chunks_are_masked_past_the_episode_end(bc_setup):
     assert torch.equal(last["actions"][1], last["actions"][0])  # padded with the final action
 
 
+def test_augmented_items_shift_the_views_only_and_follow_the_seed(bc_setup):
+    cfg, _, _ = bc_setup
+    plain = ChunkDataset(cfg.cache, chunk=4, need_tokens=True)
+    shifted = ChunkDataset(cfg.cache, chunk=4, need_tokens=True, image_shift=3, token_shift=1)
+    torch.manual_seed(5)
+    a = [shifted[i] for i in range(6)]
+    torch.manual_seed(5)
+    b = [shifted[i] for i in range(6)]
+    for x, y, p in zip(a, b, (plain[i] for i in range(6))):
+        for k in ("agentview", "wrist", "tokens_3d"):
+            assert torch.equal(x[k], y[k]) and x[k].shape == p[k].shape
+        for k in ("actions", "proprio", "mask", "language"):
+            assert torch.equal(x[k], p[k])
+    assert any(not torch.equal(x["agentview"], p["agentview"]) for x, p in zip(a, (plain[i] for i in range(6))))
+    with pytest.raises(ValueError, match="augment"):
+        path = os.path.join(cfg.cache, "bad.yaml")
+        open(path, "w").write("name: x\ndemos: []\ncache: c\nout: o\naugment: {crop: 4}\n")
+        BCConfig.from_yaml(path)
+
+
 def test_policy_overfits_demos_and_its_onnx_export_runs_in_the_runtime(bc_setup, tmp_path):
     cfg, index, tmp = bc_setup
     pcfg = cfg.policy_config(index["tokens_n"], index["tokens_c"])
@@ -110,6 +130,21 @@ def test_demo_proprio_matches_the_runtime_observation_layout():
     rng = np.random.default_rng(3)
     for q in rng.normal(size=(50, 4)):
         np.testing.assert_allclose(rotvec_from_matrix(quat_to_matrix(q)), quat_to_axis_angle(q), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_cli_trains_with_augmentation_and_the_card_records_the_recipe(bc_setup, tmp_path):
+    cfg, _, _ = bc_setup
+    raw = {**dataclasses.asdict(cfg), "out": str(tmp_path / "out"), "augment": {"image_shift": 2, "token_shift": 1},
+           "trainer": {"max_steps": 3, "batch_size": 4, "warmup_steps": 1, "log_every": 1, "checkpoint_every": 3,
+                       "tensorboard": False, "progress": False, "device": "cpu"}}
+    path = tmp_path / "bc.yaml"
+    path.write_text(json.dumps(raw))  # JSON is YAML
+    main(["--config", str(path), "--run-dir", str(tmp_path / "run")])
+    card = json.load(open(tmp_path / "out" / "policy_card.json"))
+    t = card["training"]
+    assert t["steps"] == 3 and t["augment"] == {"image_shift": 2, "token_shift": 1}
+    assert t["config"] == str(path) and t["trainer"]["max_steps"] == 3 and t["trainer"]["lr"] > 0
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")

@@ -20,6 +20,7 @@ Config (YAML)::
     out: models/bc-fused
     image_size: 128
     execute_steps: 4                          # actions executed per predicted chunk
+    augment: {image_shift: 8, token_shift: 1}  # random shifts in training (distill.policy.augment)
     policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
     trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
 """
@@ -42,6 +43,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
+from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.libero.observations import PROPRIO_LAYOUT
@@ -59,6 +61,7 @@ class BCConfig:
     encoder: str | None = None
     image_size: int = 128
     execute_steps: int = 4
+    augment: dict[str, int] = dataclasses.field(default_factory=dict)  # image_shift (px), token_shift (tokens)
     policy: dict[str, Any] = dataclasses.field(default_factory=dict)
     trainer: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -68,6 +71,9 @@ class BCConfig:
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        bad = set(raw.get("augment") or {}) - {"image_shift", "token_shift"}
+        if bad:
+            raise ValueError(f"{path}: unknown augment keys {sorted(bad)} (image_shift, token_shift)")
         return cls(**raw)
 
     def policy_config(self, tokens_n: int, tokens_c: int) -> PolicyConfig:
@@ -161,10 +167,16 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
 
 
 class ChunkDataset(Dataset):
-    """Items ``(episode, t)``: the inputs at step t and the actions t .. t+K-1 (masked past the end)."""
+    """Items ``(episode, t)``: the inputs at step t and the actions t .. t+K-1 (masked past the end).
 
-    def __init__(self, cache: str, chunk: int, need_tokens: bool) -> None:
+    ``image_shift`` (pixels) and ``token_shift`` (tokens) > 0 shift each camera's image and 3D token
+    grid by independent random offsets (distill.policy.augment), drawn from torch's global RNG,
+    which the trainer seeds and checkpoints.
+    """
+
+    def __init__(self, cache: str, chunk: int, need_tokens: bool, image_shift: int = 0, token_shift: int = 0) -> None:
         self.cache, self.chunk, self.need_tokens = cache, chunk, need_tokens
+        self.image_shift, self.token_shift = image_shift, token_shift
         self.index = json.load(open(os.path.join(cache, "index.json")))
         self.language = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(cache, LANGUAGE_FILE))).items()}
         self.items = [(i, t) for i, e in enumerate(self.index["episodes"]) for t in range(e["length"])]
@@ -188,15 +200,16 @@ class ChunkDataset(Dataset):
         n = len(ep["actions"])
         steps = np.minimum(np.arange(t, t + self.chunk), n - 1)
         item = {
-            "agentview": torch.from_numpy(ep["agentview"][t].astype(np.float32) / 255.0),
-            "wrist": torch.from_numpy(ep["wrist"][t].astype(np.float32) / 255.0),
+            "agentview": random_shift_image(torch.from_numpy(ep["agentview"][t].astype(np.float32) / 255.0), self.image_shift),
+            "wrist": random_shift_image(torch.from_numpy(ep["wrist"][t].astype(np.float32) / 255.0), self.image_shift),
             "proprio": torch.from_numpy(np.array(ep["proprio"][t])),
             "language": torch.from_numpy(self.language[self.index["episodes"][i]["language"]]),
             "actions": torch.from_numpy(np.array(ep["actions"][steps])),
             "mask": torch.from_numpy((np.arange(t, t + self.chunk) < n).astype(np.float32)),
         }
         if self.need_tokens:
-            item["tokens_3d"] = torch.from_numpy(ep["tokens_3d"][t].astype(np.float32))
+            tokens = torch.from_numpy(ep["tokens_3d"][t].astype(np.float32))  # [cameras, N, C]
+            item["tokens_3d"] = torch.stack([random_shift_tokens(cam, self.token_shift) for cam in tokens])
         else:
             item["tokens_3d"] = torch.zeros(2, 1, 1)
         return item
@@ -295,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.prepare_only:
         return
     pcfg = cfg.policy_config(index.get("tokens_n") or 196, index.get("tokens_c") or 192)
-    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY)
+    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY, **cfg.augment)
     tfields = {**cfg.trainer, "run_dir": run_dir}
     if args.max_steps is not None:
         tfields["max_steps"] = args.max_steps
@@ -312,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     if trainer.dist.is_main and not args.no_export:
         card = export_policy(model, cfg, index, cfg.out, training={
             "demos": cfg.demos, "episodes": len(index["episodes"]), "frames": len(data), "steps": trainer.step,
-            "batch_size": tcfg.batch_size, "final_l1": last.get("l1"), "config": os.path.abspath(args.config)})
+            "batch_size": tcfg.batch_size, "augment": cfg.augment, "final_l1": last.get("l1"),
+            "config": args.config, "trainer": dataclasses.asdict(tcfg)})
         print(f"[policy] exported {cfg.out} ({card.fusion}); final l1 {last.get('l1')}")
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-# WanTransformer3DModel kwargs. "wan2.1-1.3b-shape" is Wan2.1-T2V-1.3B's config (random weights).
+# WanTransformer3DModel kwargs. "wan2.1-1.3b-shape" / "wan2.1-14b-shape" are Wan2.1-T2V-1.3B's / -14B's
+# configs (random weights).
 _TINY = {"num_attention_heads": 2, "attention_head_dim": 12, "out_channels": 4, "text_dim": 16, "freq_dim": 16,
          "ffn_dim": 32, "num_layers": 4, "rope_max_seq_len": 64}
 TRANSFORMER_PRESETS: dict[str, dict] = {
@@ -21,6 +22,8 @@ TRANSFORMER_PRESETS: dict[str, dict] = {
     "tiny-i2v": {**_TINY, "in_channels": 12, "image_dim": 16, "added_kv_proj_dim": 24},
     "wan2.1-1.3b-shape": {"num_attention_heads": 12, "attention_head_dim": 128, "in_channels": 16,
                           "out_channels": 16, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 8960, "num_layers": 30},
+    "wan2.1-14b-shape": {"num_attention_heads": 40, "attention_head_dim": 128, "in_channels": 16,
+                         "out_channels": 16, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 13824, "num_layers": 40},
 }
 # AutoencoderKLWan kwargs; the tiny VAE keeps WAN's 8× space / 4× time compression with 4 latent channels
 # and non-trivial latents_mean/std so that normalisation is exercised.
@@ -33,14 +36,20 @@ PRESETS = {  # name → (transformer preset, VAE preset)
     "tiny": ("tiny", "tiny"),
     "tiny-i2v": ("tiny-i2v", "tiny"),
     "wan2.1-1.3b-shape": ("wan2.1-1.3b-shape", "wan2.1"),
+    "wan2.1-14b-shape": ("wan2.1-14b-shape", "wan2.1"),
 }
 TINY_CLIP = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
              "image_size": 32, "patch_size": 16, "projection_dim": 16}
 
 
-def build_modules(preset: str = "tiny", seed: int = 0, device: str | torch.device = "cpu"):
+def build_modules(preset: str = "tiny", seed: int = 0, device: str | torch.device = "cpu",
+                  num_layers: int | None = None):
     """Random-weight (transformer, vae, image_encoder or None) for a preset name in PRESETS, float32,
-    initialised directly on `device` (a 1.3B-shaped model builds in seconds on a GPU)."""
+    initialised directly on `device` (a 1.3B-shaped model builds in seconds on a GPU).
+
+    `num_layers` builds only the first blocks (what `max_blocks` loads from a real checkpoint), so a
+    14B-shaped model up to its hooked block fits a single GPU in float32 before the cast.
+    """
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     if preset not in PRESETS:
@@ -48,7 +57,10 @@ def build_modules(preset: str = "tiny", seed: int = 0, device: str | torch.devic
     t_name, v_name = PRESETS[preset]
     torch.manual_seed(seed)
     with torch.device(device):
-        transformer = WanTransformer3DModel(**TRANSFORMER_PRESETS[t_name])
+        kwargs = dict(TRANSFORMER_PRESETS[t_name])
+        if num_layers is not None:
+            kwargs["num_layers"] = min(num_layers, kwargs["num_layers"])
+        transformer = WanTransformer3DModel(**kwargs)
         vae = AutoencoderKLWan(**VAE_PRESETS[v_name])
         image_encoder = None
         if TRANSFORMER_PRESETS[t_name].get("image_dim"):
