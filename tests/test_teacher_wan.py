@@ -287,3 +287,14 @@ def test_sharded_checkpoint_loads_the_same_weights(t2v_root, tmp_path):
     got = sharded.state_dict()
     assert len(sharded.blocks) == 3 and got.keys() <= want.keys()
     assert all(torch.equal(got[k], want[k]) for k in got)
+
+
+def test_preset_built_up_to_a_block_equals_the_full_models_first_blocks():
+    """bench_teacher builds only the blocks up to the hook (a 14B-shaped model must fit one GPU)."""
+    from distill.teacher.presets import build_modules
+
+    full, _, _ = build_modules("tiny", seed=1)
+    part, _, _ = build_modules("tiny", seed=1, num_layers=2)
+    assert len(full.blocks) == 4 and len(part.blocks) == 2
+    for a, b in zip(full.blocks[:2].state_dict().values(), part.blocks.state_dict().values()):
+        assert torch.equal(a, b)
