@@ -72,3 +72,21 @@ def test_expert_puts_a_libero_object_item_in_the_basket():
         env.close()
     assert rollout.success and rollout.steps <= cfg.step_limit
     assert rollout.rewards[-1] > 0 and len(rollout.actions) == rollout.steps == len(rollout.states)
+
+
+def test_post_success_steps_record_the_release_and_retreat(spatial_task):
+    from distill.data.scenes import load_init_states
+    from distill.policy.demos import DemoConfig, make_env, run_expert
+
+    cfg = DemoConfig(suite="libero_spatial", post_success_steps=12, record=False)
+    env = make_env(spatial_task, cfg)
+    try:
+        rollout = run_expert(env, load_init_states(spatial_task)[0], cfg, seed=0)
+    finally:
+        env.close()
+    assert rollout.success and rollout.steps == rollout.success_step + 1 + 12
+    assert len(rollout.actions) == len(rollout.states) == len(rollout.rewards) == rollout.steps
+    after = np.stack(rollout.actions[rollout.success_step :])
+    assert np.all(after[:, 6] == -1.0)  # the gripper stays open once the bowl is down
+    assert after[:, 2].max() > 0  # and the hand rises (the expert's retreat)
+    assert min(rollout.rewards[rollout.success_step :]) > 0  # the bowl stays on the plate

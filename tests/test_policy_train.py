@@ -59,6 +59,18 @@ def test_prepare_cache_holds_every_frame_with_encoder_tokens(bc_setup):
     assert prepare_cache(cfg)["episodes"] == index["episodes"]  # a second run reuses the cache
 
 
+def test_a_shared_cache_gives_each_config_only_its_own_demos(bc_setup):
+    cfg, index, tmp = bc_setup
+    one_file = dataclasses.replace(cfg, demos=[str(tmp / "demos" / "task1.hdf5")])
+    sub = prepare_cache(one_file)
+    assert len(sub["episodes"]) == 2 and {e["language"] for e in sub["episodes"]} == {INSTRUCTIONS[1]}
+    assert len(json.load(open(os.path.join(cfg.cache, "index.json")))["episodes"]) == 4  # the cache keeps all
+    data = ChunkDataset(cfg.cache, chunk=4, need_tokens=True, episodes=[e["key"] for e in sub["episodes"]])
+    assert len(data) == 2 * 12
+    with pytest.raises(ValueError, match="not cached"):
+        ChunkDataset(cfg.cache, chunk=4, need_tokens=True, episodes=["0000-demo_9"])
+
+
 def test_chunks_are_masked_past_the_episode_end(bc_setup):
     cfg, index, _ = bc_setup
     data = ChunkDataset(cfg.cache, chunk=4, need_tokens=True)

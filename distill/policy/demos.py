@@ -4,7 +4,10 @@
 
 Per episode: the task's fixed init state ``i % 50`` is loaded, 10 no-op steps let it settle (as
 the evaluation protocol does; they are not recorded), then the scripted expert (``experts.py``)
-acts from privileged state until the goal holds or the suite's step limit runs out. The rollout
+acts from privileged state until the goal holds or the suite's step limit runs out. With
+``post_success_steps > 0`` the expert keeps acting (release, retreat) for that many recorded steps
+after the goal first holds: LIBERO's check fires a few steps into the release, so without them a
+demo holds only 3-4 "open" actions and its last action chunks are padding. The rollout
 itself renders nothing; only successful episodes are kept, and their frames are rendered
 afterwards by replaying the recorded MuJoCo states through robosuite's own offscreen renderer
 (the same ``sim.render`` call that produces ``agentview_image`` in ``OffScreenRenderEnv``), with
@@ -59,14 +62,16 @@ class DemoConfig:
     """Step limit after settling; None = the protocol's limit for the suite (``MAX_STEPS``)."""
     init_state_offset: int = 0
     """Episode ``i`` uses init state ``(init_state_offset + i) % n_init_states``."""
+    post_success_steps: int = 0
+    """Steps recorded after the goal first holds (the expert finishes releasing and retreats)."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
     def __post_init__(self):
         if self.suite not in SUITES:
             raise ValueError(f"unknown suite {self.suite!r}; known: {SUITES}")
-        if self.episodes_per_task < 1 or self.width <= 0 or self.height <= 0 or self.settle_steps < 0:
-            raise ValueError("episodes_per_task, width, height must be positive and settle_steps >= 0")
+        if self.episodes_per_task < 1 or self.width <= 0 or self.height <= 0 or self.settle_steps < 0 or self.post_success_steps < 0:
+            raise ValueError("episodes_per_task, width, height must be positive; settle_steps, post_success_steps >= 0")
 
     @property
     def step_limit(self) -> int:
@@ -96,6 +101,8 @@ class Rollout:
     proprio: dict[str, list[np.ndarray]] = field(default_factory=dict)
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    success_step: int | None = None
+    """Index of the first recorded step after which the goal held (None: never)."""
     wall_s: float = 0.0
 
 
@@ -131,7 +138,8 @@ def _proprio(obs: dict) -> dict[str, np.ndarray]:
 
 
 def run_expert(env, init_state: np.ndarray, cfg: DemoConfig, seed: int) -> Rollout:
-    """Settle, then let the scripted expert act until success or the step limit. Renders nothing."""
+    """Settle, then let the scripted expert act until success (plus ``cfg.post_success_steps``) or
+    the step limit. Renders nothing. ``Rollout.steps`` counts every recorded step."""
     t0 = time.perf_counter()
     env.seed(seed)
     env.reset()
@@ -142,7 +150,8 @@ def run_expert(env, init_state: np.ndarray, cfg: DemoConfig, seed: int) -> Rollo
     expert = expert_for(env)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
-    for k in range(cfg.step_limit):
+    k, limit = 0, cfg.step_limit
+    while k < limit:
         action = expert.act(obs, view) if not expert.done else idle
         out.states.append(env.sim.get_state().flatten())
         for key, v in _proprio(obs).items():
@@ -150,10 +159,11 @@ def run_expert(env, init_state: np.ndarray, cfg: DemoConfig, seed: int) -> Rollo
         out.actions.append(action)
         obs, reward, done, _ = env.step(action)
         out.rewards.append(float(reward))
-        out.steps = k + 1
-        if done:
-            out.success = True
-            break
+        if done and not out.success:
+            out.success, out.success_step = True, k
+            limit = k + 1 + cfg.post_success_steps
+        k += 1
+    out.steps = k
     out.wall_s = time.perf_counter() - t0
     return out
 
@@ -216,13 +226,13 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
                         dones=np.eye(1, T, T - 1, dtype=np.uint8)[0],
                         states=np.stack(r.states),
                         name=f"demo_{len(episodes)}",
-                        attrs={"init_state_index": idx, "seed": seed},
+                        attrs={"init_state_index": idx, "seed": seed, "success_step": r.success_step},
                     )
                 )
-                lengths.append(T)
+                lengths.append(r.success_step + 1)
             elif r.success:
                 successes_unrecorded.append(idx)
-                lengths.append(r.steps)
+                lengths.append(r.success_step + 1)
             if progress:
                 progress(1)
         solved = {int(e.attrs["init_state_index"]) for e in episodes} | set(successes_unrecorded)
@@ -315,7 +325,7 @@ def summary_markdown(summary: dict) -> str:
     """A markdown table of per-task expert success (and wall times) from a suite summary."""
     cfg = summary["config"]
     lines = [
-        "| task | expert success | mean length (steps) | rollout s/ep | render s/ep |",
+        "| task | expert success | mean steps to success | rollout s/ep | render s/ep |",
         "|---|---|---|---|---|",
     ]
     for r in summary["tasks"]:

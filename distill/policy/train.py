@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,8 @@ def _file_digest(path: str) -> str:
 def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
     """Write the per-episode arrays and ``index.json`` (skips episodes already there).
 
+    Returns the index restricted to the episodes of ``cfg.demos``: a cache folder may also hold
+    episodes of files another config listed, and those must not leak into this config's training.
     ``threads``: ONNX Runtime intra-op threads of the encoder (1 keeps parallel jobs from thrashing).
     """
     os.makedirs(cfg.cache, exist_ok=True)
@@ -129,10 +132,12 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
         raise ValueError(f"{index_path} was prepared with another encoder; use another cache folder")
     done = {e["key"] for e in index["episodes"]}
     files = demo_files(cfg.demos)
+    selected: set[str] = set()
     for path in tqdm(files, desc="prepare demos", unit="file"):
         digest = _file_digest(path)
         for ep in load_demos(path):
             key = f"{digest}-{ep.name}"
+            selected.add(key)
             if key in done:
                 continue
             folder = os.path.join(cfg.cache, key)
@@ -160,7 +165,7 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
     instructions = sorted({e["language"] for e in index["episodes"]})
     if not os.path.exists(lang_path) or set(json.load(open(lang_path))) != set(instructions):
         json.dump(embed_instructions(instructions), open(lang_path, "w"))
-    return index
+    return {**index, "episodes": [e for e in index["episodes"] if e["key"] in selected]}
 
 
 # ----------------------------------------------------------------------------- stage 2: train
@@ -169,15 +174,23 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
 class ChunkDataset(Dataset):
     """Items ``(episode, t)``: the inputs at step t and the actions t .. t+K-1 (masked past the end).
 
+    ``episodes``: keys of the cached episodes to use (None: all in the cache's index).
     ``image_shift`` (pixels) and ``token_shift`` (tokens) > 0 shift each camera's image and 3D token
     grid by independent random offsets (distill.policy.augment), drawn from torch's global RNG,
     which the trainer seeds and checkpoints.
     """
 
-    def __init__(self, cache: str, chunk: int, need_tokens: bool, image_shift: int = 0, token_shift: int = 0) -> None:
+    def __init__(self, cache: str, chunk: int, need_tokens: bool, episodes: Iterable[str] | None = None,
+                 image_shift: int = 0, token_shift: int = 0) -> None:
         self.cache, self.chunk, self.need_tokens = cache, chunk, need_tokens
         self.image_shift, self.token_shift = image_shift, token_shift
         self.index = json.load(open(os.path.join(cache, "index.json")))
+        if episodes is not None:
+            wanted = set(episodes)
+            missing = wanted - {e["key"] for e in self.index["episodes"]}
+            if missing:
+                raise ValueError(f"{cache}: {len(missing)} requested episodes are not cached (run prepare_cache)")
+            self.index["episodes"] = [e for e in self.index["episodes"] if e["key"] in wanted]
         self.language = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(cache, LANGUAGE_FILE))).items()}
         self.items = [(i, t) for i, e in enumerate(self.index["episodes"]) for t in range(e["length"])]
         if need_tokens and not self.index.get("tokens_n"):
@@ -308,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.prepare_only:
         return
     pcfg = cfg.policy_config(index.get("tokens_n") or 196, index.get("tokens_c") or 192)
-    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY, **cfg.augment)
+    data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY,
+                        episodes=[e["key"] for e in index["episodes"]], **cfg.augment)
     tfields = {**cfg.trainer, "run_dir": run_dir}
     if args.max_steps is not None:
         tfields["max_steps"] = args.max_steps

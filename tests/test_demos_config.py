@@ -1,0 +1,24 @@
+"""The demonstration config: the shipped YAML loads, and bad values are refused before any sim starts."""
+
+import pytest
+
+from distill.policy.demos import MAX_STEPS, DemoConfig, load_config
+
+
+def test_shipped_demo_config_loads_with_post_success_steps():
+    cfg = load_config("config/policy/demos.yaml", episodes_per_task=3)
+    assert cfg.episodes_per_task == 3 and cfg.post_success_steps > 0
+    assert cfg.step_limit == MAX_STEPS["libero_spatial"]
+
+
+@pytest.mark.parametrize("bad", [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"}])
+def test_bad_demo_config_values_are_refused(bad):
+    with pytest.raises(ValueError):
+        DemoConfig(**bad)
+
+
+def test_unknown_demo_config_keys_are_refused(tmp_path):
+    path = tmp_path / "demos.yaml"
+    path.write_text("suite: libero_spatial\npost_succes_steps: 5\n")
+    with pytest.raises(ValueError, match="post_succes_steps"):
+        load_config(path)
