@@ -6,7 +6,7 @@ One file per task (as LIBERO's ``scripts/create_dataset.py`` writes them)::
     │                                      language_instruction), env_args (JSON), env_name,
     │                                      bddl_file_name, bddl_file_content, macros_image_convention,
     │                                      num_demos, total
-    └── demo_<i>/                  attrs: num_samples, init_state, (ours: init_state_index, seed)
+    └── demo_<i>/                  attrs: num_samples, init_state, (ours: init_state_index, seed, success_step)
         ├── actions        [T, 7]  float64  OSC_POSE deltas in [-1, 1], last = gripper (-1 open, +1 close)
         ├── states         [T, D]  float64  flattened MuJoCo states (time, qpos, qvel)
         ├── robot_states   [T, 9]  float64  gripper qpos (2), eef pos (3), eef quat (4, x y z w)

@@ -33,8 +33,8 @@ import glob
 import hashlib
 import json
 import os
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
