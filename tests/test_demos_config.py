@@ -5,9 +5,9 @@ import pytest
 from distill.policy.demos import MAX_STEPS, DemoConfig, load_config
 
 
-def test_shipped_demo_config_loads_with_post_success_steps():
-    cfg = load_config("config/policy/demos.yaml", episodes_per_task=3)
-    assert cfg.episodes_per_task == 3 and cfg.post_success_steps > 0
+def test_shipped_demo_config_loads_and_flags_override_it():
+    cfg = load_config("config/policy/demos.yaml", episodes_per_task=3, post_success_steps=20)
+    assert cfg.episodes_per_task == 3 and cfg.post_success_steps == 20
     assert cfg.step_limit == MAX_STEPS["libero_spatial"]
 
 

@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", type=lambda s: [int(x) for x in s.split(",")], default=None, help="comma-separated task indices")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--init-state-offset", type=int, default=None)
+    p.add_argument("--post-success-steps", type=int, default=None, help="steps recorded after the goal first holds")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -364,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks=args.tasks,
         seed=args.seed,
         init_state_offset=args.init_state_offset,
+        post_success_steps=args.post_success_steps,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)
