@@ -6,8 +6,9 @@ Per episode: the task's fixed init state ``i % 50`` is loaded, 10 no-op steps le
 the evaluation protocol does; they are not recorded), then the scripted expert (``experts.py``)
 acts from privileged state until the goal holds or the suite's step limit runs out. With
 ``post_success_steps > 0`` the expert keeps acting (release, retreat) for that many recorded steps
-after the goal first holds: LIBERO's check fires a few steps into the release, so without them a
-demo holds only 3-4 "open" actions and its last action chunks are padding. The rollout
+after the goal first holds: LIBERO's check fires within the first few "open" actions of the release
+(on the first one for init state 0 of libero_spatial task 0), so without them a demo holds 1-4
+"open" actions and its last action chunks are padding. The rollout
 itself renders nothing; only successful episodes are kept, and their frames are rendered
 afterwards by replaying the recorded MuJoCo states through robosuite's own offscreen renderer
 (the same ``sim.render`` call that produces ``agentview_image`` in ``OffScreenRenderEnv``), with
