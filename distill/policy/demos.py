@@ -211,6 +211,8 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
             r = run_expert(env, inits[idx], cfg, seed)
             result["attempted"] += 1
             rollout_s.append(r.wall_s)
+            if r.success:
+                lengths.append(r.success_step + 1)
             if r.success and cfg.record:
                 t0 = time.perf_counter()
                 frames = render_states(env, r.states, cfg.width, cfg.height)
@@ -230,10 +232,8 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
                         attrs={"init_state_index": idx, "seed": seed, "success_step": r.success_step},
                     )
                 )
-                lengths.append(r.success_step + 1)
             elif r.success:
                 successes_unrecorded.append(idx)
-                lengths.append(r.success_step + 1)
             if progress:
                 progress(1)
         solved = {int(e.attrs["init_state_index"]) for e in episodes} | set(successes_unrecorded)
