@@ -2,7 +2,7 @@
 
 import pytest
 
-from distill.policy.demos import MAX_STEPS, DemoConfig, load_config
+from distill.policy.demos import MAX_STEPS, DemoConfig, load_config, summary_markdown
 
 
 def test_shipped_demo_config_loads_and_flags_override_it():
@@ -11,7 +11,11 @@ def test_shipped_demo_config_loads_and_flags_override_it():
     assert cfg.step_limit == MAX_STEPS["libero_spatial"]
 
 
-@pytest.mark.parametrize("bad", [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"}])
+BAD_VALUES = [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"},
+              {"init_states": "random"}, {"action_noise": -0.1}, {"action_noise_corr": 1.0}]
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
 def test_bad_demo_config_values_are_refused(bad):
     with pytest.raises(ValueError):
         DemoConfig(**bad)
@@ -22,3 +26,10 @@ def test_unknown_demo_config_keys_are_refused(tmp_path):
     path.write_text("suite: libero_spatial\npost_succes_steps: 5\n")
     with pytest.raises(ValueError, match="post_succes_steps"):
         load_config(path)
+
+
+def test_sampled_demo_summary_names_seeds_not_init_states():
+    summary = {"suite": "libero_spatial", "succeeded": 1, "attempted": 2, "success_rate": 0.5, "workers": 1, "wall_s": 3.0,
+               "config": {"init_states": "sampled", "init_state_offset": 0, "episodes_per_task": 2, "seed": 5, "max_steps": None},
+               "tasks": []}
+    assert "sampled placements" in summary_markdown(summary) and "init states" not in summary_markdown(summary)

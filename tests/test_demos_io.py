@@ -156,3 +156,21 @@ def test_writer_leaves_no_file_when_an_episode_is_malformed(tmp_path):
     with pytest.raises(DemoFileError):
         write_demo_file(path, [_episode(4, 1), bad], META)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_robot_state_takes_ee_quat_or_derives_it_from_ee_ori():
+    """Our demos carry ee_quat; official LIBERO files only ee_ori (axis-angle). Both give the same rotation."""
+    from vega_ros import geometry
+
+    rng = np.random.default_rng(4)
+    quat = rng.normal(size=(5, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    proprio = {"ee_pos": rng.normal(size=(5, 3)), "ee_ori": geometry.quat_to_axis_angle(quat),
+               "gripper_states": rng.normal(size=(5, 2)), "joint_states": np.zeros((5, 7))}
+    ours = Episode(agentview=None, wrist=None, proprio={**proprio, "ee_quat": quat}, actions=np.zeros((5, 7)), language="")
+    official = Episode(agentview=None, wrist=None, proprio=proprio, actions=np.zeros((5, 7)), language="")
+    a, b = ours.robot_state(), official.robot_state()
+    assert a.shape == b.shape == (5, 9) and a.dtype == np.float32
+    np.testing.assert_allclose(a[:, :3], proprio["ee_pos"], atol=1e-6)
+    np.testing.assert_allclose(a[:, 7:], proprio["gripper_states"], atol=1e-6)
+    np.testing.assert_allclose(geometry.quat_to_matrix(a[:, 3:7]), geometry.quat_to_matrix(b[:, 3:7]), atol=1e-5)

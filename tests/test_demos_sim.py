@@ -1,6 +1,8 @@
 """Scripted demonstrations in real MuJoCo (LIBERO): the expert solves a seeded init state, the file
 it writes loads back, and replayed frames are robosuite's camera images with rows flipped."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,76 @@ def test_post_success_steps_record_the_release_and_retreat(spatial_task):
     assert np.all(after[:, 6] == -1.0)  # the gripper stays open once the bowl is down
     assert after[:, 2].max() > 0  # and the hand rises (the expert's retreat)
     assert min(rollout.rewards[rollout.success_step :]) > 0  # the bowl stays on the plate
+
+
+def test_sampled_placements_are_seeded_new_and_solved(spatial_task):
+    """``init_states: sampled`` starts from the seeded reset's placement: the same seed gives the
+    same scene, another seed another one, none is one of the 50 fixed (evaluated) init states, and
+    the expert solves it."""
+    import dataclasses
+
+    from distill.data.scenes import load_init_states
+    from distill.policy.demos import DemoConfig, make_env, run_expert
+
+    cfg = DemoConfig(suite="libero_spatial", init_states="sampled", record=False)
+    env = make_env(spatial_task, cfg)
+    try:
+        def placement(seed):
+            env.seed(seed)
+            env.reset()
+            return env.sim.get_state().flatten()
+
+        a, again, other = placement(3), placement(3), placement(4)
+        full = run_expert(env, None, cfg, seed=3)
+        short = run_expert(env, None, dataclasses.replace(cfg, max_steps=1), seed=3)
+    finally:
+        env.close()
+    np.testing.assert_array_equal(a, again)
+    assert np.abs(a - other).max() > 1e-3
+    fixed = load_init_states(spatial_task)
+    assert min(np.abs(s - a).max() for s in fixed) > 1e-3
+    np.testing.assert_array_equal(full.states[0], short.states[0])  # the rollout starts from that placement
+    assert full.success, "the expert failed on a sampled placement"
+
+
+
+
+class _StepRecorder:
+    """Wraps an env and keeps every action handed to ``step``."""
+
+    def __init__(self, env):
+        self._wrapped, self.executed = env, []
+
+    def step(self, action):
+        self.executed.append(np.array(action, np.float64))
+        return self._wrapped.step(action)
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+
+def test_dart_noise_moves_the_hand_but_the_demo_records_the_experts_own_actions(spatial_task):
+    """With ``action_noise`` the env executes noisy translations in the free-space phases while the
+    demo keeps the expert's clean actions; rotation and gripper are never perturbed. The expert
+    still solves the episode, from states its clean run never visits."""
+    from distill.data.scenes import load_init_states
+    from distill.policy.demos import DemoConfig, make_env, run_expert
+
+    init = load_init_states(spatial_task)[0]
+    cfg = DemoConfig(suite="libero_spatial", record=False, action_noise=0.3)
+    env = make_env(spatial_task, cfg)
+    try:
+        clean = run_expert(env, init, dataclasses.replace(cfg, action_noise=0.0), seed=0)
+        spy = _StepRecorder(env)
+        noisy = run_expert(spy, init, cfg, seed=0)
+    finally:
+        env.close()
+    assert clean.success and noisy.success
+    recorded, executed = np.stack(noisy.actions), np.stack(spy.executed[cfg.settle_steps:])
+    assert recorded.shape == executed.shape
+    np.testing.assert_array_equal(executed[:, 3:], recorded[:, 3:])
+    moved = np.abs(executed[:, :3] - recorded[:, :3]).max(1) > 1e-6
+    assert 0.2 < moved.mean() < 1.0, moved.mean()  # perturbed in the free-space phases only
+    assert np.all(np.abs(executed) <= 1.0)
+    n = min(len(clean.states), len(noisy.states))
+    assert np.abs(np.stack(noisy.states[:n])[:, 1:] - np.stack(clean.states[:n])[:, 1:]).max() > 1e-2

@@ -254,3 +254,16 @@ def test_quat_to_axis_angle_known_answers():
     np.testing.assert_allclose(g.quat_to_axis_angle(q), g.quat_to_axis_angle(-q))
     rv = g.quat_to_axis_angle(q)
     np.testing.assert_allclose(g.axis_angle_to_matrix(rv, np.linalg.norm(rv)), g.quat_to_matrix(q), atol=1e-12)
+
+
+def test_axis_angle_to_quat_known_answers():
+    np.testing.assert_allclose(g.axis_angle_to_quat([0, 0, 0.5]), [0, 0, np.sin(0.25), np.cos(0.25)], atol=1e-12)
+    np.testing.assert_allclose(g.axis_angle_to_quat([0, 0, 0]), [0, 0, 0, 1])
+    np.testing.assert_allclose(g.axis_angle_to_quat([np.pi, 0, 0]), [1, 0, 0, 0], atol=1e-12)  # LIBERO's gripper, pointing down
+
+
+@given(quats)
+def test_axis_angle_quat_roundtrip(q):
+    """axis_angle_to_quat inverts quat_to_axis_angle up to the quaternion's sign (same rotation)."""
+    back = g.axis_angle_to_quat(g.quat_to_axis_angle(q))
+    np.testing.assert_allclose(g.quat_to_matrix(back), g.quat_to_matrix(q), atol=1e-9)

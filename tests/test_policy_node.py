@@ -97,7 +97,7 @@ def test_waits_for_every_input_then_acts_on_the_decoded_inputs():
     np.testing.assert_array_equal(got.agentview, want.agentview)
     np.testing.assert_array_equal(got.wrist, want.wrist)  # sent as bgr8, gripper joints by name in reverse order
     np.testing.assert_allclose(got.proprio, want.proprio, atol=1e-6)
-    assert got.proprio.dtype == np.float32 and got.proprio.shape == (8,)
+    assert got.proprio.dtype == np.float32 and got.proprio.shape == (9,)
     assert c.report(0.15)[0] is Health.OK
 
 

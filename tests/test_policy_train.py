@@ -10,9 +10,9 @@ import torch
 
 from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
-from distill.policy.train import BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
+from distill.policy.train import ROBOT_STATE_FILE, BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
 from distill.training.trainer import Trainer, TrainerConfig
-from vega_ros.libero.observations import PolicyInputs
+from vega_ros.libero.observations import PROPRIO_LAYOUT, PolicyInputs
 from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -119,7 +119,7 @@ def test_policy_overfits_demos_and_its_onnx_export_runs_in_the_runtime(bc_setup,
     ep0 = index["episodes"][0]
     inputs = PolicyInputs(agentview=np.load(os.path.join(cfg.cache, ep0["key"], "agentview.npy"))[5].transpose(1, 2, 0),
                           wrist=np.load(os.path.join(cfg.cache, ep0["key"], "wrist.npy"))[5].transpose(1, 2, 0),
-                          proprio=sample["proprio"].numpy())
+                          proprio=np.load(os.path.join(cfg.cache, ep0["key"], ROBOT_STATE_FILE))[5])  # raw; the runtime encodes it
     runtime.reset(ep0["language"])
     chunk = runtime.predict_chunk(inputs)
     with torch.no_grad():
@@ -169,3 +169,33 @@ def test_export_compares_in_eval_mode_even_with_dropout(bc_setup, tmp_path):
     model = GatedFusionPolicy(pcfg).train()
     card = export_policy(model, dataclasses.replace(cfg, out=str(tmp_path / "p")), index, str(tmp_path / "p"), training={})
     assert card.training["parity_max_abs_error"] < 1e-4
+
+
+def test_cached_robot_states_are_encoded_per_config_and_old_caches_are_filled_in(bc_setup):
+    cfg, index, _ = bc_setup
+    path = os.path.join(cfg.cache, index["episodes"][0]["key"], ROBOT_STATE_FILE)
+    state = np.load(path)
+    assert state.shape == (12, 9)
+    np.testing.assert_allclose(state[:, 3:7], np.tile([0, 0, 0, 1], (12, 1)))  # ee_ori zeros: the identity
+    os.remove(path)  # as in a cache written before robot_state.npy existed
+    prepare_cache(cfg)
+    np.testing.assert_array_equal(np.load(path), state)
+    rot6d = ChunkDataset(cfg.cache, chunk=4, need_tokens=True)[0]["proprio"]
+    rotvec = ChunkDataset(cfg.cache, chunk=4, need_tokens=True, proprio_layout=PROPRIO_LAYOUT)[0]["proprio"]
+    assert rot6d.shape == (11,) and rotvec.shape == (8,)
+    assert cfg.policy_config(4, 8).proprio_dim == 11
+    with pytest.raises(ValueError, match="proprio"):
+        dataclasses.replace(cfg, proprio="euler")
+
+
+def test_a_card_with_an_unknown_proprio_layout_is_refused(tmp_path):
+    import shutil
+
+    src = os.path.join(ROOT, "models", "bc-fused")
+    dst = tmp_path / "bc-fused"
+    shutil.copytree(src, dst)
+    card = json.load(open(dst / "policy_card.json"))
+    card["proprio_layout"] = ["ee_pos_x", "ee_pos_y", "ee_pos_z", "ee_euler_r", "ee_euler_p", "ee_euler_y", "gripper_q0", "gripper_q1"]
+    json.dump(card, open(dst / "policy_card.json", "w"))
+    with pytest.raises(PolicyArtifactError, match="proprio_layout"):
+        OnnxPolicy(str(dst), models_root=os.path.join(ROOT, "models"))

@@ -414,3 +414,14 @@ def quat_to_axis_angle(q_xyzw: np.ndarray) -> np.ndarray:
     angle = 2.0 * np.arctan2(sin_half, q[..., 3:4])
     scale = np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)  # small-angle limit
     return q[..., :3] * scale
+
+
+def axis_angle_to_quat(rotvec: np.ndarray) -> np.ndarray:
+    """Unit quaternions ``[..., 4]`` (x, y, z, w) from axis-angle vectors ``[..., 3]`` (axis * angle, rad).
+
+    The inverse of :func:`quat_to_axis_angle` up to the quaternion's sign; a zero vector gives identity.
+    """
+    v = np.asarray(rotvec, dtype=np.float64)
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    scale = np.where(angle > 1e-12, np.sin(angle / 2.0) / np.maximum(angle, 1e-12), 0.5)  # small-angle limit
+    return np.concatenate([v * scale, np.cos(angle / 2.0)], -1)

@@ -25,9 +25,10 @@ Topics (relative to the node's namespace, all remappable):
                          (ticks, commands.<mode>, stale_ticks, stale.<input>, received.<input>,
                          policy_errors, policy_resets) and rejected.<reason> (see :class:`InputRejectReason`)
 
-Proprioception (the policy's 8-d ``proprio``, vega_ros.libero.observations.PROPRIO_LAYOUT) is
-``[ee_pose position (3, m), ee_pose orientation as an axis-angle vector (3, rad, angle in [0, pi]),
-gripper finger positions (2, m, in the order of gripper_joint_names)]``.
+Proprioception (the raw 9-d robot state, vega_ros.libero.observations.ROBOT_STATE_LAYOUT) is
+``[ee_pose position (3, m), ee_pose orientation as a unit quaternion (x, y, z, w),
+gripper finger positions (2, m, in the order of gripper_joint_names)]``; the policy encodes it into
+the layout it was trained with (its card's ``proprio_layout``).
 
 Perception ``features`` are not an input: the policy's 3D stream is the student encoder's
 per-camera tokens, which OnnxPolicy computes from the two images with the exact encoder the policy
@@ -74,10 +75,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32
 
-from vega_ros import conversions, geometry
+from vega_ros import conversions
 from vega_ros.conversions import ConversionError
 from vega_ros.diagnostics import NodeStats, to_diagnostic_array
-from vega_ros.libero.observations import PROPRIO_DIM, PolicyInputs
+from vega_ros.libero.observations import GRIPPER_DIM, PolicyInputs
 from vega_ros.libero.policy_api import ACTION_DIM, NoOpPolicy, Policy, check_action
 from vega_ros.node_main import run_node
 from vega_ros.settings import QosSettings, declare_settings, param
@@ -204,7 +205,7 @@ def decode_gripper(msg: JointState, names: tuple[str, ...]) -> np.ndarray:
 
 
 def decode_ee_pose(msg: PoseStamped) -> np.ndarray:
-    """``[6]`` float32: position (m) and orientation as an axis-angle vector (rad) of a PoseStamped."""
+    """``[7]`` float32: position (m) and unit orientation quaternion (x, y, z, w) of a PoseStamped."""
     p, o = msg.pose.position, msg.pose.orientation
     pos = np.array([p.x, p.y, p.z], dtype=np.float64)
     q = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
@@ -212,7 +213,7 @@ def decode_ee_pose(msg: PoseStamped) -> np.ndarray:
         raise ConversionError(f"ee_pose is not finite: position {pos}, orientation {q}")
     if np.linalg.norm(q) < 1e-6:
         raise ConversionError("ee_pose orientation is a zero quaternion")
-    return np.concatenate([pos, geometry.quat_to_axis_angle(q)]).astype(np.float32)
+    return np.concatenate([pos, q / np.linalg.norm(q)]).astype(np.float32)
 
 
 class PolicyController:
@@ -230,8 +231,8 @@ class PolicyController:
     def __init__(self, policy: Policy, task: str, stale_after_s: float = 0.5, on_stale: OnStale | str = OnStale.STOP,
                  hold_timeout_s: float = 0.5, gripper_joint_names: tuple[str, ...] = ("gripper0_finger_joint1", "gripper0_finger_joint2"),
                  latency_window: int = 300) -> None:
-        if len(gripper_joint_names) != PROPRIO_DIM - 6:
-            raise ValueError(f"gripper_joint_names must name {PROPRIO_DIM - 6} joints, got {list(gripper_joint_names)}")
+        if len(gripper_joint_names) != GRIPPER_DIM:
+            raise ValueError(f"gripper_joint_names must name {GRIPPER_DIM} joints, got {list(gripper_joint_names)}")
         self.policy = policy
         self.task = task
         self.stale_after_s = float(stale_after_s)

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from vega_ros.artifact import sha256_file
-from vega_ros.libero.observations import PolicyInputs
+from vega_ros.libero.observations import PROPRIO_LAYOUTS, PolicyInputs, encode_proprio
 from vega_ros.libero.policy_api import check_action
 
 POLICY_FILE = "policy.onnx"
@@ -109,6 +109,9 @@ class OnnxPolicy:
                 raise PolicyArtifactError(f"policy artifact lacks {path}")
             if sha256_file(path) != digest:
                 raise PolicyArtifactError(f"{path} does not match the sha256 in its card")
+        if tuple(self.card.proprio_layout) not in PROPRIO_LAYOUTS.values():
+            raise PolicyArtifactError(f"{policy_dir}: unknown proprio_layout {self.card.proprio_layout}; "
+                                      f"known: {', '.join(PROPRIO_LAYOUTS)}")
         self.embeddings = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(policy_dir, LANGUAGE_FILE))).items()}
         opts = ort.SessionOptions()
         if threads:
@@ -154,9 +157,7 @@ class OnnxPolicy:
                 raise PolicyArtifactError("the encoder's input must be square for the policy")
             feeds["tokens_3d"] = self.encoder.encode(both)[None]
         if "proprio" in self.input_names:
-            if inputs.proprio.shape != (len(self.card.proprio_layout),):
-                raise ValueError(f"proprio must be {len(self.card.proprio_layout)}-d ({self.card.proprio_layout})")
-            feeds["proprio"] = inputs.proprio[None].astype(np.float32)
+            feeds["proprio"] = encode_proprio(inputs.proprio, self.card.proprio_layout)[None]
         if "language" in self.input_names:
             feeds["language"] = self.language
         (actions,) = self.session.run(["actions"], feeds)

@@ -2,7 +2,9 @@
 
     python -m distill.policy.demos --suite libero_spatial --episodes-per-task 10 --out data/demos --workers 2
 
-Per episode: the task's fixed init state ``i % 50`` is loaded, 10 no-op steps let it settle (as
+Per episode: the task's fixed init state ``i % 50`` is loaded (or, with ``init_states: sampled``, a
+fresh placement is drawn by LIBERO's own seeded reset, as the official datasets' demos were, which
+keeps all 50 fixed init states free for evaluation), 10 no-op steps let it settle (as
 the evaluation protocol does; they are not recorded), then the scripted expert (``experts.py``)
 acts from privileged state until the goal holds or the suite's step limit runs out. With
 ``post_success_steps > 0`` the expert keeps acting (release, retreat) for that many recorded steps
@@ -37,13 +39,14 @@ import numpy as np
 import yaml
 
 from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
-from distill.policy.experts import GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
+from distill.policy.experts import FREE_SPACE_PHASES, GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from vega_ros.libero.rollout import scene_instruction
 
 # Step limits of the LIBERO evaluation protocol (after the settle steps).
 MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
 CAMERAS: dict[str, str] = {"agentview": "agentview", "wrist": "robot0_eye_in_hand"}
+INIT_STATES = ("fixed", "sampled")
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,22 @@ class DemoConfig:
     settle_steps: int = 10
     max_steps: int | None = None
     """Step limit after settling; None = the protocol's limit for the suite (``MAX_STEPS``)."""
+    init_states: str = "fixed"
+    """``fixed``: the suite's fixed init states (those the evaluation uses); ``sampled``: a new
+    placement from the env's seeded reset (the BDDL regions' sampler), disjoint from the fixed ones."""
     init_state_offset: int = 0
-    """Episode ``i`` uses init state ``(init_state_offset + i) % n_init_states``."""
+    """With ``fixed``: episode ``i`` uses init state ``(init_state_offset + i) % n_init_states``."""
     post_success_steps: int = 0
     """Steps recorded after the goal first holds (the expert finishes releasing and retreats)."""
+    action_noise: float = 0.0
+    """DART-style noise injection (Laskey et al., CoRL 2017): in the expert's free-space phases
+    (``experts.FREE_SPACE_PHASES``: approach, lift, carry) the env executes the expert's action plus
+    noise of this standard deviation on the translation (action units: x ``OscScale.pos`` m), while
+    the demo records the expert's own action. The expert then corrects from states off its
+    own path, the states a cloned policy drifts into, and those corrections become training labels."""
+    action_noise_corr: float = 0.8
+    """Step-to-step correlation of that noise (an AR(1) process with the stationary deviation above),
+    so it pushes the hand off course for several steps, as a policy's own bias does."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
@@ -73,6 +88,10 @@ class DemoConfig:
             raise ValueError(f"unknown suite {self.suite!r}; known: {SUITES}")
         if self.episodes_per_task < 1 or self.width <= 0 or self.height <= 0 or self.settle_steps < 0 or self.post_success_steps < 0:
             raise ValueError("episodes_per_task, width, height must be positive; settle_steps, post_success_steps >= 0")
+        if self.action_noise < 0 or not 0 <= self.action_noise_corr < 1:
+            raise ValueError("action_noise must be >= 0 and action_noise_corr in [0, 1)")
+        if self.init_states not in INIT_STATES:
+            raise ValueError(f"init_states must be one of {INIT_STATES}, got {self.init_states!r}")
 
     @property
     def step_limit(self) -> int:
@@ -138,27 +157,39 @@ def _proprio(obs: dict) -> dict[str, np.ndarray]:
     }
 
 
-def run_expert(env, init_state: np.ndarray, cfg: DemoConfig, seed: int) -> Rollout:
+def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -> Rollout:
     """Settle, then let the scripted expert act until success (plus ``cfg.post_success_steps``) or
-    the step limit. Renders nothing. ``Rollout.steps`` counts every recorded step."""
+    the step limit. Renders nothing. ``Rollout.steps`` counts every recorded step.
+
+    ``init_state``: a flattened MuJoCo state to start from; None keeps the placement that the
+    seeded ``env.reset()`` sampled (LIBERO's placement samplers draw from ``np.random``, which
+    ``env.seed`` seeds)."""
     t0 = time.perf_counter()
     env.seed(seed)
-    env.reset()
-    obs = env.set_init_state(init_state)
+    obs = env.reset()
+    if init_state is not None:
+        obs = env.set_init_state(init_state)
     idle = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(idle)
     expert = expert_for(env)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
+    rng, noise = np.random.default_rng(seed), np.zeros(3)
+    innovation = cfg.action_noise * np.sqrt(1.0 - cfg.action_noise_corr**2)
     k, limit = 0, cfg.step_limit
     while k < limit:
         action = expert.act(obs, view) if not expert.done else idle
         out.states.append(env.sim.get_state().flatten())
         for key, v in _proprio(obs).items():
             out.proprio.setdefault(key, []).append(v)
-        out.actions.append(action)
-        obs, reward, done, _ = env.step(action)
+        out.actions.append(action)  # the label is always the expert's own action
+        executed = action
+        noise = cfg.action_noise_corr * noise + innovation * rng.standard_normal(3)
+        if cfg.action_noise > 0 and expert.phase in FREE_SPACE_PHASES:  # the phase the expert is in now
+            executed = action.copy()
+            executed[:3] = np.clip(action[:3] + noise, -1.0, 1.0)
+        obs, reward, done, _ = env.step(executed)
         out.rewards.append(float(reward))
         if done and not out.success:
             out.success, out.success_step = True, k
@@ -201,15 +232,18 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
             if progress:
                 progress(cfg.episodes_per_task)
             return result
-        inits = load_init_states(task)
+        inits = load_init_states(task) if cfg.init_states == "fixed" else None
         language = scene_instruction(env)
         episodes, lengths, rollout_s, render_s = [], [], [], []
-        successes_unrecorded: list[int] = []
+        succeeded, failed = 0, []
         for i in range(cfg.episodes_per_task):
-            idx = (cfg.init_state_offset + i) % len(inits)
             seed = cfg.seed + 1000 * task.task_index + i
-            r = run_expert(env, inits[idx], cfg, seed)
+            idx = (cfg.init_state_offset + i) % len(inits) if inits is not None else -1
+            r = run_expert(env, inits[idx] if inits is not None else None, cfg, seed)
             result["attempted"] += 1
+            succeeded += r.success
+            if not r.success:
+                failed.append(idx if inits is not None else seed)
             rollout_s.append(r.wall_s)
             if r.success:
                 lengths.append(r.success_step + 1)
@@ -229,21 +263,17 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
                         dones=np.eye(1, T, T - 1, dtype=np.uint8)[0],
                         states=np.stack(r.states),
                         name=f"demo_{len(episodes)}",
-                        attrs={"init_state_index": idx, "seed": seed, "success_step": r.success_step},
+                        attrs={"init_state_index": idx, "init_states": cfg.init_states, "seed": seed, "success_step": r.success_step},
                     )
                 )
-            elif r.success:
-                successes_unrecorded.append(idx)
             if progress:
                 progress(1)
-        solved = {int(e.attrs["init_state_index"]) for e in episodes} | set(successes_unrecorded)
-        result["succeeded"] = len(episodes) + len(successes_unrecorded)
+        result["succeeded"] = succeeded
         result["success_rate"] = result["succeeded"] / max(result["attempted"], 1)
         result["episode_length_mean"] = float(np.mean(lengths)) if lengths else None
         result["rollout_s_mean"] = float(np.mean(rollout_s))
         result["render_s_mean"] = float(np.mean(render_s)) if render_s else None
-        tried = [(cfg.init_state_offset + i) % len(inits) for i in range(cfg.episodes_per_task)]
-        result["failed_init_states"] = [i for i in tried if i not in solved]
+        result["failed_init_states" if inits is not None else "failed_seeds"] = failed
         if episodes:
             path = out_dir / cfg.suite / f"{task.name}_demo.hdf5"
             meta = FileMeta(
@@ -322,6 +352,14 @@ def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress
     return summary
 
 
+def _episodes_phrase(cfg: dict) -> str:
+    """Which starts the episodes used, from a summary's config (``init_states`` is absent in old summaries)."""
+    first, n = cfg["init_state_offset"], cfg["episodes_per_task"]
+    if cfg.get("init_states", "fixed") == "sampled":
+        return f"{n} sampled placements (seeds {cfg['seed']}+1000k..+{n - 1})"
+    return f"init states {first}..{first + n - 1}"
+
+
 def summary_markdown(summary: dict) -> str:
     """A markdown table of per-task expert success (and wall times) from a suite summary."""
     cfg = summary["config"]
@@ -340,7 +378,7 @@ def summary_markdown(summary: dict) -> str:
         )
     lines.append(
         f"\n{summary['suite']}: {summary['succeeded']}/{summary['attempted']} ({100 * summary['success_rate']:.0f} %), "
-        f"init states {cfg['init_state_offset']}..{cfg['init_state_offset'] + cfg['episodes_per_task'] - 1} of each task, "
+        f"{_episodes_phrase(cfg)} of each task, "
         f"step limit {cfg['max_steps'] or MAX_STEPS[summary['suite']]}, {summary['workers']} worker(s), {summary['wall_s']:.0f} s wall."
     )
     return "\n".join(lines) + "\n"
@@ -353,8 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes-per-task", type=int, default=None)
     p.add_argument("--tasks", type=lambda s: [int(x) for x in s.split(",")], default=None, help="comma-separated task indices")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--init-states", default=None, choices=INIT_STATES,
+                   help="fixed: the suite's init states (as evaluated); sampled: fresh seeded placements")
     p.add_argument("--init-state-offset", type=int, default=None)
     p.add_argument("--post-success-steps", type=int, default=None, help="steps recorded after the goal first holds")
+    p.add_argument("--action-noise", type=float, default=None, help="DART noise on the executed translation (action units)")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -365,8 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         episodes_per_task=args.episodes_per_task,
         tasks=args.tasks,
         seed=args.seed,
+        init_states=args.init_states,
         init_state_offset=args.init_state_offset,
         post_success_steps=args.post_success_steps,
+        action_noise=args.action_noise,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)

@@ -291,6 +291,11 @@ class Phase(enum.IntEnum):
     DONE = 8
 
 
+FREE_SPACE_PHASES = frozenset({Phase.APPROACH, Phase.LIFT, Phase.CARRY})
+"""Phases that move the hand through free space toward a goal they re-read every step, so a push off
+course is corrected; the others (descend to a frozen grasp point, close, lower, release) are not."""
+
+
 @dataclass
 class PickPlaceExpert:
     """Pick ``obj`` and put it on / in ``target`` (an object, fixture or region name).

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+from vega_ros import geometry
+
 PROPRIO_KEYS: tuple[str, ...] = ("ee_pos", "ee_ori", "gripper_states", "joint_states")
 PROPRIO_DIMS: dict[str, int] = {"ee_pos": 3, "ee_ori": 3, "gripper_states": 2, "joint_states": 7}
 IMAGE_KEYS: dict[str, str] = {"agentview": "agentview_rgb", "wrist": "eye_in_hand_rgb"}
@@ -80,6 +82,15 @@ class Episode:
     def proprio_vector(self) -> np.ndarray:
         """``[T, 15]`` float32: ee_pos (3), ee_ori (3), gripper_states (2), joint_states (7)."""
         return np.concatenate([self.proprio[k] for k in PROPRIO_KEYS], axis=1).astype(np.float32)
+
+    def robot_state(self) -> np.ndarray:
+        """``[T, 9]`` float32 in vega_ros.libero.observations.ROBOT_STATE_LAYOUT: ee_pos (3, m), ee_quat
+        (4, x y z w), gripper_states (2, m). Files without ``ee_quat`` (the official LIBERO datasets)
+        get it from ``ee_ori``, which loses nothing: both encode the same rotation."""
+        quat = self.proprio.get("ee_quat")
+        if quat is None:
+            quat = geometry.axis_angle_to_quat(self.proprio["ee_ori"])
+        return np.concatenate([self.proprio["ee_pos"], quat, self.proprio["gripper_states"]], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)

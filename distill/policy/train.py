@@ -20,6 +20,7 @@ Config (YAML)::
     out: models/bc-fused
     image_size: 128
     execute_steps: 4                          # actions executed per predicted chunk
+    proprio: rot6d                            # orientation encoding (vega_ros.libero.observations.PROPRIO_LAYOUTS)
     augment: {image_shift: 8, token_shift: 1}  # random shifts in training (distill.policy.augment)
     policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
     trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
@@ -47,10 +48,10 @@ from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
 from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
 from distill.training.trainer import Trainer, TrainerConfig
-from vega_ros.libero.observations import PROPRIO_LAYOUT
+from vega_ros.libero.observations import PROPRIO_LAYOUTS, encode_proprio
 from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
 
-PROPRIO_KEYS = ("ee_pos", "ee_ori", "gripper_states")  # -> PROPRIO_LAYOUT (8 values)
+ROBOT_STATE_FILE = "robot_state.npy"  # [T, 9] per cached episode (ROBOT_STATE_LAYOUT); encoded per config
 
 
 @dataclasses.dataclass
@@ -62,6 +63,7 @@ class BCConfig:
     encoder: str | None = None
     image_size: int = 128
     execute_steps: int = 4
+    proprio: str = "rot6d"  # key of PROPRIO_LAYOUTS: rot6d (continuous) or rotvec (the policies of sessions 3-6)
     augment: dict[str, int] = dataclasses.field(default_factory=dict)  # image_shift (px), token_shift (tokens)
     policy: dict[str, Any] = dataclasses.field(default_factory=dict)
     trainer: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -77,8 +79,16 @@ class BCConfig:
             raise ValueError(f"{path}: unknown augment keys {sorted(bad)} (image_shift, token_shift)")
         return cls(**raw)
 
+    def __post_init__(self) -> None:
+        if self.proprio not in PROPRIO_LAYOUTS:
+            raise ValueError(f"proprio must be one of {sorted(PROPRIO_LAYOUTS)}, got {self.proprio!r}")
+
+    @property
+    def proprio_layout(self) -> tuple[str, ...]:
+        return PROPRIO_LAYOUTS[self.proprio]
+
     def policy_config(self, tokens_n: int, tokens_c: int) -> PolicyConfig:
-        return PolicyConfig(**{"tokens_3d": tokens_n, "token_dim_3d": tokens_c, **self.policy})
+        return PolicyConfig(**{"tokens_3d": tokens_n, "token_dim_3d": tokens_c, "proprio_dim": len(self.proprio_layout), **self.policy})
 
 
 def demo_files(patterns: list[str]) -> list[str]:
@@ -111,6 +121,12 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _save_atomic(path: str, array: np.ndarray) -> None:
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
     """Write the per-episode arrays and ``index.json`` (skips episodes already there).
 
@@ -138,15 +154,17 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
         for ep in load_demos(path):
             key = f"{digest}-{ep.name}"
             selected.add(key)
-            if key in done:
-                continue
             folder = os.path.join(cfg.cache, key)
+            if key in done:
+                if not os.path.exists(os.path.join(folder, ROBOT_STATE_FILE)):  # cached before robot_state.npy existed
+                    _save_atomic(os.path.join(folder, ROBOT_STATE_FILE), ep.robot_state())
+                continue
             os.makedirs(folder, exist_ok=True)
             av = np.stack([resize_rgb(f, cfg.image_size) for f in ep.agentview])  # [T, 3, s, s] float32
             wr = np.stack([resize_rgb(f, cfg.image_size) for f in ep.wrist])
             np.save(os.path.join(folder, "agentview.npy"), (av * 255).round().astype(np.uint8))
             np.save(os.path.join(folder, "wrist.npy"), (wr * 255).round().astype(np.uint8))
-            np.save(os.path.join(folder, "proprio.npy"), np.concatenate([ep.proprio[k] for k in PROPRIO_KEYS], 1).astype(np.float32))
+            np.save(os.path.join(folder, ROBOT_STATE_FILE), ep.robot_state())
             np.save(os.path.join(folder, "actions.npy"), ep.actions.astype(np.float32))
             if engine is not None:
                 h = engine.input_hw[0]
@@ -177,12 +195,13 @@ class ChunkDataset(Dataset):
     ``episodes``: keys of the cached episodes to use (None: all in the cache's index).
     ``image_shift`` (pixels) and ``token_shift`` (tokens) > 0 shift each camera's image and 3D token
     grid by independent random offsets (distill.policy.augment), drawn from torch's global RNG,
-    which the trainer seeds and checkpoints.
+    which the trainer seeds and checkpoints. ``proprio_layout``: how the cached raw robot states are
+    encoded (vega_ros.libero.observations.encode_proprio), as the policy's card will say.
     """
 
     def __init__(self, cache: str, chunk: int, need_tokens: bool, episodes: Iterable[str] | None = None,
-                 image_shift: int = 0, token_shift: int = 0) -> None:
-        self.cache, self.chunk, self.need_tokens = cache, chunk, need_tokens
+                 image_shift: int = 0, token_shift: int = 0, proprio_layout: tuple[str, ...] = PROPRIO_LAYOUTS["rot6d"]) -> None:
+        self.cache, self.chunk, self.need_tokens, self.proprio_layout = cache, chunk, need_tokens, tuple(proprio_layout)
         self.image_shift, self.token_shift = image_shift, token_shift
         self.index = json.load(open(os.path.join(cache, "index.json")))
         if episodes is not None:
@@ -203,8 +222,10 @@ class ChunkDataset(Dataset):
     def _episode(self, i: int) -> dict[str, np.ndarray]:
         if i not in self._arrays:
             folder = os.path.join(self.cache, self.index["episodes"][i]["key"])
-            names = ["agentview", "wrist", "proprio", "actions"] + (["tokens_3d"] if self.need_tokens else [])
-            self._arrays[i] = {n: np.load(os.path.join(folder, f"{n}.npy"), mmap_mode="r") for n in names}
+            names = ["agentview", "wrist", "actions"] + (["tokens_3d"] if self.need_tokens else [])
+            arrays = {n: np.load(os.path.join(folder, f"{n}.npy"), mmap_mode="r") for n in names}
+            arrays["proprio"] = encode_proprio(np.load(os.path.join(folder, ROBOT_STATE_FILE)), self.proprio_layout)
+            self._arrays[i] = arrays
         return self._arrays[i]
 
     def __getitem__(self, idx: int) -> dict[str, torch.Tensor]:
@@ -215,7 +236,7 @@ class ChunkDataset(Dataset):
         item = {
             "agentview": random_shift_image(torch.from_numpy(ep["agentview"][t].astype(np.float32) / 255.0), self.image_shift),
             "wrist": random_shift_image(torch.from_numpy(ep["wrist"][t].astype(np.float32) / 255.0), self.image_shift),
-            "proprio": torch.from_numpy(np.array(ep["proprio"][t])),
+            "proprio": torch.from_numpy(ep["proprio"][t].copy()),
             "language": torch.from_numpy(self.language[self.index["episodes"][i]["language"]]),
             "actions": torch.from_numpy(np.array(ep["actions"][steps])),
             "mask": torch.from_numpy((np.arange(t, t + self.chunk) < n).astype(np.float32)),
@@ -295,7 +316,7 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
     if pc.fusion != Fusion.SEMANTIC_ONLY and cfg.encoder:
         encoder = {"name": os.path.basename(os.path.normpath(cfg.encoder)), "encoder_sha256": cache_index["encoder_sha256"]}
     card = PolicyCard(name=cfg.name, fusion=pc.fusion.value, image_size=s, chunk=pc.chunk, execute_steps=cfg.execute_steps,
-                      proprio_layout=list(PROPRIO_LAYOUT), language_dim=pc.language_dim, encoder=encoder,
+                      proprio_layout=list(cfg.proprio_layout), language_dim=pc.language_dim, encoder=encoder,
                       files={POLICY_FILE: sha256_file(path), LANGUAGE_FILE: sha256_file(lang_dst)},
                       training={**training, "policy_config": {k: (v.value if isinstance(v, Fusion) else v) for k, v in dataclasses.asdict(pc).items()},
                                 "parity_max_abs_error": err})
@@ -322,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     pcfg = cfg.policy_config(index.get("tokens_n") or 196, index.get("tokens_c") or 192)
     data = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=pcfg.fusion != Fusion.SEMANTIC_ONLY,
-                        episodes=[e["key"] for e in index["episodes"]], **cfg.augment)
+                        episodes=[e["key"] for e in index["episodes"]], proprio_layout=cfg.proprio_layout, **cfg.augment)
     tfields = {**cfg.trainer, "run_dir": run_dir}
     if args.max_steps is not None:
         tfields["max_steps"] = args.max_steps

@@ -19,7 +19,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 
-from vega_ros import conversions, geometry
+from vega_ros import conversions
 from vega_ros.libero.observations import PolicyInputs
 
 GRIPPER_JOINTS = ("gripper0_finger_joint1", "gripper0_finger_joint2")
@@ -45,7 +45,7 @@ def fixture_inputs(seed: int) -> dict:
 def expected_policy_inputs(seed: int) -> PolicyInputs:
     """What the policy node must hand its policy for :func:`fixture_inputs`."""
     f = fixture_inputs(seed)
-    proprio = np.concatenate([f["ee_pos"], geometry.quat_to_axis_angle(f["ee_quat"]), f["gripper_q"]]).astype(np.float32)
+    proprio = np.concatenate([f["ee_pos"], f["ee_quat"], f["gripper_q"]]).astype(np.float32)  # ROBOT_STATE_LAYOUT
     return PolicyInputs(agentview=f["agentview"], wrist=f["wrist"], proprio=proprio)
 
 

@@ -1,0 +1,107 @@
+"""How far an exported policy drifts from a demonstration it was trained on (a compounding-error check).
+
+    python -m distill.policy.drift --policy models/bc-fused --demos data/demos/libero_spatial --tasks 0 1 2
+
+Per task, the first demo of the task's file that starts from one of the suite's fixed init states:
+
+1. **open loop**: the policy's chunks on the demo's own frames (one chunk per ``execute_steps``),
+   mean absolute error against the demo's actions, per action dimension (action units);
+2. **closed loop**: from the same init state, settled as the evaluation does, the policy acts on
+   its own observations; the distance of the hand to the demo's hand at the same step (cm), and
+   whether it succeeds within the demo's length plus the protocol's slack.
+
+A small open-loop error with a closed-loop distance that grows step by step is covariate shift:
+the policy meets states the demos never show and has no label for coming back (DAgger, DART).
+Uses exported artifacts only (vega_ros.policy_runtime), like the evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import numpy as np
+
+from distill.policy.hdf5_io import Episode, load_demos
+from vega_ros.libero.observations import PolicyInputs, observation_to_inputs
+from vega_ros.libero.protocol import SETTLE_ACTION, EvalProtocol
+from vega_ros.policy_runtime import OnnxPolicy
+
+
+def open_loop_error(policy: OnnxPolicy, ep: Episode) -> np.ndarray:
+    """``[7]`` mean absolute error of the policy's chunks on the demo's frames, per action dimension
+    (``policy.reset(instruction)`` first)."""
+    k = policy.card.execute_steps
+    state = ep.robot_state()
+    errors = []
+    for t in range(0, len(ep), k):
+        chunk = policy.predict_chunk(PolicyInputs(agentview=ep.agentview[t], wrist=ep.wrist[t], proprio=state[t]))
+        n = min(k, len(ep) - t)
+        errors.append(np.abs(chunk[:n] - ep.actions[t:t + n]))
+    return np.concatenate(errors).mean(0)
+
+
+def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Episode, instruction: str,
+                         settle_steps: int, step_limit: int) -> tuple[np.ndarray, bool]:
+    """``[T]`` distance (m) of the policy's hand to the demo's hand at the same step, and success."""
+    env.seed(0)
+    env.reset()
+    obs = env.set_init_state(init_state)
+    for _ in range(settle_steps):
+        obs, *_ = env.step(list(SETTLE_ACTION))
+    policy.reset(instruction)
+    demo_pos = ep.proprio["ee_pos"]
+    distance = []
+    for t in range(step_limit):
+        distance.append(np.linalg.norm(np.asarray(obs["robot0_eef_pos"]) - demo_pos[min(t, len(ep) - 1)]))
+        obs, _, done, _ = env.step(policy.act(observation_to_inputs(obs)).tolist())
+        if done:
+            return np.asarray(distance), True
+    return np.asarray(distance), False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--policy", required=True)
+    p.add_argument("--models-root", default=None)
+    p.add_argument("--demos", required=True, help="folder of the suite's demo files")
+    p.add_argument("--suite", default="libero_spatial")
+    p.add_argument("--tasks", type=int, nargs="*", default=[0, 1, 2])
+    args = p.parse_args(argv)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vega_ros.libero.rollout import SuiteEnvs, scene_instruction
+
+    protocol = EvalProtocol(suite=args.suite)
+    policy = OnnxPolicy(args.policy, models_root=args.models_root)
+    envs = SuiteEnvs(args.suite, policy.card.image_size)
+    names = envs.task_names()
+    print("| task | demo (init state) | open-loop MAE xyz / rot / gripper | hand off the demo's, cm, at step 10 / 20 / 40 / 80 | success |")
+    print("|---|---|---|---|---|")
+    try:
+        for task in args.tasks:
+            path = os.path.join(args.demos, names[task].replace(" ", "_") + "_demo.hdf5")
+            if not glob.glob(path):
+                print(f"| {task} | no demo file {path} | | | |")
+                continue
+            ep = next((e for e in load_demos(path) if int(e.attrs.get("init_state_index", -1)) >= 0), None)
+            if ep is None:
+                print(f"| {task} | no demo from a fixed init state | | | |")
+                continue
+            idx = int(ep.attrs["init_state_index"])
+            env = envs.env(task)
+            policy.reset(scene_instruction(env))
+            mae = open_loop_error(policy, ep)
+            dist, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, scene_instruction(env),
+                                            protocol.settle_steps, len(ep) + 40)
+            at = " / ".join(f"{100 * dist[s]:.1f}" if s < len(dist) else "-" for s in (10, 20, 40, 80))
+            print(f"| {task} | {ep.name} ({idx}) | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {ok} |",
+                  flush=True)
+    finally:
+        envs.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
