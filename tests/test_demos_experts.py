@@ -69,3 +69,10 @@ def test_grasp_point_follows_the_object_tilt():
     np.testing.assert_allclose(tilted, R @ upright, atol=1e-9)
     upright_only = dataclasses.replace(BOWL_RIM, follow_tilt=False)
     np.testing.assert_allclose(grasp_point(upright_only, cand, np.zeros(3), matrix_to_quat(R)), upright, atol=1e-12)
+
+
+def test_on_a_clear_table_the_first_grasp_keeps_the_starting_yaw():
+    """The hand starts at yaw 0; with nothing around, the first-ranked rim grasp needs no turn."""
+    ranked = rank_grasps(BOWL_RIM, np.array([0.0, 0.0, 0.9]), lambda xy: np.full(len(xy), 0.9))
+    assert ranked[0].yaw == 0.0 and abs(ranked[0].direction[1]) == 1.0
+    assert [c.yaw for c in ranked].count(0.0) == 2

@@ -165,3 +165,20 @@ def test_dart_noise_moves_the_hand_but_the_demo_records_the_experts_own_actions(
     assert np.all(np.abs(executed) <= 1.0)
     n = min(len(clean.states), len(noisy.states))
     assert np.abs(np.stack(noisy.states[:n])[:, 1:] - np.stack(clean.states[:n])[:, 1:]).max() > 1e-2
+
+
+def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_task, tmp_path, capsys):
+    """distill.policy.drift on a freshly recorded demo and the committed bc-fused policy: one table row
+    with the open-loop error, the closed-loop distances and the yaw commands."""
+    from distill.policy import drift
+    from distill.policy.demos import DemoConfig, record_task
+
+    record_task(spatial_task, DemoConfig(suite="libero_spatial", episodes_per_task=1), tmp_path)
+    drift.main(["--policy", "models/bc-fused", "--demos", str(tmp_path / "libero_spatial"), "--tasks", "0"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0 |")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] == "demo_0 (0)" and cells[-1] in ("True", "False")
+    mae = [float(v) for v in cells[2].split("/")]
+    assert len(mae) == 3 and all(0 <= v < 2 for v in mae)
+    assert cells[3].count("/") == 3 and cells[4].count("/") == 1

@@ -7,8 +7,9 @@ Per task, the first demo of the task's file that starts from one of the suite's 
 1. **open loop**: the policy's chunks on the demo's own frames (one chunk per ``execute_steps``),
    mean absolute error against the demo's actions, per action dimension (action units);
 2. **closed loop**: from the same init state, settled as the evaluation does, the policy acts on
-   its own observations; the distance of the hand to the demo's hand at the same step (cm), and
-   whether it succeeds within the demo's length plus the protocol's slack.
+   its own observations; the distance of the hand to the demo's hand at the same step (cm), the
+   largest yaw command (|rot z|, action units) over the first 40 steps against the demo's, and
+   whether it succeeds within the demo's length plus 40 steps.
 
 A small open-loop error with a closed-loop distance that grows step by step is covariate shift:
 the policy meets states the demos never show and has no label for coming back (DAgger, DART).
@@ -44,8 +45,9 @@ def open_loop_error(policy: OnnxPolicy, ep: Episode) -> np.ndarray:
 
 
 def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Episode, instruction: str,
-                         settle_steps: int, step_limit: int) -> tuple[np.ndarray, bool]:
-    """``[T]`` distance (m) of the policy's hand to the demo's hand at the same step, and success."""
+                         settle_steps: int, step_limit: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``[T]`` distance (m) of the policy's hand to the demo's hand at the same step, the ``[T, 7]``
+    actions the policy took, and success."""
     env.seed(0)
     env.reset()
     obs = env.set_init_state(init_state)
@@ -53,13 +55,14 @@ def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Ep
         obs, *_ = env.step(list(SETTLE_ACTION))
     policy.reset(instruction)
     demo_pos = ep.proprio["ee_pos"]
-    distance = []
+    distance, actions, done = [], [], False
     for t in range(step_limit):
         distance.append(np.linalg.norm(np.asarray(obs["robot0_eef_pos"]) - demo_pos[min(t, len(ep) - 1)]))
-        obs, _, done, _ = env.step(policy.act(observation_to_inputs(obs)).tolist())
+        actions.append(policy.act(observation_to_inputs(obs)))
+        obs, _, done, _ = env.step(actions[-1].tolist())
         if done:
-            return np.asarray(distance), True
-    return np.asarray(distance), False
+            break
+    return np.asarray(distance), np.asarray(actions), bool(done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,26 +80,28 @@ def main(argv: list[str] | None = None) -> int:
     policy = OnnxPolicy(args.policy, models_root=args.models_root)
     envs = SuiteEnvs(args.suite, policy.card.image_size)
     names = envs.task_names()
-    print("| task | demo (init state) | open-loop MAE xyz / rot / gripper | hand off the demo's, cm, at step 10 / 20 / 40 / 80 | success |")
-    print("|---|---|---|---|---|")
+    print("| task | demo (init state) | open-loop MAE xyz / rot / gripper | hand off the demo's, cm, at step 10 / 20 / 40 / 80 "
+          "| max yaw command, first 40 steps: policy / demo | success |")
+    print("|---|---|---|---|---|---|")
     try:
         for task in args.tasks:
             path = os.path.join(args.demos, names[task].replace(" ", "_") + "_demo.hdf5")
             if not glob.glob(path):
-                print(f"| {task} | no demo file {path} | | | |")
+                print(f"| {task} | no demo file {path} | | | | |")
                 continue
             ep = next((e for e in load_demos(path) if int(e.attrs.get("init_state_index", -1)) >= 0), None)
             if ep is None:
-                print(f"| {task} | no demo from a fixed init state | | | |")
+                print(f"| {task} | no demo from a fixed init state | | | | |")
                 continue
             idx = int(ep.attrs["init_state_index"])
             env = envs.env(task)
             policy.reset(scene_instruction(env))
             mae = open_loop_error(policy, ep)
-            dist, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, scene_instruction(env),
+            dist, actions, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, scene_instruction(env),
                                             protocol.settle_steps, len(ep) + 40)
             at = " / ".join(f"{100 * dist[s]:.1f}" if s < len(dist) else "-" for s in (10, 20, 40, 80))
-            print(f"| {task} | {ep.name} ({idx}) | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {ok} |",
+            yaw = f"{np.abs(actions[:40, 5]).max():.2f} / {np.abs(ep.actions[:40, 5]).max():.2f}"
+            print(f"| {task} | {ep.name} ({idx}) | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {yaw} | {ok} |",
                   flush=True)
     finally:
         envs.close()

@@ -334,10 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--prepare-only", action="store_true", help="stop after stage 1 (the cache)")
+    parser.add_argument("--encoder-threads", type=int, default=1, help="ONNX Runtime threads of the encoder in stage 1")
     args = parser.parse_args(argv)
     cfg = BCConfig.from_yaml(args.config)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
-    index = prepare_cache(cfg)
+    index = prepare_cache(cfg, threads=args.encoder_threads)
     print(f"[policy] cache {cfg.cache}: {len(index['episodes'])} episodes")
     if args.prepare_only:
         return
