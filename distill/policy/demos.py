@@ -74,7 +74,7 @@ class DemoConfig:
     action_noise: float = 0.0
     """DART-style noise injection (Laskey et al., CoRL 2017): in the expert's free-space phases
     (``experts.FREE_SPACE_PHASES``: approach, lift, carry) the env executes the expert's action plus
-    noise of this standard deviation on the translation (action units: x ``OscScale.pos`` m), while
+    noise of this standard deviation on the translation (action units, each ``OscScale.pos`` m), while
     the demo records the expert's own action. The expert then corrects from states off its
     own path, the states a cloned policy drifts into, and those corrections become training labels."""
     action_noise_corr: float = 0.8

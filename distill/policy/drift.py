@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             idx = int(ep.attrs["init_state_index"])
             env = envs.env(task)
-            policy.reset(scene_instruction(env))
+            instruction = scene_instruction(env)
+            policy.reset(instruction)
             mae = open_loop_error(policy, ep)
-            dist, actions, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, scene_instruction(env),
-                                            protocol.settle_steps, len(ep) + 40)
+            dist, actions, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, instruction,
+                                                     protocol.settle_steps, len(ep) + 40)
             at = " / ".join(f"{100 * dist[s]:.1f}" if s < len(dist) else "-" for s in (10, 20, 40, 80))
             yaw = f"{np.abs(actions[:40, 5]).max():.2f} / {np.abs(ep.actions[:40, 5]).max():.2f}"
             print(f"| {task} | {ep.name} ({idx}) | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {yaw} | {ok} |",
