@@ -44,6 +44,7 @@ import yaml
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from distill.data.shards import atomic_write_bytes
 from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
 from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
@@ -121,12 +122,6 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _save_atomic(path: str, array: np.ndarray) -> None:
-    tmp = path + ".tmp.npy"
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
 def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
     """Write the per-episode arrays and ``index.json`` (skips episodes already there).
 
@@ -157,7 +152,7 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
             folder = os.path.join(cfg.cache, key)
             if key in done:
                 if not os.path.exists(os.path.join(folder, ROBOT_STATE_FILE)):  # cached before robot_state.npy existed
-                    _save_atomic(os.path.join(folder, ROBOT_STATE_FILE), ep.robot_state())
+                    atomic_write_bytes(os.path.join(folder, ROBOT_STATE_FILE), lambda f, a=ep.robot_state(): np.save(f, a))
                 continue
             os.makedirs(folder, exist_ok=True)
             av = np.stack([resize_rgb(f, cfg.image_size) for f in ep.agentview])  # [T, 3, s, s] float32
