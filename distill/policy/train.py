@@ -152,7 +152,8 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
             folder = os.path.join(cfg.cache, key)
             if key in done:
                 if not os.path.exists(os.path.join(folder, ROBOT_STATE_FILE)):  # cached before robot_state.npy existed
-                    atomic_write_bytes(os.path.join(folder, ROBOT_STATE_FILE), lambda f, a=ep.robot_state(): np.save(f, a))
+                    state = ep.robot_state()
+                    atomic_write_bytes(os.path.join(folder, ROBOT_STATE_FILE), lambda f, a=state: np.save(f, a))
                 continue
             os.makedirs(folder, exist_ok=True)
             av = np.stack([resize_rgb(f, cfg.image_size) for f in ep.agentview])  # [T, 3, s, s] float32
