@@ -174,3 +174,29 @@ def test_robot_state_takes_ee_quat_or_derives_it_from_ee_ori():
     np.testing.assert_allclose(a[:, :3], proprio["ee_pos"], atol=1e-6)
     np.testing.assert_allclose(a[:, 7:], proprio["gripper_states"], atol=1e-6)
     np.testing.assert_allclose(geometry.quat_to_matrix(a[:, 3:7]), geometry.quat_to_matrix(b[:, 3:7]), atol=1e-5)
+
+
+def test_drift_check_starts_from_a_fixed_init_state_or_the_recorded_settled_state(tmp_path):
+    """distill.policy.drift.demo_start: a demo from a fixed init state restarts there and settles;
+    a file of sampled placements restarts its first demo from the recorded state without settling."""
+    from distill.policy.drift import demo_start
+
+    fixed = np.arange(5 * 11, dtype=np.float64).reshape(5, 11)
+    sampled_a, sampled_b, from_fixed = _episode(4, 0), _episode(4, 1), _episode(4, 3)
+    sampled_a.attrs = sampled_b.attrs = {"init_state_index": -1}
+    mixed = tmp_path / "mixed.hdf5"
+    write_demo_file(mixed, [sampled_a, from_fixed], META)
+    ep, start, settle, label = demo_start(str(mixed), fixed, settle_steps=10)
+    assert (ep.name, label, settle) == ("demo_1", "demo_1 (3)", 10)
+    np.testing.assert_array_equal(start, fixed[3])
+
+    only_sampled = tmp_path / "sampled.hdf5"
+    write_demo_file(only_sampled, [sampled_a, sampled_b], META)
+    ep, start, settle, label = demo_start(str(only_sampled), fixed, settle_steps=10)
+    assert (ep.name, label, settle) == ("demo_0", "demo_0 (sampled)", 0)
+    np.testing.assert_array_equal(start, sampled_a.states[0])
+
+    no_states = tmp_path / "no_states.hdf5"
+    sampled_a.states = None
+    write_demo_file(no_states, [sampled_a], META)
+    assert demo_start(str(no_states), fixed, settle_steps=10) is None

@@ -2,7 +2,9 @@
 
     python -m distill.policy.drift --policy models/bc-fused --demos data/demos/libero_spatial --tasks 0 1 2
 
-Per task, the first demo of the task's file that starts from one of the suite's fixed init states:
+Per task, the first demo of the task's file that starts from one of the suite's fixed init states
+(or, where all of its demos start from sampled placements, its first demo, restarted from the
+recorded settled state ``init_state`` without settling again):
 
 1. **open loop**: the policy's chunks on the demo's own frames (one chunk per ``execute_steps``),
    mean absolute error against the demo's actions, per action dimension (action units);
@@ -65,6 +67,25 @@ def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Ep
     return np.asarray(distance), np.asarray(actions), bool(done)
 
 
+def demo_start(path: str, fixed_init_states: np.ndarray, settle_steps: int) -> tuple[Episode, np.ndarray, int, str] | None:
+    """The demo to check and where to start it: ``(episode, flattened MuJoCo state, settle steps, label)``.
+
+    The first demo that starts from one of the suite's fixed init states (``fixed_init_states``
+    ``[n, D]``) restarts from that state and settles like the evaluation; otherwise the file's first
+    demo restarts from its recorded, already settled ``init_state`` with no settling. None if neither.
+    """
+    first = None
+    for ep in load_demos(path):
+        idx = int(ep.attrs.get("init_state_index", -1))
+        if idx >= 0:
+            return ep, np.asarray(fixed_init_states[idx]), settle_steps, f"{ep.name} ({idx})"
+        if first is None:
+            first = ep
+    if first is not None and "init_state" in first.attrs:
+        return first, np.asarray(first.attrs["init_state"]), 0, f"{first.name} (sampled)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--policy", required=True)
@@ -89,20 +110,19 @@ def main(argv: list[str] | None = None) -> int:
             if not glob.glob(path):
                 print(f"| {task} | no demo file {path} | | | | |")
                 continue
-            ep = next((e for e in load_demos(path) if int(e.attrs.get("init_state_index", -1)) >= 0), None)
-            if ep is None:
-                print(f"| {task} | no demo from a fixed init state | | | | |")
+            found = demo_start(path, envs.init_states(task), protocol.settle_steps)
+            if found is None:
+                print(f"| {task} | no demo with a known start | | | | |")
                 continue
-            idx = int(ep.attrs["init_state_index"])
+            ep, start, settle, label = found
             env = envs.env(task)
             instruction = scene_instruction(env)
             policy.reset(instruction)
             mae = open_loop_error(policy, ep)
-            dist, actions, ok = closed_loop_distance(policy, env, envs.init_states(task)[idx], ep, instruction,
-                                                     protocol.settle_steps, len(ep) + 40)
+            dist, actions, ok = closed_loop_distance(policy, env, start, ep, instruction, settle, len(ep) + 40)
             at = " / ".join(f"{100 * dist[s]:.1f}" if s < len(dist) else "-" for s in (10, 20, 40, 80))
             yaw = f"{np.abs(actions[:40, 5]).max():.2f} / {np.abs(ep.actions[:40, 5]).max():.2f}"
-            print(f"| {task} | {ep.name} ({idx}) | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {yaw} | {ok} |",
+            print(f"| {task} | {label} | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {yaw} | {ok} |",
                   flush=True)
     finally:
         envs.close()
