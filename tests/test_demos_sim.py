@@ -174,9 +174,15 @@ def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_tas
     from distill.policy.demos import DemoConfig, record_task
 
     record_task(spatial_task, DemoConfig(suite="libero_spatial", episodes_per_task=1), tmp_path)
-    drift.main(["--policy", "models/bc-fused", "--demos", str(tmp_path / "libero_spatial"), "--tasks", "0"])
+    drift.main(["--policy", "models/bc-fused", "--demos", str(tmp_path / "libero_spatial"), "--tasks", "0",
+                "--trace", "3", "--language-swap"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0 |")]
-    assert len(rows) == 1
+    assert len(rows) == 1 + 3 + 1  # the summary, three traced steps, the language swap
+    trace = [[c.strip() for c in r.strip("|").split("|")] for r in rows[1:4]]
+    assert [t[1] for t in trace] == ["0", "1", "2"] and float(trace[0][2]) < 1.0  # both start at the same hand
+    assert all(len(t[3].split()) == 3 and len(t[4].split()) == 3 for t in trace)
+    swap = [c.strip() for c in rows[4].strip("|").split("|")]
+    assert swap[2].endswith("(9)")  # the other nine libero_spatial instructions
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == "demo_0 (0)" and cells[-1] in ("True", "False")
     mae = [float(v) for v in cells[2].split("/")]

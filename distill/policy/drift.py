@@ -13,6 +13,11 @@ recorded settled state ``init_state`` without settling again):
    largest yaw command (|rot z|, action units) over the first 40 steps against the demo's, and
    whether it succeeds within the demo's length plus 40 steps.
 
+Two optional views: ``--trace N`` prints the first N closed-loop steps (hand offset, the demo's and
+the policy's translation commands), which shows whether a drift is a bias or a spin;
+``--language-swap`` repeats the open-loop error with every other instruction the policy knows,
+which shows whether it reads the sentence at all (a policy that ignores it scores the same).
+
 A small open-loop error with a closed-loop distance that grows step by step is covariate shift:
 the policy meets states the demos never show and has no label for coming back (DAgger, DART).
 Uses exported artifacts only (vega_ros.policy_runtime), like the evaluation.
@@ -44,6 +49,20 @@ def open_loop_error(policy: OnnxPolicy, ep: Episode) -> np.ndarray:
         n = min(k, len(ep) - t)
         errors.append(np.abs(chunk[:n] - ep.actions[t:t + n]))
     return np.concatenate(errors).mean(0)
+
+
+def language_swap_error(policy: OnnxPolicy, ep: Episode) -> tuple[float, np.ndarray]:
+    """Open-loop translation error (mean over x, y, z; action units) with the demo's own instruction,
+    and ``[n]`` with each of the policy's other ``n`` instructions."""
+    own, others = np.nan, []
+    for instruction in sorted(policy.embeddings):
+        policy.reset(instruction)
+        err = float(open_loop_error(policy, ep)[:3].mean())
+        if instruction == ep.language:
+            own = err
+        else:
+            others.append(err)
+    return own, np.asarray(others)
 
 
 def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Episode, instruction: str,
@@ -93,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demos", required=True, help="folder of the suite's demo files")
     p.add_argument("--suite", default="libero_spatial")
     p.add_argument("--tasks", type=int, nargs="*", default=[0, 1, 2])
+    p.add_argument("--trace", type=int, default=0, metavar="N", help="also print the first N closed-loop steps of each task")
+    p.add_argument("--language-swap", action="store_true", help="also the open-loop error under every other instruction")
     args = p.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     from vega_ros.libero.rollout import SuiteEnvs, scene_instruction
@@ -104,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| task | demo (init state) | open-loop MAE xyz / rot / gripper | hand off the demo's, cm, at step 10 / 20 / 40 / 80 "
           "| max yaw command, first 40 steps: policy / demo | success |")
     print("|---|---|---|---|---|---|")
+    traces, swaps = [], []
     try:
         for task in args.tasks:
             path = os.path.join(args.demos, names[task].replace(" ", "_") + "_demo.hdf5")
@@ -124,9 +146,26 @@ def main(argv: list[str] | None = None) -> int:
             yaw = f"{np.abs(actions[:40, 5]).max():.2f} / {np.abs(ep.actions[:40, 5]).max():.2f}"
             print(f"| {task} | {label} | {mae[:3].mean():.3f} / {mae[3:6].mean():.3f} / {mae[6]:.3f} | {at} | {yaw} | {ok} |",
                   flush=True)
+            traces += [f"| {task} | {t} | {1000 * dist[t]:.1f} | {_xyz(ep.actions[min(t, len(ep) - 1)])} | {_xyz(actions[t])} |"
+                       for t in range(min(args.trace, len(actions)))]
+            if args.language_swap:
+                own, others = language_swap_error(policy, ep)
+                swaps.append(f"| {task} | {own:.3f} | {others.mean():.3f} / {others.min():.3f} ({len(others)}) |")
     finally:
         envs.close()
+    if traces:
+        print("\n| task | step | hand off the demo's, mm | demo's x y z command | policy's x y z command |")
+        print("|---|---|---|---|---|")
+        print("\n".join(traces))
+    if swaps:
+        print("\n| task | open-loop xyz error, own instruction | other instructions: mean / min (n) |")
+        print("|---|---|---|")
+        print("\n".join(swaps))
     return 0
+
+
+def _xyz(action: np.ndarray) -> str:
+    return " ".join(f"{v:+.2f}" for v in action[:3])
 
 
 if __name__ == "__main__":
