@@ -138,6 +138,8 @@ def grasp_candidates(grasp: Grasp) -> list[GraspCandidate]:
     The hand starts at yaw 0, so the ±y grasps need no turn and come first (ties in ``rank_grasps``
     keep this order). With -x first, 8 of 10 libero_spatial tasks began with a 90-degree turn at
     full rotation speed; policies cloned from those demos mistimed it and spun the hand (session 7).
+    Removing the turn did not raise the clones' success, though (session 8: 2/50 against 8/50 with
+    it, docs/policy/results.md); the expert's own success is the same either way (95/100).
     """
     out = []
     for d, yaw in (((0, 1), 0.0), ((0, -1), 0.0), ((-1, 0), np.pi / 2), ((1, 0), np.pi / 2)):
