@@ -76,3 +76,54 @@ def test_on_a_clear_table_the_first_grasp_keeps_the_starting_yaw():
     ranked = rank_grasps(BOWL_RIM, np.array([0.0, 0.0, 0.9]), lambda xy: np.full(len(xy), 0.9))
     assert ranked[0].yaw == 0.0 and abs(ranked[0].direction[1]) == 1.0
     assert [c.yaw for c in ranked].count(0.0) == 2
+
+
+class _FixedView:
+    """A SceneView stand-in for the resync rules: fixed target positions (no simulator needed)."""
+
+    def __init__(self, positions: dict[str, np.ndarray]):
+        self.positions = positions
+
+    def position(self, name: str) -> np.ndarray:
+        return self.positions[name]
+
+
+def _resync_expert(phase, count: int = 0):
+    from distill.policy.experts import GraspCandidate, PickPlaceExpert
+
+    expert = PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM)
+    expert._cand, expert._R, expert._obj_start_z = GraspCandidate(np.array([0.0, 1.0]), 0.0), R_DOWN, 0.90
+    expert._spare = [GraspCandidate(np.array([0.0, -1.0]), 0.0)]
+    expert.phase, expert._count = phase, count
+    return expert
+
+
+def _obs(eef, obj) -> dict:
+    return {"robot0_eef_pos": np.asarray(eef, float), "robot0_eef_quat": matrix_to_quat(R_DOWN),
+            "bowl_1_pos": np.asarray(obj, float), "bowl_1_quat": np.array([0.0, 0.0, 0.0, 1.0])}
+
+
+def test_resync_reads_the_phase_from_the_scene_after_a_policy_acted():
+    from distill.policy.experts import Phase
+
+    view = _FixedView({"plate_1": np.array([0.3, 0.0, 0.90])})
+    # Carrying, but the bowl lies on the table 20 cm from the plate: dropped, so approach again (same side).
+    e = _resync_expert(Phase.CARRY, 5)
+    assert e.resync(_obs([0.0, 0.2, 1.1], [0.0, 0.0, 0.90]), view) == Phase.APPROACH
+    assert e._cand.direction[1] == 1.0 and e._spare == [] and e._grasp_pos is None
+    # Carrying with the bowl in the hand (up, 6 cm from it): nothing changes.
+    e = _resync_expert(Phase.CARRY, 5)
+    assert e.resync(_obs([0.0, 0.047, 1.01], [0.0, 0.0, 0.96]), view) == Phase.CARRY
+    # Approaching while the policy already holds the bowl up: lift, past the lift check.
+    e = _resync_expert(Phase.APPROACH, 3)
+    assert e.resync(_obs([0.0, 0.047, 1.01], [0.0, 0.0, 0.96]), view) == Phase.LIFT and e._count == 12
+    # Descending to a frozen grasp point the bowl has since been pushed 3 cm away from: approach again.
+    e = _resync_expert(Phase.DESCEND, 4)
+    e._grasp_pos = np.array([0.0, 0.047, 0.932])
+    assert e.resync(_obs([0.0, 0.05, 1.0], [0.03, 0.0, 0.90]), view) == Phase.APPROACH
+    # Released on the plate (within 4 cm of it): the retreat goes on.
+    e = _resync_expert(Phase.RETREAT, 2)
+    assert e.resync(_obs([0.3, 0.05, 1.0], [0.31, 0.0, 0.91]), view) == Phase.RETREAT
+    # Released 10 cm short of the plate: approach again.
+    e = _resync_expert(Phase.RETREAT, 2)
+    assert e.resync(_obs([0.2, 0.05, 1.0], [0.2, 0.0, 0.90]), view) == Phase.APPROACH

@@ -188,3 +188,23 @@ def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_tas
     mae = [float(v) for v in cells[2].split("/")]
     assert len(mae) == 3 and all(0 <= v < 2 for v in mae)
     assert cells[3].count("/") == 3 and cells[4].count("/") == 1
+
+
+def test_dagger_episode_labels_every_policy_step_with_the_expert_and_loads_as_a_demo(spatial_task, tmp_path):
+    """distill.policy.dagger with the committed bc-fused policy driving (beta 0): one short episode of
+    task 0 becomes a demo file whose actions are the expert's labels, not the policy's commands."""
+    from distill.policy.dagger import DaggerConfig, collect_task
+    from distill.policy.hdf5_io import load_demos
+
+    cfg = DaggerConfig(policy="models/bc-fused", tasks=(0,), episodes_per_task=1, beta=0.0, max_steps=24)
+    result = collect_task(0, cfg, tmp_path)
+    assert result["episodes"] == 1 and result["frames"] == 24 and result["policy_successes"] == 0
+    (ep,) = list(load_demos(result["file"], with_states=True))
+    assert len(ep) == 24 and ep.agentview.shape == (24, 128, 128, 3)
+    assert ep.attrs["expert_fraction"] == 0.0 and ep.attrs["init_state_index"] == 0 and ep.attrs["success"] == 0
+    assert "black bowl" in ep.language and "plate" in ep.language
+    # The first label is the expert's approach from the settled start: toward the bowl, gripper open.
+    assert ep.actions[0, 6] == -1.0 and np.abs(ep.actions[0, :3]).max() > 0.3
+    # The hand moved (the policy drove) and the recorded states follow it.
+    assert np.linalg.norm(ep.proprio["ee_pos"][-1] - ep.proprio["ee_pos"][0]) > 0.01
+    assert np.abs(ep.states[-1] - ep.states[0]).max() > 1e-3

@@ -143,7 +143,8 @@ def make_env(task: LiberoTask, cfg: DemoConfig):
     return env
 
 
-def _proprio(obs: dict) -> dict[str, np.ndarray]:
+def recorded_proprio(obs: dict) -> dict[str, np.ndarray]:
+    """The proprioception a demo file records (``hdf5_io.PROPRIO_KEYS`` plus ``ee_quat``) from a LIBERO observation."""
     from distill.policy.experts import rotvec_from_matrix
     from vega_ros.geometry import quat_to_matrix
 
@@ -181,7 +182,7 @@ def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -
     while k < limit:
         action = expert.act(obs, view) if not expert.done else idle
         out.states.append(env.sim.get_state().flatten())
-        for key, v in _proprio(obs).items():
+        for key, v in recorded_proprio(obs).items():
             out.proprio.setdefault(key, []).append(v)
         out.actions.append(action)  # the label is always the expert's own action
         executed = action
@@ -312,24 +313,31 @@ def _worker(args) -> dict:
     return record_task(task, cfg, Path(out_dir), progress=queue.put)
 
 
-def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress: bool = True) -> dict:
-    """Record every selected task of the suite (one process per task, ``workers`` at a time)."""
+def run_parallel(worker, jobs: list[tuple], total: int, desc: str, workers: int, show_progress: bool = True) -> list:
+    """``worker(job + (queue,))`` for every job in spawned processes, ``workers`` at a time (one
+    fresh process per job: a LIBERO env per process). Workers report finished episodes with
+    ``queue.put(n)``; the bar counts them to ``total``. Returns the workers' results in job order."""
     from tqdm import tqdm
 
-    tasks = [t for t in suite_tasks(cfg.suite) if cfg.tasks is None or t.task_index in cfg.tasks]
-    t0 = time.perf_counter()
     ctx = mp.get_context("spawn")
-    results = []
-    with ctx.Manager() as manager, tqdm(total=len(tasks) * cfg.episodes_per_task, desc=cfg.suite, unit="ep", disable=not show_progress) as bar:
+    with ctx.Manager() as manager, tqdm(total=total, desc=desc, unit="ep", disable=not show_progress) as bar:
         queue = manager.Queue()
         with ctx.Pool(max(1, workers), maxtasksperchild=1) as pool:
-            pending = pool.map_async(_worker, [(t, cfg, str(out_dir), queue) for t in tasks], chunksize=1)
+            pending = pool.map_async(worker, [(*job, queue) for job in jobs], chunksize=1)
             while not pending.ready():
                 with contextlib.suppress(Exception):
                     bar.update(queue.get(timeout=0.5))
             while not queue.empty():
                 bar.update(queue.get())
-            results = pending.get()
+            return pending.get()
+
+
+def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress: bool = True) -> dict:
+    """Record every selected task of the suite (one process per task, ``workers`` at a time)."""
+    tasks = [t for t in suite_tasks(cfg.suite) if cfg.tasks is None or t.task_index in cfg.tasks]
+    t0 = time.perf_counter()
+    results = run_parallel(_worker, [(t, cfg, str(out_dir)) for t in tasks], len(tasks) * cfg.episodes_per_task,
+                           cfg.suite, workers, show_progress)
     results.sort(key=lambda r: r["task_index"])
     attempted = sum(r["attempted"] for r in results)
     succeeded = sum(r["succeeded"] for r in results)

@@ -371,6 +371,53 @@ class PickPlaceExpert:
         self._trail.append(eef)
         return len(self._trail) > 5 and np.linalg.norm(self._trail[-1] - self._trail[-6]) < 0.003
 
+    def resync(self, obs: dict, view: SceneView) -> Phase:
+        """Bring the phase in line with the scene after someone else acted (DAgger labelling).
+
+        The state machine assumes its own actions were executed. When a policy drives, the object
+        can be in a state the current phase does not expect; these rules, checked before ``act``,
+        move the phase to the one that fits (and return it):
+
+        - the object is up (2 cm above where it rested) and within 9 cm of the hand during
+          approach, descend or close: the policy picked it, so LIFT (past the lift check);
+        - the object is down during lift (past the check), carry or lower, or rests more than 4 cm
+          from the place after the release: dropped or never held, so APPROACH on the same side;
+        - the object moved more than 1.5 cm from the frozen grasp point during descend or close:
+          the policy pushed it, so APPROACH.
+
+        Call ``start`` first (``act`` does on its first call). Also clears the spare grasps: a
+        labeller re-approaches on the side it chose rather than switching sides mid-episode.
+        """
+        if self._cand is None:
+            self.start(obs, view)
+        self._spare = []
+        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
+        obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
+        up = obj[2] > self._obj_start_z + 0.02
+        held = up and np.linalg.norm(eef - obj) < 0.09
+        place = view.position(self.target) + self.place_offset
+        away_from_place = np.linalg.norm(place[:2] - obj[:2]) > 0.04
+        p = self.phase
+        if p in (Phase.APPROACH, Phase.DESCEND, Phase.CLOSE) and held:
+            self._next(Phase.LIFT)
+            self._count = 12
+        elif ((p == Phase.LIFT and self._count >= 12) or p in (Phase.CARRY, Phase.LOWER)) and not held and away_from_place:
+            self._restart(obj)
+        elif p in (Phase.RELEASE, Phase.RETREAT, Phase.DONE) and away_from_place and not held:
+            self._restart(obj)
+        elif p in (Phase.DESCEND, Phase.CLOSE) and self._grasp_pos is not None:
+            now = grasp_point(self.grasp, self._cand, obj, np.asarray(obs[f"{self.obj}_quat"], np.float64))
+            if np.linalg.norm(now - self._grasp_pos) > 0.015:
+                self._restart(obj)
+        return self.phase
+
+    def _restart(self, obj: np.ndarray) -> None:
+        """Back to the approach on the same side; the object's resting height is measured anew."""
+        self._obj_start_z = float(obj[2])
+        self._grasp_pos = None
+        self._obj_trail = []
+        self._next(Phase.APPROACH)
+
     def act(self, obs: dict, view: SceneView) -> np.ndarray:
         """The next action ``[7]`` from the current observation."""
         if self._cand is None:
