@@ -16,9 +16,10 @@ that state: ``PickPlaceExpert.act`` after ``PickPlaceExpert.resync``, which re-r
 from the scene because the expert did not take the last actions itself. The episode ends on success
 or at the suite's step limit; failed episodes are kept too (their states are the point).
 
-Writes ``<out>/<suite>/<task name>_demo.hdf5`` (the demo layout of ``hdf5_io``; per-episode attrs
-``dagger_beta``, ``success``, ``expert_fraction``, ``expert_restarts``) and ``<out>/<suite>_summary.json`` with the
-policy's success while collecting. ``distill.policy.train`` reads the files like demonstrations.
+Writes ``<out>/<suite>/<task name>_demo.hdf5`` (the demo layout of ``hdf5_io``; per-episode
+attrs ``dagger_beta``, ``success``, ``expert_fraction``, ``expert_restarts``) and
+``<out>/<suite>_summary.json`` with the policy's success while collecting. ``distill.policy.train``
+reads the files like demonstrations.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from distill.policy.demos import MAX_STEPS, recorded_proprio, run_parallel
 from distill.policy.experts import Phase, SceneView, expert_for
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
+from vega_ros.libero.policy_api import check_action
 from vega_ros.libero.protocol import SETTLE_ACTION
 
 
@@ -103,7 +105,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
         if t % k == 0:
             expert_drives = bool(rng.random() < cfg.beta)
             queue = [] if expert_drives else list(policy.predict_chunk(observation_to_inputs(obs))[:k])
-        executed = label if expert_drives else np.clip(queue.pop(0), -1.0, 1.0)
+        executed = label if expert_drives else check_action(queue.pop(0))
         by_expert += expert_drives
         obs, reward, done, _ = env.step(np.asarray(executed, np.float64).tolist())
         rewards.append(float(reward))
