@@ -33,3 +33,17 @@ def test_sampled_demo_summary_names_seeds_not_init_states():
                "config": {"init_states": "sampled", "init_state_offset": 0, "episodes_per_task": 2, "seed": 5, "max_steps": None},
                "tasks": []}
     assert "sampled placements" in summary_markdown(summary) and "init states" not in summary_markdown(summary)
+
+
+def test_dagger_config_checks_beta_and_takes_the_suite_step_limit():
+    from distill.policy.dagger import DaggerConfig
+
+    assert DaggerConfig(policy="models/x").step_limit == 220
+    assert DaggerConfig(policy="models/x", suite="libero_object", max_steps=30).step_limit == 30
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="beta"):
+            DaggerConfig(policy="models/x", beta=bad)
+    with pytest.raises(ValueError, match="episodes_per_task"):
+        DaggerConfig(policy="models/x", episodes_per_task=0)
+    with pytest.raises(ValueError, match="step limit"):
+        DaggerConfig(policy="models/x", suite="libero_unknown")

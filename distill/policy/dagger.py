@@ -64,6 +64,8 @@ class DaggerConfig:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.episodes_per_task < 1:
             raise ValueError("episodes_per_task must be >= 1")
+        if self.max_steps is None and self.suite not in MAX_STEPS:
+            raise ValueError(f"no step limit known for suite {self.suite!r}; pass max_steps")
 
     @property
     def step_limit(self) -> int:

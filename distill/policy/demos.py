@@ -32,6 +32,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,7 +314,8 @@ def _worker(args) -> dict:
     return record_task(task, cfg, Path(out_dir), progress=queue.put)
 
 
-def run_parallel(worker, jobs: list[tuple], total: int, desc: str, workers: int, show_progress: bool = True) -> list:
+def run_parallel(worker: Callable[[tuple], dict], jobs: list[tuple], total: int, desc: str, workers: int,
+                 show_progress: bool = True) -> list[dict]:
     """``worker(job + (queue,))`` for every job in spawned processes, ``workers`` at a time (one
     fresh process per job: a LIBERO env per process). Workers report finished episodes with
     ``queue.put(n)``; the bar counts them to ``total``. Returns the workers' results in job order."""
