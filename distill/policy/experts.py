@@ -380,8 +380,9 @@ class PickPlaceExpert:
 
         - the object is up (2 cm above where it rested) and within 9 cm of the hand during
           approach, descend or close: the policy picked it, so LIFT (past the lift check);
-        - the object is down during lift (past the check), carry or lower, or rests more than 4 cm
-          from the place after the release: dropped or never held, so APPROACH on the same side;
+        - the object is not held and lies more than 4 cm from the place during lift (past the
+          check), carry, lower or after the release: dropped or never held, so APPROACH on the
+          same side;
         - the object moved more than 1.5 cm from the frozen grasp point during descend or close:
           the policy pushed it, so APPROACH.
 
