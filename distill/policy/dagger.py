@@ -27,18 +27,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from distill.data.scenes import suite_tasks
-from distill.policy.demos import MAX_STEPS, recorded_proprio, run_parallel
+from distill.policy.demos import MAX_STEPS, demo_file_meta, jsonable, recorded_proprio, run_parallel
 from distill.policy.experts import Phase, SceneView, expert_for
-from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
+from distill.policy.hdf5_io import Episode, write_demo_file
 from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
 from vega_ros.libero.policy_api import check_action
 from vega_ros.libero.protocol import SETTLE_ACTION
@@ -155,10 +154,8 @@ def collect_task(task_index: int, cfg: DaggerConfig, out_dir: Path, progress=Non
             if progress:
                 progress(1)
         path = out_dir / cfg.suite / f"{task.name}_demo.hdf5"
-        meta = FileMeta(problem_name=env.problem_name, language_instruction=scene_instruction(env), bddl_file_name=task.bddl_path,
-                        env_kwargs={"controller": "OSC_POSE", "control_freq": 20, "camera_heights": policy.card.image_size,
-                                    "camera_widths": policy.card.image_size},
-                        extra={"generator": "distill.policy.dagger", "config": json.loads(json.dumps(asdict(cfg)))})
+        meta = demo_file_meta(env, task, scene_instruction(env), policy.card.image_size, policy.card.image_size,
+                              {"generator": "distill.policy.dagger", "config": jsonable(cfg)})
         write_demo_file(path, episodes, meta)
         result["file"] = str(path)
     finally:
@@ -170,8 +167,6 @@ def collect_task(task_index: int, cfg: DaggerConfig, out_dir: Path, progress=Non
 
 def _worker(args) -> dict:
     task_index, cfg, out_dir, queue = args
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     return collect_task(task_index, cfg, Path(out_dir), progress=queue.put)
 
 
@@ -184,7 +179,7 @@ def collect(cfg: DaggerConfig, out_dir: Path, workers: int = 2) -> dict:
     results.sort(key=lambda r: r["task_index"])
     episodes = sum(r["episodes"] for r in results)
     wins = sum(r["policy_successes"] for r in results)
-    summary = {"suite": cfg.suite, "config": json.loads(json.dumps(asdict(cfg))), "workers": workers,
+    summary = {"suite": cfg.suite, "config": jsonable(cfg), "workers": workers,
                "wall_s": time.perf_counter() - t0, "episodes": episodes, "policy_successes": wins,
                "frames": sum(r["frames"] for r in results), "tasks": results}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -278,19 +278,9 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
         result["failed_init_states" if inits is not None else "failed_seeds"] = failed
         if episodes:
             path = out_dir / cfg.suite / f"{task.name}_demo.hdf5"
-            meta = FileMeta(
-                problem_name=env.problem_name,
-                language_instruction=language,
-                bddl_file_name=task.bddl_path,
-                env_kwargs={
-                    "controller": "OSC_POSE",
-                    "control_freq": 20,
-                    "camera_names": list(CAMERAS.values()),
-                    "camera_heights": cfg.height,
-                    "camera_widths": cfg.width,
-                },
-                extra={"generator": "distill.policy.demos", "suite": cfg.suite, "task_index": task.task_index, "config": _jsonable(cfg)},
-            )
+            meta = demo_file_meta(env, task, language, cfg.width, cfg.height,
+                                  {"generator": "distill.policy.demos", "suite": cfg.suite, "task_index": task.task_index,
+                                   "config": jsonable(cfg)})
             write_demo_file(path, episodes, meta)
             result["file"] = str(path)
     finally:
@@ -300,8 +290,26 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
     return result
 
 
-def _jsonable(cfg: DemoConfig) -> dict:
+def jsonable(cfg) -> dict:
+    """A config dataclass as plain JSON types (tuples become lists), for summaries and file metadata."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def demo_file_meta(env, task: LiberoTask, language: str, width: int, height: int, extra: dict) -> FileMeta:
+    """The file-level metadata of a demo file recorded in ``env`` (OSC_POSE at 20 Hz, both cameras)."""
+    return FileMeta(
+        problem_name=env.problem_name,
+        language_instruction=language,
+        bddl_file_name=task.bddl_path,
+        env_kwargs={
+            "controller": "OSC_POSE",
+            "control_freq": 20,
+            "camera_names": list(CAMERAS.values()),
+            "camera_heights": height,
+            "camera_widths": width,
+        },
+        extra=extra,
+    )
 
 
 # ----------------------------------------------------------------------------- parallel driver
@@ -309,9 +317,13 @@ def _jsonable(cfg: DemoConfig) -> dict:
 
 def _worker(args) -> dict:
     task, cfg, out_dir, queue = args
+    return record_task(task, cfg, Path(out_dir), progress=queue.put)
+
+
+def _offscreen_gl_defaults() -> None:
+    """In each worker: MuJoCo renders offscreen with EGL unless the caller chose another backend."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    return record_task(task, cfg, Path(out_dir), progress=queue.put)
 
 
 def run_parallel(worker: Callable[[tuple], dict], jobs: list[tuple], total: int, desc: str, workers: int,
@@ -324,7 +336,7 @@ def run_parallel(worker: Callable[[tuple], dict], jobs: list[tuple], total: int,
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, tqdm(total=total, desc=desc, unit="ep", disable=not show_progress) as bar:
         queue = manager.Queue()
-        with ctx.Pool(max(1, workers), maxtasksperchild=1) as pool:
+        with ctx.Pool(max(1, workers), initializer=_offscreen_gl_defaults, maxtasksperchild=1) as pool:
             pending = pool.map_async(worker, [(*job, queue) for job in jobs], chunksize=1)
             while not pending.ready():
                 with contextlib.suppress(Exception):
@@ -345,7 +357,7 @@ def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress
     succeeded = sum(r["succeeded"] for r in results)
     summary = {
         "suite": cfg.suite,
-        "config": _jsonable(cfg),
+        "config": jsonable(cfg),
         "workers": workers,
         "wall_s": time.perf_counter() - t0,
         "attempted": attempted,
