@@ -12,7 +12,8 @@ def test_shipped_demo_config_loads_and_flags_override_it():
 
 
 BAD_VALUES = [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"},
-              {"init_states": "random"}, {"action_noise": -0.1}, {"action_noise_corr": 1.0}]
+              {"init_states": "random"}, {"action_noise": -0.1}, {"action_noise_corr": 1.0},
+              {"grasp_order": "left-first"}]
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
@@ -47,3 +48,5 @@ def test_dagger_config_checks_beta_and_takes_the_suite_step_limit():
         DaggerConfig(policy="models/x", episodes_per_task=0)
     with pytest.raises(ValueError, match="step limit"):
         DaggerConfig(policy="models/x", suite="libero_unknown")
+    with pytest.raises(ValueError, match="grasp_order"):
+        DaggerConfig(policy="models/x", grasp_order="left-first")

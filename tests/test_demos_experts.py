@@ -3,11 +3,13 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from distill.policy.experts import (
     BOWL_RIM,
     R_DOWN,
     OscScale,
+    grasp_candidates,
     grasp_point,
     hand_footprint,
     pose_action,
@@ -76,6 +78,20 @@ def test_on_a_clear_table_the_first_grasp_keeps_the_starting_yaw():
     ranked = rank_grasps(BOWL_RIM, np.array([0.0, 0.0, 0.9]), lambda xy: np.full(len(xy), 0.9))
     assert ranked[0].yaw == 0.0 and abs(ranked[0].direction[1]) == 1.0
     assert [c.yaw for c in ranked].count(0.0) == 2
+
+
+def test_robot_side_first_order_reproduces_the_turning_grasp_of_the_shipped_demos():
+    """Before session 7 the expert preferred -x (the robot's side): a 90-degree turn on a clear table."""
+    clear = lambda xy: np.full(len(xy), 0.9)
+    ranked = rank_grasps(BOWL_RIM, np.array([0.0, 0.0, 0.9]), clear, order="robot-side-first")
+    np.testing.assert_array_equal(ranked[0].direction, [-1, 0])
+    assert ranked[0].yaw == np.pi / 2
+    # The same four candidates in both orders; an obstacle on -x still wins over the preference.
+    assert sorted(map(tuple, (c.direction for c in ranked))) == sorted(map(tuple, (c.direction for c in rank_grasps(BOWL_RIM, np.zeros(3), clear))))
+    blocked_minus_x = lambda xy: np.where(xy[:, 0] < -0.07, 1.1, 0.9)
+    assert not np.allclose(rank_grasps(BOWL_RIM, np.array([0.0, 0.0, 0.9]), blocked_minus_x, order="robot-side-first")[0].direction, [-1, 0])
+    with pytest.raises(ValueError, match="grasp order"):
+        grasp_candidates(BOWL_RIM, "left-first")
 
 
 class _FixedView:

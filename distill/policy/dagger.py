@@ -36,7 +36,7 @@ import numpy as np
 
 from distill.data.scenes import suite_tasks
 from distill.policy.demos import MAX_STEPS, demo_file_meta, jsonable, recorded_proprio, run_parallel
-from distill.policy.experts import Phase, SceneView, expert_for
+from distill.policy.experts import GRASP_ORDERS, Phase, SceneView, expert_for
 from distill.policy.hdf5_io import Episode, write_demo_file
 from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
 from vega_ros.libero.policy_api import check_action
@@ -57,8 +57,11 @@ class DaggerConfig:
     settle_steps: int = 10
     max_steps: int | None = None  # None: the suite's protocol limit
     seed: int = 0
+    grasp_order: str = "no-turn-first"  # the labelling expert's (experts.GRASP_ORDERS); match the policy's demos
 
     def __post_init__(self) -> None:
+        if self.grasp_order not in GRASP_ORDERS:
+            raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.episodes_per_task < 1:
@@ -83,7 +86,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))
-    expert, view = expert_for(env), SceneView(env)
+    expert, view = expert_for(env, grasp_order=cfg.grasp_order), SceneView(env)
     instruction = scene_instruction(env)
     policy.reset(instruction)
     k = policy.card.execute_steps
@@ -198,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, default=0.5, help="probability that the expert drives a chunk")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grasp-order", default="no-turn-first", choices=sorted(GRASP_ORDERS),
+                   help="the labelling expert's preferred rim grasp; match the demos the policy was cloned from")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2, help="parallel processes (one per CPU core)")
     args = p.parse_args(argv)
     cfg = DaggerConfig(policy=args.policy, models_root=args.models_root, suite=args.suite, tasks=args.tasks,
                        episodes_per_task=args.episodes_per_task, init_state_offset=args.init_state_offset,
-                       beta=args.beta, max_steps=args.max_steps, seed=args.seed)
+                       beta=args.beta, max_steps=args.max_steps, seed=args.seed, grasp_order=args.grasp_order)
     summary = collect(cfg, args.out, workers=args.workers)
     for r in summary["tasks"]:
         print(f"{r['task_index']:2d} policy {r['policy_successes']}/{r['episodes']}  {r['frames']} frames  "

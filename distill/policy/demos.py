@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 
 from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
-from distill.policy.experts import FREE_SPACE_PHASES, GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
+from distill.policy.experts import FREE_SPACE_PHASES, GRASP_ORDERS, GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from vega_ros.libero.rollout import scene_instruction
 
@@ -81,6 +81,9 @@ class DemoConfig:
     action_noise_corr: float = 0.8
     """Step-to-step correlation of that noise (an AR(1) process with the stationary deviation above),
     so it pushes the hand off course for several steps, as a policy's own bias does."""
+    grasp_order: str = "no-turn-first"
+    """Which rim grasp the expert prefers on a tie (``experts.GRASP_ORDERS``); ``robot-side-first``
+    reproduces the demos of the shipped policies (recorded before session 7 changed the default)."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
@@ -93,6 +96,8 @@ class DemoConfig:
             raise ValueError("action_noise must be >= 0 and action_noise_corr in [0, 1)")
         if self.init_states not in INIT_STATES:
             raise ValueError(f"init_states must be one of {INIT_STATES}, got {self.init_states!r}")
+        if self.grasp_order not in GRASP_ORDERS:
+            raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
 
     @property
     def step_limit(self) -> int:
@@ -174,7 +179,7 @@ def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -
     idle = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(idle)
-    expert = expert_for(env)
+    expert = expert_for(env, grasp_order=cfg.grasp_order)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
     rng, noise = np.random.default_rng(seed), np.zeros(3)
@@ -228,7 +233,7 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
     env = make_env(task, cfg)
     try:
         try:
-            expert_for(env)
+            expert_for(env, grasp_order=cfg.grasp_order)
         except UnsupportedTask as e:
             result["unsupported"] = str(e)
             if progress:
@@ -418,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-state-offset", type=int, default=None)
     p.add_argument("--post-success-steps", type=int, default=None, help="steps recorded after the goal first holds")
     p.add_argument("--action-noise", type=float, default=None, help="DART noise on the executed translation (action units)")
+    p.add_argument("--grasp-order", default=None, choices=sorted(GRASP_ORDERS),
+                   help="the expert's preferred rim grasp on a tie; robot-side-first reproduces the shipped policies' demos")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -432,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         init_state_offset=args.init_state_offset,
         post_success_steps=args.post_success_steps,
         action_noise=args.action_noise,
+        grasp_order=args.grasp_order,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)

@@ -132,19 +132,31 @@ class GraspCandidate:
     yaw: float  # hand yaw (radians); fingers close along ``direction`` for a rim grasp
 
 
-def grasp_candidates(grasp: Grasp) -> list[GraspCandidate]:
-    """Candidate grasps: offsets along ±y, then -x (the robot's side), +x; fingers close along the offset.
+GRASP_ORDERS: dict[str, tuple[tuple[tuple[int, int], float], ...]] = {
+    "no-turn-first": (((0, 1), 0.0), ((0, -1), 0.0), ((-1, 0), np.pi / 2), ((1, 0), np.pi / 2)),
+    "robot-side-first": (((-1, 0), np.pi / 2), ((0, 1), 0.0), ((0, -1), 0.0), ((1, 0), np.pi / 2)),
+}
+"""Candidate grasps in order of preference: (offset direction in world xy, hand yaw in radians).
 
-    The hand starts at yaw 0, so the ±y grasps need no turn and come first (ties in ``rank_grasps``
-    keep this order). With -x first, 8 of 10 libero_spatial tasks began with a 90-degree turn at
-    full rotation speed; policies cloned from those demos mistimed it and spun the hand (session 7).
-    Removing the turn did not raise the clones' success, though (session 8: 2/50 against 8/50 with
-    it, docs/policy/results.md); the expert's own success is the same either way (95/100).
+``no-turn-first`` (the default since session 7): the hand starts at yaw 0, so the ±y grasps need no
+turn and come first. ``robot-side-first`` (sessions 3–7): -x, the robot's side, first; 8 of 10
+libero_spatial tasks then begin with a 90-degree turn at full rotation speed. The demos of every
+shipped policy (``data/demos``, ``data/demos_s2``, ``data/demos_dart``) were recorded with it, so
+reproducing them needs it. Policies cloned from those demos mistimed the turn and spun the hand
+(session 7), yet removing it did not raise the clones' success (session 8: 2/50 against 8/50 with
+it, docs/policy/results.md); the expert's own success is the same either way (95/100)."""
+
+
+def grasp_candidates(grasp: Grasp, order: str = "no-turn-first") -> list[GraspCandidate]:
+    """Candidate grasps in the preference ``order`` (a ``GRASP_ORDERS`` key); fingers close along the offset.
+
+    Ties in ``rank_grasps`` keep this order. A grasp from the top (``radius`` 0) has one candidate.
     """
-    out = []
-    for d, yaw in (((0, 1), 0.0), ((0, -1), 0.0), ((-1, 0), np.pi / 2), ((1, 0), np.pi / 2)):
-        out.append(GraspCandidate(np.asarray(d, np.float64), yaw))
-    return out if grasp.radius > 0 else [GraspCandidate(np.zeros(2), 0.0)]
+    if order not in GRASP_ORDERS:
+        raise ValueError(f"unknown grasp order {order!r}; known: {sorted(GRASP_ORDERS)}")
+    if grasp.radius <= 0:
+        return [GraspCandidate(np.zeros(2), 0.0)]
+    return [GraspCandidate(np.asarray(d, np.float64), yaw) for d, yaw in GRASP_ORDERS[order]]
 
 
 HAND_HALF_LENGTH = 0.10  # the Panda hand reaches this far (m) from its centre along the finger axis
@@ -160,15 +172,15 @@ def hand_footprint(centre_xy: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return np.asarray(pts)
 
 
-def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at) -> list[GraspCandidate]:
+def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-turn-first") -> list[GraspCandidate]:
     """Candidates ordered by the obstacles under the outer half of the hand, least first.
 
     ``height_at(xy [N, 2]) -> [N]`` gives the height (world z, m) of the highest surface at each
     point, not counting the object itself or the robot. A candidate's cost is the summed height
     of everything under its hand footprint that rises above the fingertips' lowest point (the
-    grasp height minus 3 cm); ties keep the order of ``grasp_candidates``.
+    grasp height minus 3 cm); ties keep the preference ``order`` (see ``grasp_candidates``).
     """
-    cands = grasp_candidates(grasp)
+    cands = grasp_candidates(grasp, order)
     if len(cands) == 1:
         return cands
     floor = obj_pos[2] + grasp.height - 0.03
@@ -312,6 +324,7 @@ class PickPlaceExpert:
         grasp: how to hold the object (see ``grasp_for``).
         scale: the controller's action scaling.
         place_offset: added to the target position (world, metres) for where the object goes.
+        grasp_order: which rim grasps are preferred on a tie (a ``GRASP_ORDERS`` key).
     """
 
     obj: str
@@ -319,6 +332,7 @@ class PickPlaceExpert:
     grasp: Grasp
     scale: OscScale = field(default_factory=OscScale)
     place_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    grasp_order: str = "no-turn-first"
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -336,7 +350,7 @@ class PickPlaceExpert:
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
         if self.grasp.from_top is None:
-            ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)))
+            ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order)
             self._carry_z = max(obj_pos[2], target[2]) + self.grasp.height + self.grasp.lift
         else:
             lo, hi = view.extent(self.obj)
@@ -483,10 +497,11 @@ class PickPlaceExpert:
         return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
 
 
-def expert_for(env, scale: OscScale | None = None) -> PickPlaceExpert:
+def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first") -> PickPlaceExpert:
     """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
 
     Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
+    ``grasp_order``: a ``GRASP_ORDERS`` key.
     """
     view = SceneView(env)
     goal = view.goal()
@@ -495,5 +510,6 @@ def expert_for(env, scale: OscScale | None = None) -> PickPlaceExpert:
         raise UnsupportedTask(f"goal {goal}: only single-predicate goals are scripted")
     pred, *args = goal[0]
     if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
-        return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale)
+        return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
+                               grasp_order=grasp_order)
     raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
