@@ -50,3 +50,20 @@ def test_dagger_config_checks_beta_and_takes_the_suite_step_limit():
         DaggerConfig(policy="models/x", suite="libero_unknown")
     with pytest.raises(ValueError, match="grasp_order"):
         DaggerConfig(policy="models/x", grasp_order="left-first")
+
+
+def test_a_recording_resumes_only_tasks_finished_with_the_same_settings(tmp_path):
+    from distill.policy.demos import save_task_result, saved_task_result, task_result_path
+
+    cfg = DemoConfig(episodes_per_task=2, tasks=(0,))
+    demo_file = tmp_path / "libero_spatial" / "t_demo.hdf5"
+    result = {"task_index": 0, "task": "t", "attempted": 2, "succeeded": 2, "file": str(demo_file)}
+    save_task_result(tmp_path, cfg, result)
+    assert saved_task_result(tmp_path, cfg, "t") is None  # its demo file is gone
+    demo_file.write_bytes(b"")
+    assert saved_task_result(tmp_path, cfg, "t") == result
+    assert saved_task_result(tmp_path, DemoConfig(episodes_per_task=2, tasks=(0, 1)), "t") == result  # another selection
+    assert saved_task_result(tmp_path, DemoConfig(episodes_per_task=2, seed=1), "t") is None  # other settings
+    assert saved_task_result(tmp_path, cfg, "other") is None
+    task_result_path(tmp_path, cfg.suite, "t").write_text("{not json")
+    assert saved_task_result(tmp_path, cfg, "t") is None

@@ -322,7 +322,44 @@ def demo_file_meta(env, task: LiberoTask, language: str, width: int, height: int
 
 def _worker(args) -> dict:
     task, cfg, out_dir, queue = args
-    return record_task(task, cfg, Path(out_dir), progress=queue.put)
+    result = record_task(task, cfg, Path(out_dir), progress=queue.put)
+    save_task_result(Path(out_dir), cfg, result)
+    return result
+
+
+def task_result_path(out_dir: Path, suite: str, task_name: str) -> Path:
+    """Where a finished task's result is kept (beside its demo file), so a rerun can skip the task."""
+    return out_dir / suite / f"{task_name}_result.json"
+
+
+def _resume_key(cfg: DemoConfig) -> dict:
+    """The settings a saved task result must match to be reused (the task selection may differ)."""
+    return {k: v for k, v in jsonable(cfg).items() if k != "tasks"}
+
+
+def save_task_result(out_dir: Path, cfg: DemoConfig, result: dict) -> None:
+    """Keep a finished task's result (``record_task``'s dict) with the settings it was recorded with."""
+    path = task_result_path(out_dir, cfg.suite, result["task"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"config": _resume_key(cfg), "result": result}, indent=2))
+    os.replace(tmp, path)
+
+
+def saved_task_result(out_dir: Path, cfg: DemoConfig, task_name: str) -> dict | None:
+    """The result of ``task_name`` from an earlier run into ``out_dir`` with the same settings, or
+    None (never run, other settings, or its demo file is gone): long recordings resume by task."""
+    path = task_result_path(out_dir, cfg.suite, task_name)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    result = saved.get("result") if isinstance(saved, dict) else None
+    if saved.get("config") != _resume_key(cfg) or not isinstance(result, dict):
+        return None
+    if result.get("file") and not Path(result["file"]).exists():
+        return None
+    return result
 
 
 def _offscreen_gl_defaults() -> None:
@@ -352,11 +389,21 @@ def run_parallel(worker: Callable[[tuple], dict], jobs: list[tuple], total: int,
 
 
 def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress: bool = True) -> dict:
-    """Record every selected task of the suite (one process per task, ``workers`` at a time)."""
+    """Record every selected task of the suite (one process per task, ``workers`` at a time).
+
+    Tasks an earlier run into ``out_dir`` finished with the same settings are not run again
+    (``saved_task_result``): a recording cut off midway resumes where it stopped."""
     tasks = [t for t in suite_tasks(cfg.suite) if cfg.tasks is None or t.task_index in cfg.tasks]
     t0 = time.perf_counter()
-    results = run_parallel(_worker, [(t, cfg, str(out_dir)) for t in tasks], len(tasks) * cfg.episodes_per_task,
-                           cfg.suite, workers, show_progress)
+    saved = {t.task_index: r for t in tasks if (r := saved_task_result(out_dir, cfg, t.name)) is not None}
+    if saved:
+        logging.getLogger(__name__).warning("%s: %d of %d tasks already recorded with these settings; skipping them",
+                                            out_dir, len(saved), len(tasks))
+    todo = [t for t in tasks if t.task_index not in saved]
+    results = list(saved.values())
+    if todo:
+        results += run_parallel(_worker, [(t, cfg, str(out_dir)) for t in todo], len(todo) * cfg.episodes_per_task,
+                                cfg.suite, workers, show_progress)
     results.sort(key=lambda r: r["task_index"])
     attempted = sum(r["attempted"] for r in results)
     succeeded = sum(r["succeeded"] for r in results)
@@ -365,6 +412,7 @@ def record_suite(cfg: DemoConfig, out_dir: Path, workers: int = 1, show_progress
         "config": jsonable(cfg),
         "workers": workers,
         "wall_s": time.perf_counter() - t0,
+        "resumed_tasks": sorted(saved),
         "attempted": attempted,
         "succeeded": succeeded,
         "success_rate": succeeded / max(attempted, 1),
@@ -406,7 +454,8 @@ def summary_markdown(summary: dict) -> str:
     lines.append(
         f"\n{summary['suite']}: {summary['succeeded']}/{summary['attempted']} ({100 * summary['success_rate']:.0f} %), "
         f"{_episodes_phrase(cfg)} of each task, "
-        f"step limit {cfg['max_steps'] or MAX_STEPS[summary['suite']]}, {summary['workers']} worker(s), {summary['wall_s']:.0f} s wall."
+        f"step limit {cfg['max_steps'] or MAX_STEPS[summary['suite']]}, {summary['workers']} worker(s), {summary['wall_s']:.0f} s wall"
+        + (f" (tasks {summary['resumed_tasks']} recorded by an earlier run)." if summary.get("resumed_tasks") else ".")
     )
     return "\n".join(lines) + "\n"
 
