@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
@@ -157,6 +158,17 @@ def test_cli_trains_with_augmentation_and_the_card_records_the_recipe(bc_setup, 
     t = card["training"]
     assert t["steps"] == 3 and t["augment"] == {"image_shift": 2, "token_shift": 1}
     assert t["config"] == str(path) and t["trainer"]["max_steps"] == 3 and t["trainer"]["lr"] > 0
+    # The artifact keeps the torch weights: a fine-tune can start from it once runs/ is gone.
+    raw.update(out=str(tmp_path / "tuned"), trainer={**raw["trainer"], "max_steps": 1, "init_from": str(tmp_path / "out")})
+    path.write_text(json.dumps(raw))
+    main(["--config", str(path), "--run-dir", str(tmp_path / "tuned_run"), "--no-export"])
+    from distill.training.checkpoint import latest_checkpoint, resolve_checkpoint
+
+    assert resolve_checkpoint(str(tmp_path / "out")) == str(tmp_path / "out")
+    exported = load_file(str(tmp_path / "out" / "model.safetensors"))
+    first = load_file(os.path.join(latest_checkpoint(str(tmp_path / "run")), "model.safetensors"))
+    assert exported.keys() == first.keys() and all(torch.equal(exported[k], first[k]) for k in exported)
+    assert "model.safetensors" in card["files"]
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")

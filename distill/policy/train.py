@@ -48,6 +48,7 @@ from distill.data.shards import atomic_write_bytes
 from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
 from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
+from distill.training import checkpoint as ckpt
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.libero.observations import PROPRIO_LAYOUTS, encode_proprio
 from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
@@ -277,7 +278,9 @@ class _ExportWrapper(torch.nn.Module):
 
 def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, out_dir: str,
                   training: dict[str, Any], tolerance: float = 1e-3) -> PolicyCard:
-    """Write ``policy.onnx`` (opset 17, dynamic batch; parity-checked), embeddings and the card."""
+    """Write ``policy.onnx`` (opset 17, dynamic batch; parity-checked), embeddings, the card, and the
+    torch weights (``model.safetensors``: the robot never reads them; ``trainer.init_from`` can name
+    the artifact folder to fine-tune it after its run directory is gone)."""
     import onnxruntime as ort
 
     from vega_ros.artifact import sha256_file
@@ -304,6 +307,7 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
     if err > tolerance:
         os.remove(path)
         raise RuntimeError(f"policy ONNX parity error {err:.2e} exceeds {tolerance:.0e}")
+    weights = ckpt.save_model_weights(out_dir, model)
     lang_src = os.path.join(cfg.cache, LANGUAGE_FILE)
     lang_dst = os.path.join(out_dir, LANGUAGE_FILE)
     with open(lang_src) as src, open(lang_dst, "w") as dst:
@@ -313,7 +317,8 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
         encoder = {"name": os.path.basename(os.path.normpath(cfg.encoder)), "encoder_sha256": cache_index["encoder_sha256"]}
     card = PolicyCard(name=cfg.name, fusion=pc.fusion.value, image_size=s, chunk=pc.chunk, execute_steps=cfg.execute_steps,
                       proprio_layout=list(cfg.proprio_layout), language_dim=pc.language_dim, encoder=encoder,
-                      files={POLICY_FILE: sha256_file(path), LANGUAGE_FILE: sha256_file(lang_dst)},
+                      files={POLICY_FILE: sha256_file(path), LANGUAGE_FILE: sha256_file(lang_dst),
+                             ckpt.WEIGHTS_FILE: sha256_file(weights)},
                       training={**training, "policy_config": {k: (v.value if isinstance(v, Fusion) else v) for k, v in dataclasses.asdict(pc).items()},
                                 "parity_max_abs_error": err})
     card.save(out_dir)

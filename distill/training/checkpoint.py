@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 LATEST = "latest"
+WEIGHTS_FILE = "model.safetensors"
 STATE_VERSION = 1
 
 
@@ -153,6 +154,15 @@ def checkpoint_dir(run_dir: str, step: int) -> str:
     return os.path.join(run_dir, "checkpoints", f"step_{step:08d}")
 
 
+def save_model_weights(folder: str, model: torch.nn.Module) -> str:
+    """Write ``model``'s state dict to ``folder/model.safetensors`` (CPU, contiguous); returns the path.
+
+    A folder holding this file is a valid ``init_from`` source (``resolve_checkpoint``)."""
+    path = os.path.join(folder, WEIGHTS_FILE)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+    return path
+
+
 def save_checkpoint(
     run_dir: str,
     step: int,
@@ -168,8 +178,7 @@ def save_checkpoint(
     final = checkpoint_dir(run_dir, step)
     tmp = tempfile.mkdtemp(dir=root, prefix=".tmp-")
     try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, os.path.join(tmp, "model.safetensors"))
+        save_model_weights(tmp, model)
         opt_tensors: dict[str, torch.Tensor] = {}
         state = {
             "version": STATE_VERSION,
@@ -212,7 +221,7 @@ def latest_checkpoint(run_dir: str) -> str | None:
 
 def resolve_checkpoint(source: str) -> str:
     """``source`` itself if it is a checkpoint directory, else the newest checkpoint of run dir ``source``."""
-    if os.path.isfile(os.path.join(source, "model.safetensors")):
+    if os.path.isfile(os.path.join(source, WEIGHTS_FILE)):
         return source
     path = latest_checkpoint(source)
     if path is None:
@@ -222,7 +231,7 @@ def resolve_checkpoint(source: str) -> str:
 
 def load_model_weights(path: str, model: torch.nn.Module) -> None:
     """Load only ``model.safetensors`` of checkpoint directory ``path`` into ``model`` (strict)."""
-    weights_file = os.path.join(path, "model.safetensors")
+    weights_file = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(weights_file):
         raise CheckpointError(f"checkpoint file missing: {weights_file}")
     try:
@@ -242,7 +251,7 @@ def load_checkpoint(
     restore_rng: bool = True,
 ) -> Checkpoint:
     """Load a checkpoint directory into ``model`` (and optimizer / scheduler / RNG)."""
-    files = {name: os.path.join(path, name) for name in ("model.safetensors", "optimizer.safetensors", "state.json")}
+    files = {name: os.path.join(path, name) for name in (WEIGHTS_FILE, "optimizer.safetensors", "state.json")}
     for f in files.values():
         if not os.path.isfile(f):
             raise CheckpointError(f"checkpoint file missing: {f}")
