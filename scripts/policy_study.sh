@@ -5,6 +5,7 @@
 #
 #   scripts/policy_study.sh [EPISODES_PER_TASK]      # default 20 (init states 20..39 of each task)
 #   VARIANTS="3d-only semantic-only" WORKERS=16 scripts/policy_study.sh 50
+#   STAGES=demos scripts/policy_study.sh                 # only record the demos (stages: demos train eval)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
@@ -22,6 +23,7 @@ source scripts/ros_env.sh
 EPISODES=${1:-20}
 WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
+STAGES=${STAGES:-"demos train eval"}
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
@@ -32,16 +34,21 @@ demos() {
     OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --grasp-order robot-side-first \
         --out "$out" --workers "$WORKERS" "$@"
 }
-demos data/demos --episodes-per-task 5                                  # init states 0-4
-demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
-demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
-
-for v in $VARIANTS; do
-    # 3,000 steps, then 9,000 more from those weights with a fresh warm-up and cosine (12,000 in all).
-    $PY -m distill.policy.train --config "config/policy/bc-$v-dart.yaml" --encoder-threads "$(nproc)"
-    $PY -m distill.policy.train --config "config/policy/bc-$v-long.yaml"
-done
-for v in $VARIANTS; do
-    .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-long" --episodes "$EPISODES" \
-        --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-long"
-done
+if [[ $STAGES == *demos* ]]; then
+    demos data/demos --episodes-per-task 5                                  # init states 0-4
+    demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
+    demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+fi
+if [[ $STAGES == *train* ]]; then
+    for v in $VARIANTS; do
+        # 3,000 steps, then 9,000 more from those weights with a fresh warm-up and cosine (12,000 in all).
+        $PY -m distill.policy.train --config "config/policy/bc-$v-dart.yaml" --encoder-threads "$(nproc)"
+        $PY -m distill.policy.train --config "config/policy/bc-$v-long.yaml"
+    done
+fi
+if [[ $STAGES == *eval* ]]; then
+    for v in $VARIANTS; do
+        .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-long" --episodes "$EPISODES" \
+            --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-long"
+    done
+fi
