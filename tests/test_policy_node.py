@@ -273,6 +273,50 @@ def test_an_unknown_task_is_refused_by_the_controller(tiny_policy):
     PolicyController(NoOpPolicy(), "fly to the moon")  # bring-up: the no-op policy takes any task
 
 
+def test_temporal_ensemble_weighs_overlapping_chunks_known_answer():
+    from vega_ros.policy_runtime import ensemble_action
+
+    a = np.arange(3 * 7, dtype=np.float64).reshape(3, 7)  # predicted at step 0: actions for steps 0, 1, 2
+    b = a + 100.0  # predicted at step 1: actions for steps 1, 2, 3
+    np.testing.assert_allclose(ensemble_action([(0, a), (1, b)], 0, 0.5), a[0])
+    w = np.exp(-0.5 * np.arange(2))
+    np.testing.assert_allclose(ensemble_action([(0, a), (1, b)], 2, 0.5), (w[0] * a[2] + w[1] * b[1]) / w.sum())
+    np.testing.assert_allclose(ensemble_action([(0, a), (1, b)], 1, 0.0), (a[1] + b[0]) / 2)  # m = 0: the mean
+    np.testing.assert_allclose(ensemble_action([(0, a), (1, b)], 3, 0.5), b[2])  # a no longer covers step 3
+    with pytest.raises(ValueError, match="no chunk covers"):
+        ensemble_action([(0, a)], 3, 0.5)
+
+
+def test_run_time_execution_options_of_an_exported_policy(tiny_policy):
+    from vega_ros.policy_runtime import OnnxPolicy
+
+    models = os.path.join(ROOT, "models")
+    inputs = expected_policy_inputs(SEED)
+    plain = OnnxPolicy(tiny_policy, models_root=models)
+    plain.reset(TASK)
+    chunk = plain.predict_chunk(inputs)  # [4, 7]; the same inputs give the same chunk every step
+    assert plain.execution == "chunks of 2"
+    every_step = OnnxPolicy(tiny_policy, models_root=models, execute_steps=1)
+    every_step.reset(TASK)
+    for _ in range(3):
+        np.testing.assert_allclose(every_step.act(inputs), np.clip(chunk[0], -1, 1), atol=1e-6)
+    m = 0.3
+    ensemble = OnnxPolicy(tiny_policy, models_root=models, temporal_ensemble=m)
+    ensemble.reset(TASK)
+    got = [ensemble.act(inputs) for _ in range(6)]
+    for t, action in enumerate(got):
+        covering = min(t + 1, 4)  # chunks predicted at steps max(0, t - 3) .. t, oldest first
+        preds = np.stack([chunk[t - t0] for t0 in range(t + 1 - covering, t + 1)])
+        w = np.exp(-m * np.arange(covering))
+        np.testing.assert_allclose(action, np.clip((w[:, None] * preds).sum(0) / w.sum(), -1, 1), atol=1e-5)
+    ensemble.reset(TASK)  # a new episode forgets the old chunks
+    np.testing.assert_allclose(ensemble.act(inputs), np.clip(chunk[0], -1, 1), atol=1e-6)
+    for bad in ({"execute_steps": 0}, {"execute_steps": 5}, {"temporal_ensemble": -1.0},
+                {"execute_steps": 1, "temporal_ensemble": 0.0}):
+        with pytest.raises(ValueError):
+            OnnxPolicy(tiny_policy, models_root=models, **bad)
+
+
 @pytest.mark.ros
 def test_the_node_refuses_an_unknown_task_or_a_bad_parameter_at_start(tiny_policy):
     from vega_ros.policy_node import main
@@ -280,6 +324,10 @@ def test_the_node_refuses_an_unknown_task_or_a_bad_parameter_at_start(tiny_polic
     with pytest.raises(SystemExit) as e:  # the node's entry point: one clear line, exit code 2
         main(["--ros-args", "-r", f"__node:={unique('policy')}", "-p", f"policy:={tiny_policy}",
               "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", "task:=fly to the moon"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:  # more actions per chunk than the chunk holds (4)
+        main(["--ros-args", "-r", f"__node:={unique('policy')}", "-p", f"policy:={tiny_policy}",
+              "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", f"task:={TASK}", "-p", "execute_steps:=9"])
     assert e.value.code == 2
     for bad in ("rate_hz:=20", "on_stale:=freeze", "policy:=/no/such/policy"):  # an int for a float, an unknown choice, a missing artifact
         with pytest.raises(SystemExit) as e:

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="episode k starts from init state offset + k: hold out the states demos were recorded from")
     ev.add_argument("--seed", type=int, default=7)
     ev.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="one process per core")
+    ev.add_argument("--execute-steps", type=int, default=None, help="actions executed per predicted chunk (default: the card's)")
+    ev.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",
+                    help="predict at every step and execute ACT's weighted mean of the overlapping chunks (weight exp(-M i))")
     ev.add_argument("--videos", type=int, default=3, help="GIFs of the first episode of this many tasks")
     ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
     return parser
@@ -61,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 class _PolicyFactory:
     """Picklable: builds the policy inside each evaluation worker."""
 
-    def __init__(self, policy: str, models_root: str | None) -> None:
+    def __init__(self, policy: str, models_root: str | None, execute_steps: int | None = None,
+                 temporal_ensemble: float | None = None) -> None:
         self.policy, self.models_root = policy, models_root
+        self.execute_steps, self.temporal_ensemble = execute_steps, temporal_ensemble
 
     def __call__(self):
         if self.policy == "noop":
@@ -71,7 +76,8 @@ class _PolicyFactory:
             return NoOpPolicy()
         from vega_ros.policy_runtime import OnnxPolicy
 
-        return OnnxPolicy(self.policy, models_root=self.models_root)
+        return OnnxPolicy(self.policy, models_root=self.models_root, execute_steps=self.execute_steps,
+                          temporal_ensemble=self.temporal_ensemble)
 
 
 def _libero_eval(args) -> int:
@@ -79,10 +85,13 @@ def _libero_eval(args) -> int:
     from vega_ros.libero.protocol import EvalProtocol
 
     name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
-    out = args.out or os.path.join("eval_out", f"{args.suite}-{name}")
+    tag = "".join([f"-exec{args.execute_steps}" if args.execute_steps is not None else "",
+                   f"-ensemble{args.temporal_ensemble:g}" if args.temporal_ensemble is not None else ""])
+    out = args.out or os.path.join("eval_out", f"{args.suite}-{name}{tag}")
     protocol = EvalProtocol(suite=args.suite, episodes_per_task=args.episodes, max_steps=args.max_steps, seed=args.seed,
                             tasks=tuple(args.tasks) if args.tasks else None, init_state_offset=args.init_state_offset)
-    _PolicyFactory(args.policy, args.models_root)()  # fail here, not in every worker, if the artifact is bad
+    factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble)
+    policy = factory()  # fail here, not in every worker, if the artifact or an option is bad
     t0 = time.monotonic()
     policy_id = "noop"
     if args.policy != "noop":
@@ -90,7 +99,10 @@ def _libero_eval(args) -> int:
         from vega_ros.policy_runtime import POLICY_CARD
 
         policy_id = sha256_file(os.path.join(args.policy, POLICY_CARD))
-    report = evaluate(protocol, _PolicyFactory(args.policy, args.models_root), out, workers=args.workers,
+        if args.execute_steps is not None or args.temporal_ensemble is not None:
+            name += f" ({policy.execution})"
+            policy_id += f" {policy.execution}"  # a journal of other run-time settings is not resumed
+    report = evaluate(protocol, factory, out, workers=args.workers,
                       videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
     print(report.to_markdown(f"{name} on {args.suite}"))
     print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")

@@ -104,6 +104,9 @@ class PolicySettings:
     backend: str = param("auto", "Inference backend of the policy's encoder", choices=("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"))
     threads: int = param(1, "ONNX Runtime intra-op threads of the policy and encoder (0 = let ORT choose)", 0, 256)
     task: str = param("", "Language instruction of the task; must be one the policy was trained on (any text for 'noop')")
+    execute_steps: int = param(0, "Actions executed per predicted chunk, 1 .. the chunk length; 0 = the policy card's", 0, 1024)
+    temporal_ensemble: float = param(-1.0, "ACT temporal ensembling: predict every tick and execute the mean of the overlapping "
+                                           "chunks weighted exp(-m i) for this m >= 0; negative = off (plain chunking)", -1.0, 1000.0)
     rate_hz: float = param(20.0, "Control rate (Hz): one command per tick (LIBERO: 20)", 0.1, 1000.0)
     stale_after_s: float = param(0.5, "An input older than this (s since reception) is stale", 0.001, 3600.0)
     on_stale: str = param("stop", "With stale inputs: 'stop' = zero twist, gripper unchanged; "
@@ -399,15 +402,19 @@ class PolicyController:
         return health, text, values
 
 
-def load_policy(spec: str, models_root: str = "", backend: str = "auto", threads: int = 1) -> Policy:
-    """``noop`` -> NoOpPolicy; a directory -> OnnxPolicy (its card, checksums and encoder are checked)."""
+def load_policy(spec: str, models_root: str = "", backend: str = "auto", threads: int = 1,
+                execute_steps: int = 0, temporal_ensemble: float = -1.0) -> Policy:
+    """``noop`` -> NoOpPolicy; a directory -> OnnxPolicy (its card, checksums and encoder are checked).
+
+    ``execute_steps`` 0 and a negative ``temporal_ensemble`` keep the card's chunking (ROS parameters have no None)."""
     if spec == NOOP:
         return NoOpPolicy()
     if not os.path.isdir(spec):
         raise FileNotFoundError(f"parameter policy = {spec!r} is neither 'noop' nor a policy artifact directory")
     from vega_ros.policy_runtime import OnnxPolicy
 
-    return OnnxPolicy(spec, models_root=models_root or None, backend=backend, threads=threads)
+    return OnnxPolicy(spec, models_root=models_root or None, backend=backend, threads=threads,
+                      execute_steps=execute_steps or None, temporal_ensemble=temporal_ensemble if temporal_ensemble >= 0 else None)
 
 
 # ----------------------------------------------------------------------------- the node
@@ -423,14 +430,14 @@ class PolicyNode(Node):
         self._last_warn: dict[str, float] = {}
         if s.policy != NOOP and not s.task:
             raise ValueError("parameter 'task' (the language instruction) is required with a trained policy")
-        policy = load_policy(s.policy, s.models_root, s.backend, s.threads)
+        policy = load_policy(s.policy, s.models_root, s.backend, s.threads, s.execute_steps, s.temporal_ensemble)
         self.controller = PolicyController(policy, s.task, s.stale_after_s, s.on_stale, s.hold_timeout_s,
                                            tuple(s.gripper_joint_names), s.latency_window)
         if s.policy == NOOP:
             self.get_logger().warning("policy 'noop': publishing zero motion with the gripper open (bring-up only)")
         else:
             card = policy.card
-            self.get_logger().info(f"policy {card.name} ({card.fusion}, chunk {card.chunk}, execute {card.execute_steps}) from {s.policy}")
+            self.get_logger().info(f"policy {card.name} ({card.fusion}, chunk {card.chunk}, {policy.execution}) from {s.policy}")
 
         out_qos = s.output_qos.profile()
         self.pub_twist = self.create_publisher(TwistStamped, "cmd_ee_delta", out_qos)

@@ -14,7 +14,10 @@ A policy artifact ``models/<name>/`` holds::
 
 Each call of :meth:`OnnxPolicy.act` returns one action; a new chunk is predicted every
 ``execute_steps`` calls (action chunking), so the encoder and the policy graph run once per
-``execute_steps`` control steps.
+``execute_steps`` control steps. Two run-time alternatives, chosen when the policy is loaded:
+another ``execute_steps`` (1 .. K), or ACT's temporal ensembling (Zhao et al., RSS 2023): a chunk
+is predicted at every step and the action for step t is the weighted mean of what every chunk that
+covers t predicted for it (``ensemble_action``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,19 @@ def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
+def ensemble_action(chunks: list[tuple[int, np.ndarray]], t: int, m: float) -> np.ndarray:
+    """ACT's temporal ensemble: the action ``[7]`` for step ``t`` from chunks ``(t0, [K, 7])``
+    predicted at steps ``t0 <= t`` (oldest first; chunks with ``t0 + K <= t`` are ignored).
+
+    Chunk i (0 = the oldest that covers t) weighs ``exp(-m * i)``: m = 0 is the plain mean, a larger
+    m favours older predictions (ACT's choice, m = 0.01, is close to the mean)."""
+    preds = [chunk[t - t0] for t0, chunk in chunks if t0 <= t < t0 + len(chunk)]
+    if not preds:
+        raise ValueError(f"no chunk covers step {t}")
+    w = np.exp(-m * np.arange(len(preds)))
+    return (w[:, None] * np.stack(preds)).sum(0) / w.sum()
+
+
 class OnnxPolicy:
     """A :class:`vega_ros.libero.policy_api.Policy` backed by ONNX Runtime.
 
@@ -97,12 +113,25 @@ class OnnxPolicy:
         models_root: where the encoder artifact named in the card lives (default: the policy's parent).
         backend: the encoder engine's backend (see vega_ros.engine).
         threads: intra-op threads of both sessions (0 = ONNX Runtime's default).
+        execute_steps: actions executed per predicted chunk (1 .. K); None = the card's.
+        temporal_ensemble: ACT's weight m >= 0: predict at every step and execute the ensembled action
+            (``ensemble_action``); None = plain chunking. Either costs one encoder and one policy run
+            per executed action instead of per chunk.
     """
 
-    def __init__(self, policy_dir: str, models_root: str | None = None, backend: str = "onnxruntime-cpu", threads: int = 1) -> None:
+    def __init__(self, policy_dir: str, models_root: str | None = None, backend: str = "onnxruntime-cpu", threads: int = 1,
+                 execute_steps: int | None = None, temporal_ensemble: float | None = None) -> None:
         import onnxruntime as ort
 
         self.card = PolicyCard.load(policy_dir)
+        if execute_steps is not None and temporal_ensemble is not None:
+            raise ValueError("give execute_steps or temporal_ensemble, not both (the ensemble executes one action per prediction)")
+        self.execute_steps = self.card.execute_steps if execute_steps is None else int(execute_steps)
+        if not 1 <= self.execute_steps <= self.card.chunk:
+            raise ValueError(f"execute_steps must be in [1, {self.card.chunk}] (the chunk length), got {execute_steps}")
+        if temporal_ensemble is not None and not (np.isfinite(temporal_ensemble) and temporal_ensemble >= 0):
+            raise ValueError(f"temporal_ensemble must be a finite weight >= 0, got {temporal_ensemble}")
+        self.temporal_ensemble = temporal_ensemble
         for name, digest in self.card.files.items():
             path = os.path.join(policy_dir, name)
             if not os.path.isfile(path):
@@ -131,6 +160,8 @@ class OnnxPolicy:
             if self.encoder.artifact.sha256("encoder.onnx") != self.card.encoder.get("encoder_sha256"):
                 raise PolicyArtifactError(f"{enc_dir}/encoder.onnx is not the encoder this policy was trained with")
         self.queue: deque[np.ndarray] = deque()
+        self.chunks: deque[tuple[int, np.ndarray]] = deque()  # (step predicted at, [K, 7]) for the ensemble
+        self.step = 0
         self.language: np.ndarray | None = None
 
     def reset(self, instruction: str) -> None:
@@ -139,6 +170,8 @@ class OnnxPolicy:
                                       f"{len(self.embeddings)} instructions, e.g. {sorted(self.embeddings)[:3]}")
         self.language = self.embeddings[instruction][None]
         self.queue.clear()
+        self.chunks.clear()
+        self.step = 0
 
     def predict_chunk(self, inputs: PolicyInputs) -> np.ndarray:
         """``[K, 7]`` actions for the current observation."""
@@ -164,8 +197,22 @@ class OnnxPolicy:
         return actions[0]
 
     def act(self, inputs: PolicyInputs) -> np.ndarray:
+        if self.temporal_ensemble is not None:
+            self.chunks.append((self.step, self.predict_chunk(inputs)))
+            while self.chunks[0][0] + len(self.chunks[0][1]) <= self.step:
+                self.chunks.popleft()
+            action = ensemble_action(list(self.chunks), self.step, self.temporal_ensemble)
+            self.step += 1
+            return check_action(action).astype(np.float32)
         if not self.queue:
             chunk = self.predict_chunk(inputs)
-            self.queue.extend(chunk[: self.card.execute_steps])
+            self.queue.extend(chunk[: self.execute_steps])
         return check_action(self.queue.popleft()).astype(np.float32)
+
+    @property
+    def execution(self) -> str:
+        """How actions are executed, for reports: ``chunks of 4`` or ``temporal ensemble m=0.01``."""
+        if self.temporal_ensemble is not None:
+            return f"temporal ensemble m={self.temporal_ensemble:g}"
+        return f"chunks of {self.execute_steps}"
 
