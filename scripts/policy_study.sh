@@ -12,9 +12,9 @@
 # token cache, ~4 GB), runs/, models/bc-<variant>-{dart,long}, eval_out/libero_spatial-bc-<variant>-long.
 # Note that the fused run rewrites the shipped models/bc-fused-long.
 #
-# Cost on a 2-core machine (measured piecewise, sessions 3-10): demos ~3.5 h (rendering dominates;
-# it scales with WORKERS), cache ~15 min, training ~25 min (3d-only) to ~75 min (semantic-only) per
-# variant on the CPU, evaluation ~70 min per variant at 20 episodes per task and 2 workers.
+# Cost on a 2-core machine (rates measured in sessions 3-10): demos ~3.5-4 h (rendering dominates;
+# it scales with WORKERS), cache ~15 min, 12,000 training steps ~35 min (3d-only) to ~100 min
+# (semantic-only) per variant on the CPU, evaluation ~70 min per variant at 20 episodes per task.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
