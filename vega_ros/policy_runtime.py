@@ -115,8 +115,8 @@ class OnnxPolicy:
         threads: intra-op threads of both sessions (0 = ONNX Runtime's default).
         execute_steps: actions executed per predicted chunk (1 .. K); None = the card's.
         temporal_ensemble: ACT's weight m >= 0: predict at every step and execute the ensembled action
-            (``ensemble_action``); None = plain chunking. Either costs one encoder and one policy run
-            per executed action instead of per chunk.
+            (``ensemble_action``); None = plain chunking. The ensemble costs one encoder and one policy
+            run per executed action instead of per chunk (as does ``execute_steps`` 1).
     """
 
     def __init__(self, policy_dir: str, models_root: str | None = None, backend: str = "onnxruntime-cpu", threads: int = 1,
