@@ -100,3 +100,49 @@ def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
     assert len(lines) == 3 and json.loads(lines[0])["header"]["policy"] == "p1"
     with pytest.raises(ValueError, match="another policy or protocol"):
         evaluate(grown, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p2")
+
+
+class _ReadsEveryThird(NoOpPolicy):
+    """Moves the hand on a fixed path and reads the images on every third step, as a chunking policy does."""
+
+    def reset(self, instruction: str) -> None:
+        self.t, self.seen = 0, []
+
+    def needs_images(self) -> bool:
+        return self.t % 3 == 0
+
+    def act(self, inputs) -> np.ndarray:
+        self.seen.append((self.t, inputs.agentview, inputs.wrist, inputs.proprio.copy()))
+        self.t += 1
+        return np.array([0.6 * np.sin(0.5 * self.t), 0.5, -0.4, 0.0, 0.0, 0.2, -1.0 if self.t < 5 else 1.0], np.float32)
+
+
+@pytest.mark.parametrize("settle_steps", [10, 0])
+def test_skipped_renders_change_no_pixel_the_policy_reads(settle_steps):
+    """The evaluator renders only the steps the policy reads; those frames, and the physics, are the
+    same as in a run of the environment as LIBERO builds it (``record=True``: no camera gates)."""
+    from vega_ros.libero.protocol import Episode
+    from vega_ros.libero.rollout import SuiteEnvs, run_episode
+
+    protocol = EvalProtocol(suite="libero_spatial", max_steps=24, settle_steps=settle_steps, tasks=(0,))
+    episode = Episode(task_id=0, episode=0, init_state=0, seed=3)
+    envs = SuiteEnvs(protocol.suite, 64)
+    runs = []
+    try:
+        for record in (False, True):
+            policy = _ReadsEveryThird()
+            result, frames = run_episode(envs, policy, episode, protocol, record=record)
+            assert result.steps == 24 and len(frames) == (24 if record else 0)
+            runs.append(policy.seen)
+    finally:
+        envs.close()
+    skipped, every = runs
+    assert [t for t, *_ in skipped] == list(range(24))
+    assert [t for t, a, w, _ in skipped if a is not None and w is not None] == list(range(0, 24, 3))  # only these were rendered
+    assert all(a is not None for _, a, _, _ in every)
+    for (_, a, w, p), (_, a_all, w_all, p_all) in zip(skipped, every):
+        np.testing.assert_array_equal(p, p_all)  # the same physics
+        if a is not None:
+            np.testing.assert_array_equal(a, a_all)  # the same pixels where the policy looks
+            np.testing.assert_array_equal(w, w_all)
+    assert not np.array_equal(skipped[0][1], skipped[21][1])  # the hand moved in view: the check can fail

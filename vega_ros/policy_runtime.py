@@ -177,6 +177,8 @@ class OnnxPolicy:
         """``[K, 7]`` actions for the current observation."""
         if self.language is None:
             raise RuntimeError("call reset(instruction) first")
+        if inputs.agentview is None or inputs.wrist is None:
+            raise ValueError("predict_chunk needs both camera images (needs_images() said so; the step was not rendered)")
         feeds: dict[str, np.ndarray] = {}
         size = self.card.image_size
         images = {"agentview": resize_rgb(inputs.agentview, size)[None], "wrist": resize_rgb(inputs.wrist, size)[None]}
@@ -208,6 +210,10 @@ class OnnxPolicy:
             chunk = self.predict_chunk(inputs)
             self.queue.extend(chunk[: self.execute_steps])
         return check_action(self.queue.popleft()).astype(np.float32)
+
+    def needs_images(self) -> bool:
+        """True when the next :meth:`act` predicts (every step with the ensemble, else when the chunk is spent)."""
+        return self.temporal_ensemble is not None or not self.queue
 
     @property
     def execution(self) -> str:

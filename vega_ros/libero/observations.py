@@ -36,8 +36,8 @@ WRIST_KEY = "robot0_eye_in_hand_image"
 class PolicyInputs:
     """What a policy sees at one step."""
 
-    agentview: np.ndarray  # [H, W, 3] uint8 RGB, top row first
-    wrist: np.ndarray  # [H, W, 3] uint8 RGB, top row first
+    agentview: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None on a step the cameras were not rendered
+    wrist: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None likewise
     proprio: np.ndarray  # [ROBOT_STATE_DIM] float32, layout ROBOT_STATE_LAYOUT (raw; each policy encodes it)
 
 
@@ -74,9 +74,14 @@ def encode_proprio(state: np.ndarray, layout: Sequence[str]) -> np.ndarray:
     return np.concatenate([pos, ori, grip], -1).astype(np.float32)
 
 
-def observation_to_inputs(obs: dict) -> PolicyInputs:
-    """A LIBERO observation dict to :class:`PolicyInputs`; a missing key raises KeyError naming it."""
-    for key in (AGENTVIEW_KEY, WRIST_KEY, "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"):
+def observation_to_inputs(obs: dict, images: bool = True) -> PolicyInputs:
+    """A LIBERO observation dict to :class:`PolicyInputs`; a missing key raises KeyError naming it.
+
+    ``images=False``: the observation of a step whose cameras were not rendered; the images are None."""
+    keys = (AGENTVIEW_KEY, WRIST_KEY) if images else ()
+    for key in (*keys, "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"):
         if key not in obs:
             raise KeyError(f"LIBERO observation lacks '{key}' (has {sorted(obs)[:8]}...)")
+    if not images:
+        return PolicyInputs(agentview=None, wrist=None, proprio=proprio_from_obs(obs))
     return PolicyInputs(agentview=flip_rows(obs[AGENTVIEW_KEY]), wrist=flip_rows(obs[WRIST_KEY]), proprio=proprio_from_obs(obs))

@@ -20,6 +20,10 @@ class Policy(Protocol):
     def act(self, inputs: PolicyInputs) -> np.ndarray:
         """The next action, ``[ACTION_DIM]`` float32."""
 
+    def needs_images(self) -> bool:
+        """Whether the next :meth:`act` reads the camera images. The evaluator renders the cameras
+        only for the steps where this is True (a chunking policy reads them once per chunk)."""
+
 
 class NoOpPolicy:
     """Holds still with the gripper open: the floor of any success table, and a protocol check."""
@@ -29,6 +33,9 @@ class NoOpPolicy:
 
     def act(self, inputs: PolicyInputs) -> np.ndarray:
         return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
+
+    def needs_images(self) -> bool:
+        return False
 
 
 def check_action(action: np.ndarray) -> np.ndarray:

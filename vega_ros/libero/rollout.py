@@ -60,24 +60,75 @@ def scene_instruction(env) -> str:
     return " ".join(language) if isinstance(language, (list, tuple)) else str(language)
 
 
+class CameraGate:
+    """Stands in for a robosuite camera sensor: renders through it while ``on``, else hands back
+    its last frame without rendering (the rollout knows those frames are stale and never passes
+    them on). The observable's sampling clock is left alone, so a step rendered with the gate on
+    gives the same pixels as a step of an environment without gates."""
+
+    def __init__(self, sensor, placeholder: np.ndarray) -> None:
+        self.sensor, self.last, self.on = sensor, placeholder, False
+        self.__modality__ = sensor.__modality__  # what robosuite's @sensor decorator sets
+
+    def __call__(self, obs_cache: dict) -> np.ndarray:
+        if self.on:
+            self.last = self.sensor(obs_cache)
+        return self.last
+
+
+def install_camera_gates(env) -> list[CameraGate]:
+    """Gate the RGB camera sensors of a LIBERO env (``<camera>_image``); returns the gates, all on.
+
+    A hard reset rebuilds the sensors, so this is called after every ``env.reset()``. robosuite 1.4
+    offers no public getter for a sensor (only ``modify_observable`` to replace one), hence the
+    read of ``_observables``."""
+    inner = env.env  # LIBERO's ControlEnv wraps the robosuite environment
+    gates = []
+    for cam, h, w in zip(inner.camera_names, inner.camera_heights, inner.camera_widths):
+        name = f"{cam}_image"
+        sensor = inner._observables[name]._sensor
+        if isinstance(sensor, CameraGate):
+            sensor = sensor.sensor
+        gate = CameraGate(sensor, np.zeros((h, w, 3), np.uint8))
+        inner.modify_observable(name, "sensor", gate)  # calls the gate once with {} (off: no render)
+        gate.on = True
+        gates.append(gate)
+    return gates
+
+
 def run_episode(envs: SuiteEnvs, policy: Policy, episode: Episode, protocol: EvalProtocol,
                 record: bool = False) -> tuple[EpisodeResult, list[np.ndarray]]:
-    """Run one planned episode; returns its result and, if ``record``, the agentview frames ``[H, W, 3]``."""
+    """Run one planned episode; returns its result and, if ``record``, the agentview frames ``[H, W, 3]``.
+
+    The cameras are rendered only for the observations the policy reads (``policy.needs_images()``;
+    a policy executing chunks of 4 reads one in 4) or, with ``record``, for every step (no gates: the
+    environment as LIBERO builds it). Rendering is most of an episode's cost on a CPU; skipping it
+    changes no pixel the policy sees (``tests/test_libero_eval.py``)."""
     t0 = time.perf_counter()
     env = envs.env(episode.task_id)
     env.seed(episode.seed)
     env.reset()
+    gates = [] if record else install_camera_gates(env)
+
+    def render_next(on: bool) -> bool:
+        for gate in gates:
+            gate.on = on
+        return on or not gates
+
     obs = env.set_init_state(envs.init_states(episode.task_id)[episode.init_state])
-    for _ in range(protocol.settle_steps):
-        obs, _, _, _ = env.step(list(SETTLE_ACTION))
     policy.reset(scene_instruction(env))
+    rendered = True
+    for i in range(protocol.settle_steps):
+        rendered = render_next(i == protocol.settle_steps - 1 and policy.needs_images())
+        obs, _, _, _ = env.step(list(SETTLE_ACTION))
     frames: list[np.ndarray] = []
     success, steps = False, 0
     for step in range(1, protocol.step_limit + 1):
         steps = step
         if record:
             frames.append(flip_rows(obs[AGENTVIEW_KEY]))
-        action = check_action(policy.act(observation_to_inputs(obs)))
+        action = check_action(policy.act(observation_to_inputs(obs, images=rendered)))
+        rendered = render_next(policy.needs_images())
         obs, _, done, _ = env.step(action.tolist())
         if done:
             success = True
