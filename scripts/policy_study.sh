@@ -12,9 +12,11 @@
 # token cache, ~4 GB), runs/, models/bc-<variant>-{dart,long}, eval_out/libero_spatial-bc-<variant>-long.
 # Note that the fused run rewrites the shipped models/bc-fused-long.
 #
-# Cost on a 2-core machine (rates measured in sessions 3-10): demos ~3.5-4 h (rendering dominates;
-# it scales with WORKERS), cache ~15 min, 12,000 training steps ~35 min (3d-only) to ~100 min
-# (semantic-only) per variant on the CPU, evaluation ~70 min per variant at 20 episodes per task.
+# Cost on a 2-core machine: demos ~1.2 h (session 11: 47 + 68 + 96 demos in 581 + 1,155 + 1,975 s
+# plus 3 tasks recorded earlier; rendering dominates, it scales with WORKERS), cache ~15 min,
+# 12,000 training steps ~35 min (3d-only) to ~100 min (semantic-only) per variant on the CPU,
+# evaluation ~25 min per variant at 20 episodes per task (the cameras render only the steps the
+# policy reads: 4,085 s before, for bc-fused-long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
