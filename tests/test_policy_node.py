@@ -296,6 +296,13 @@ def test_run_time_execution_options_of_an_exported_policy(tiny_policy):
     plain.reset(TASK)
     chunk = plain.predict_chunk(inputs)  # [4, 7]; the same inputs give the same chunk every step
     assert plain.execution == "chunks of 2"
+    reads = []  # the evaluator renders the cameras only where needs_images() is True
+    for _ in range(4):
+        reads.append(plain.needs_images())
+        plain.act(inputs if reads[-1] else dataclasses.replace(inputs, agentview=None, wrist=None))
+    assert reads == [True, False, True, False] and plain.needs_images()
+    with pytest.raises(ValueError, match="needs both camera images"):
+        plain.act(dataclasses.replace(inputs, agentview=None, wrist=None))  # a chunk is due
     every_step = OnnxPolicy(tiny_policy, models_root=models, execute_steps=1)
     every_step.reset(TASK)
     for _ in range(3):
@@ -304,6 +311,7 @@ def test_run_time_execution_options_of_an_exported_policy(tiny_policy):
     ensemble = OnnxPolicy(tiny_policy, models_root=models, temporal_ensemble=m)
     ensemble.reset(TASK)
     got = [ensemble.act(inputs) for _ in range(6)]
+    assert ensemble.needs_images()  # it predicts at every step
     for t, action in enumerate(got):
         covering = min(t + 1, 4)  # chunks predicted at steps max(0, t - 3) .. t, oldest first
         preds = np.stack([chunk[t - t0] for t0 in range(t + 1 - covering, t + 1)])
