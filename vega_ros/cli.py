@@ -5,6 +5,7 @@
   vega-ros build-engine --model models/<name> [--backend tensorrt]             build / check an engine
   vega-ros check-model models/<name>                                           validate an artifact
   vega-ros libero-eval --suite libero_spatial --policy models/<policy> [--episodes 50] [--workers 2]
+  vega-ros libero-compare RUN_A RUN_B [...] [--names a b ...]                  paired success of eval runs
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="predict at every step and execute ACT's weighted mean of the overlapping chunks (weight exp(-M i))")
     ev.add_argument("--videos", type=int, default=3, help="GIFs of the first episode of this many tasks")
     ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
+
+    cmp_ = sub.add_parser("libero-compare", help="per-task and paired (exact McNemar) success of libero-eval runs of one protocol")
+    cmp_.add_argument("runs", nargs="+", help="eval output directories, or their episodes.jsonl / results.json")
+    cmp_.add_argument("--names", nargs="*", default=None, help="a label per run (default: the paths)")
+    cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
+    cmp_.add_argument("--out", default=None, help="also write the markdown here")
     return parser
 
 
@@ -106,6 +113,30 @@ def _libero_eval(args) -> int:
                       videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
     print(report.to_markdown(f"{name} on {args.suite}"))
     print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")
+    return 0
+
+
+def _libero_compare(args) -> int:
+    from vega_ros.libero.compare import comparison_markdown, load_run
+    from vega_ros.libero.evaluate import JOURNAL
+
+    if args.names and len(args.names) != len(args.runs):
+        print(f"--names has {len(args.names)} labels for {len(args.runs)} runs", file=sys.stderr)
+        return 2
+    if len(args.runs) < 2 or not 0 <= args.reference < len(args.runs):
+        print("give at least two runs and a --reference among them", file=sys.stderr)
+        return 2
+    try:
+        runs = [load_run(os.path.join(p, JOURNAL) if os.path.isdir(p) else p, name)
+                for p, name in zip(args.runs, args.names or [None] * len(args.runs))]
+        text = comparison_markdown(runs, args.reference)
+    except (OSError, ValueError) as e:
+        print(f"libero-compare: {e}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
     return 0
 
 
@@ -161,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return _bringup(args)
     if args.command == "libero-eval":
         return _libero_eval(args)
+    if args.command == "libero-compare":
+        return _libero_compare(args)
     if args.command in ("build-engine", "check-model"):
         from vega_ros.artifact import ArtifactError, default_model_dir, load_artifact
 

@@ -1,0 +1,97 @@
+"""Paired comparison of evaluation runs: exact McNemar against hand-computed values, journals and
+results files of the shipped evaluations, and the refusals (other protocols, corrupt files)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+
+from vega_ros.cli import main
+from vega_ros.libero.compare import (
+    EvalRun,
+    binomial_tail,
+    common_episodes,
+    comparison_markdown,
+    load_run,
+    mcnemar_exact,
+    paired_outcome,
+)
+from vega_ros.libero.protocol import EpisodeResult
+
+EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "docs", "policy", "eval")
+PROTOCOL = {"suite": "libero_spatial", "settle_steps": 10, "max_steps": None, "seed": 7, "image_size": 128,
+            "init_state_offset": 20, "step_limit": 220}
+
+
+def _run(name: str, outcomes: dict[tuple[int, int], bool], protocol: dict | None = None) -> EvalRun:
+    eps = {k: EpisodeResult(task_id=k[0], episode=k[1], init_state=20 + k[1], success=s, steps=100, wall_s=1.0)
+           for k, s in outcomes.items()}
+    return EvalRun(name=name, protocol=protocol or dict(PROTOCOL), episodes=eps)
+
+
+def test_mcnemar_exact_known_values():
+    # 5 discordant pairs all one way: P = 1/32 one-sided, 1/16 two-sided.
+    assert mcnemar_exact(5, 0) == pytest.approx((1 / 32, 1 / 16))
+    assert mcnemar_exact(0, 5) == pytest.approx((1.0, 1 / 16))
+    assert mcnemar_exact(0, 0) == (1.0, 1.0)
+    # 3 of 4: P(X >= 3) = 5/16; two-sided 10/16.
+    assert mcnemar_exact(3, 1) == pytest.approx((5 / 16, 10 / 16))
+    # Balanced: the two-sided p is capped at 1.
+    assert mcnemar_exact(2, 2)[1] == 1.0
+    assert binomial_tail(0, 7) == 1.0
+    assert binomial_tail(7, 7) == pytest.approx(1 / 128)
+    assert sum(math.comb(10, i) for i in range(10 + 1)) / 2**10 == binomial_tail(0, 10)
+
+
+def test_paired_outcome_counts_and_common_episodes():
+    a = _run("a", {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False, (2, 0): True})
+    b = _run("b", {(0, 0): True, (0, 1): False, (1, 0): True, (1, 1): False})
+    keys = common_episodes([a, b])
+    assert keys == [(0, 0), (0, 1), (1, 0), (1, 1)]  # (2, 0) only in a: left out
+    o = paired_outcome(a, b, keys)
+    assert (o.episodes, o.both, o.only_a, o.only_b, o.neither) == (4, 1, 1, 1, 1)
+    assert o.p_two_sided == 1.0
+
+
+def test_other_protocols_do_not_pair():
+    a = _run("a", {(0, 0): True})
+    b = _run("b", {(0, 0): True}, {**PROTOCOL, "seed": 8})
+    with pytest.raises(ValueError, match="different protocols"):
+        common_episodes([a, b])
+
+
+def test_shipped_evaluations_pair_up():
+    """The session-11 numbers: fused 128/200, 3d-only 114/200, 88 both, 40 / 26 discordant."""
+    fused = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"), "fused")
+    d3 = load_run(os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20.json"), "3d-only")
+    assert d3.task_names and d3.task_names[5].startswith("pick up the black bowl on the ramekin")
+    keys = common_episodes([fused, d3])
+    assert len(keys) == 200
+    o = paired_outcome(fused, d3, keys)
+    assert (o.both, o.only_a, o.only_b, o.neither) == (88, 40, 26, 46)
+    assert o.p_a_better == pytest.approx(binomial_tail(40, 66))
+    assert 0.05 < o.p_a_better < 0.06
+    text = comparison_markdown([fused, d3])
+    assert "**128/200 (64.0 %)**" in text and "**114/200 (57.0 %)**" in text
+    assert "| `3d-only` | 88 | 40 | 26 | 46 |" in text
+
+
+def test_cli_compares_directories_and_rejects_bad_files(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    src = os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl")
+    with open(src) as f, open(run_dir / "episodes.jsonl", "w") as g:
+        g.write(f.read())
+    out = tmp_path / "cmp.md"
+    assert main(["libero-compare", str(run_dir), os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20_episodes.jsonl"),
+                 "--names", "fused", "3d-only", "--out", str(out)]) == 0
+    assert "| `3d-only` | 88 | 40 | 26 | 46 |" in out.read_text()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"task_id": 0}) + "\n")
+    assert main(["libero-compare", str(run_dir), str(bad)]) == 2
+    assert "not a libero-eval journal" in capsys.readouterr().err
+    assert main(["libero-compare", str(run_dir), str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["libero-compare", str(run_dir), str(run_dir), "--names", "one"]) == 2

@@ -1,0 +1,156 @@
+"""Paired comparison of LIBERO evaluation runs (pure Python).
+
+Two policies evaluated with the same protocol (suite, seed, init states, step limit) meet the same
+episodes, so their outcomes pair up episode by episode. The paired test is McNemar's, exact: under
+"no difference" each discordant episode (solved by one policy only) is a fair coin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from vega_ros.libero.protocol import EpisodeResult, wilson_interval
+
+EpisodeKey = tuple[int, int]
+"""``(task_id, episode)``: episode k of task t is the same episode in every run of one protocol."""
+
+
+@dataclass
+class EvalRun:
+    """The finished episodes of one evaluation run and the protocol fields that define them."""
+
+    name: str
+    protocol: dict  # every field that changes an episode (seed, settle steps, init-state offset, step limit...)
+    episodes: dict[EpisodeKey, EpisodeResult]
+    task_names: dict[int, str] | None = None  # from a results.json; a journal has none
+
+
+def _episode_protocol(protocol: dict, step_limit: int | None) -> dict:
+    fields = {k: v for k, v in protocol.items() if k not in ("episodes_per_task", "tasks", "step_limit")}
+    return {**fields, "step_limit": step_limit if step_limit is not None else protocol.get("step_limit")}
+
+
+def load_run(path: str, name: str | None = None) -> EvalRun:
+    """Read an evaluation journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``.
+
+    Raises ValueError for a file that is neither, and FileNotFoundError for a missing one.
+    """
+    with open(path) as f:
+        text = f.read()
+    label = name or path
+    task_names = None
+    try:
+        if path.endswith(".json"):
+            payload = json.loads(text)
+            protocol = _episode_protocol(payload["protocol"], payload.get("step_limit"))
+            rows = payload["episodes"]
+            task_names = {int(r["task_id"]): r["task"] for r in payload.get("per_task", [])}
+        else:
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not lines or "header" not in lines[0]:
+                raise ValueError(f"{path} is not a libero-eval journal: its first line is not a journal header")
+            protocol = _episode_protocol(lines[0]["header"]["protocol"], None)
+            rows = lines[1:]
+        results = [EpisodeResult(**row) for row in rows]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a libero-eval journal or results.json: {e}") from e
+    return EvalRun(name=label, protocol=protocol, episodes={(r.task_id, r.episode): r for r in results}, task_names=task_names)
+
+
+def binomial_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2)."""
+    if k <= 0:
+        return 1.0
+    return sum(math.comb(n, i) for i in range(k, n + 1)) / 2.0**n
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> tuple[float, float]:
+    """Exact McNemar test from the discordant counts.
+
+    Returns ``(p_a_better, p_two_sided)``: the one-sided p-value of "A solves more" and the
+    two-sided p-value (twice the smaller tail, at most 1). No discordant pair gives (1, 1).
+    """
+    n = only_a + only_b
+    if n == 0:
+        return 1.0, 1.0
+    p_a = binomial_tail(only_a, n)
+    p_two = min(1.0, 2.0 * min(p_a, binomial_tail(only_b, n)))
+    return p_a, p_two
+
+
+@dataclass(frozen=True)
+class PairedOutcome:
+    """A against B on the episodes both ran."""
+
+    episodes: int
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+
+    @property
+    def p_a_better(self) -> float:
+        return mcnemar_exact(self.only_a, self.only_b)[0]
+
+    @property
+    def p_two_sided(self) -> float:
+        return mcnemar_exact(self.only_a, self.only_b)[1]
+
+
+def common_episodes(runs: list[EvalRun]) -> list[EpisodeKey]:
+    """The episodes every run finished, sorted; ValueError if the runs' protocols differ."""
+    for run in runs[1:]:
+        if run.protocol != runs[0].protocol:
+            raise ValueError(f"{run.name} and {runs[0].name} ran different protocols "
+                             f"({run.protocol} against {runs[0].protocol}): their episodes do not pair")
+    keys = set(runs[0].episodes)
+    for run in runs[1:]:
+        keys &= set(run.episodes)
+    return sorted(keys)
+
+
+def paired_outcome(a: EvalRun, b: EvalRun, keys: list[EpisodeKey]) -> PairedOutcome:
+    """Count agreements and disagreements of two runs over ``keys``."""
+    sa = [a.episodes[k].success for k in keys]
+    sb = [b.episodes[k].success for k in keys]
+    return PairedOutcome(episodes=len(keys),
+                         both=sum(x and y for x, y in zip(sa, sb)),
+                         only_a=sum(x and not y for x, y in zip(sa, sb)),
+                         only_b=sum(y and not x for x, y in zip(sa, sb)),
+                         neither=sum(not x and not y for x, y in zip(sa, sb)))
+
+
+def comparison_markdown(runs: list[EvalRun], reference: int = 0) -> str:
+    """Per-task successes of every run on their common episodes, and each run paired with ``runs[reference]``.
+
+    Task names come from the first run that has them (a ``results.json``).
+    """
+    keys = common_episodes(runs)
+    if not keys:
+        raise ValueError("the runs have no finished episode in common")
+    tasks = sorted({t for t, _ in keys})
+    names = [f"`{r.name}`" for r in runs]
+    task_names = next((r.task_names for r in runs if r.task_names), {})
+    lines = [f"{len(keys)} common episodes; protocol: " + ", ".join(f"{k} {v}" for k, v in runs[0].protocol.items()), "",
+             "| task | " + " | ".join(names) + " |", "|---" * (len(runs) + 1) + "|"]
+    for t in tasks:
+        tk = [k for k in keys if k[0] == t]
+        label = f"{t}: {task_names[t]}" if t in task_names else str(t)
+        lines.append(f"| {label} | " + " | ".join(f"{sum(r.episodes[k].success for k in tk)}/{len(tk)}" for r in runs) + " |")
+    cells = []
+    for r in runs:
+        k = sum(r.episodes[key].success for key in keys)
+        lo, hi = wilson_interval(k, len(keys))
+        cells.append(f"**{k}/{len(keys)} ({100 * k / len(keys):.1f} %)**, {100 * lo:.1f}–{100 * hi:.1f} %")
+    lines += ["| **all** (95 % interval) | " + " | ".join(cells) + " |", "",
+              f"Paired with `{runs[reference].name}` (exact McNemar):", "",
+              "| run | both | only reference | only run | neither | p (reference better) | p (two-sided) |",
+              "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(runs):
+        if i == reference:
+            continue
+        o = paired_outcome(runs[reference], r, keys)
+        lines.append(f"| `{r.name}` | {o.both} | {o.only_a} | {o.only_b} | {o.neither} | {o.p_a_better:.3g} | {o.p_two_sided:.3g} |")
+    return "\n".join(lines) + "\n"
