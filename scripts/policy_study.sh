@@ -9,7 +9,8 @@
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
-# token cache, ~4 GB), runs/, models/bc-<variant>-{dart,long}, eval_out/libero_spatial-bc-<variant>-long.
+# token cache, ~4 GB), runs/, models/bc-<variant>-{dart,long}, eval_out/libero_spatial-bc-<variant>-long and
+# eval_out/libero_spatial-long-compare.md (per task and paired, exact McNemar).
 # Note that the fused run rewrites the shipped models/bc-fused-long.
 #
 # Cost on a 2-core machine: demos ~1.2 h (session 11: 47 + 68 + 96 demos in 581 + 1,155 + 1,975 s
@@ -53,4 +54,9 @@ if [[ $STAGES == *eval* ]]; then
         .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-long" --episodes "$EPISODES" \
             --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-long"
     done
+    # the variants episode by episode (the first is the reference of the paired tests)
+    runs=(); for v in $VARIANTS; do runs+=("eval_out/libero_spatial-bc-$v-long"); done
+    if (( ${#runs[@]} > 1 )); then
+        .venv/bin/vega-ros libero-compare "${runs[@]}" --names $VARIANTS --out eval_out/libero_spatial-long-compare.md
+    fi
 fi
