@@ -211,3 +211,36 @@ def test_a_card_with_an_unknown_proprio_layout_is_refused(tmp_path):
     json.dump(card, open(dst / "policy_card.json", "w"))
     with pytest.raises(PolicyArtifactError, match="proprio_layout"):
         OnnxPolicy(str(dst), models_root=os.path.join(ROOT, "models"))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("bias", [20.0, -20.0])
+def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_path, bias):
+    """A gate held at 1 passes only the 3D tokens (shuffling the images changes nothing), at 0 only the images."""
+    from distill.policy.streams import load_policy, main as streams_main, stream_report
+
+    cfg, index, _ = bc_setup
+    torch.manual_seed(1)
+    model = GatedFusionPolicy(cfg.policy_config(index["tokens_n"], index["tokens_c"]))
+    with torch.no_grad():
+        model.gate.linear.weight.zero_()
+        model.gate.linear.bias.fill_(bias)
+    out = str(tmp_path / "p")
+    export_policy(model, dataclasses.replace(cfg, out=out), index, out, training={})
+    loaded, card = load_policy(out)
+    assert card.fusion == "fused" and torch.equal(loaded.gate.linear.bias, model.gate.linear.bias)
+    data = ChunkDataset(cfg.cache, model.cfg.chunk, need_tokens=True)
+    report = stream_report(loaded, data, frames=40, batch_size=8)
+    passed, blocked = ("3d", "semantic") if bias > 0 else ("semantic", "3d")
+    assert report["frames"] == 40
+    blocked_change = abs(report["l1_shuffled"][blocked] - report["l1"])
+    passed_change = abs(report["l1_shuffled"][passed] - report["l1"])  # small: an untrained model
+    assert blocked_change < 1e-6 and passed_change > 1e-5, (blocked_change, passed_change)
+    expected_gate = 1.0 if bias > 0 else 0.0
+    for cam in ("agentview", "wrist"):
+        assert report["gate"][cam]["mean"] == pytest.approx(expected_gate, abs=1e-6)
+        assert report["share_3d"][cam] == pytest.approx(expected_gate, abs=1e-6)
+    assert report["gate_map"].shape == (2, model.cfg.grid, model.cfg.grid)
+    picture = tmp_path / "streams.png"
+    assert streams_main(["--policy", out, "--cache", cfg.cache, "--frames", "16", "--out", str(picture)]) == 0
+    assert picture.stat().st_size > 0 and json.load(open(tmp_path / "streams.json"))["frames"] == 16
