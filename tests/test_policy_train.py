@@ -217,7 +217,8 @@ def test_a_card_with_an_unknown_proprio_layout_is_refused(tmp_path):
 @pytest.mark.parametrize("bias", [20.0, -20.0])
 def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_path, bias):
     """A gate held at 1 passes only the 3D tokens (shuffling the images changes nothing), at 0 only the images."""
-    from distill.policy.streams import load_policy, main as streams_main, stream_report
+    from distill.policy.streams import load_policy, stream_report
+    from distill.policy.streams import main as streams_main
 
     cfg, index, _ = bc_setup
     torch.manual_seed(1)

@@ -21,7 +21,6 @@ Needs the policy's torch weights (``model.safetensors``, written by every export
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 
