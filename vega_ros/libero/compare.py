@@ -11,7 +11,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from vega_ros.libero.protocol import EpisodeResult, wilson_interval
+from vega_ros.libero.evaluate import journal_header
+from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, wilson_interval
 
 EpisodeKey = tuple[int, int]
 """``(task_id, episode)``: episode k of task t is the same episode in every run of one protocol."""
@@ -27,11 +28,6 @@ class EvalRun:
     task_names: dict[int, str] | None = None  # from a results.json; a journal has none
 
 
-def _episode_protocol(protocol: dict, step_limit: int | None) -> dict:
-    fields = {k: v for k, v in protocol.items() if k not in ("episodes_per_task", "tasks", "step_limit")}
-    return {**fields, "step_limit": step_limit if step_limit is not None else protocol.get("step_limit")}
-
-
 def load_run(path: str, name: str | None = None) -> EvalRun:
     """Read an evaluation journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``.
 
@@ -44,14 +40,14 @@ def load_run(path: str, name: str | None = None) -> EvalRun:
     try:
         if path.endswith(".json"):
             payload = json.loads(text)
-            protocol = _episode_protocol(payload["protocol"], payload.get("step_limit"))
+            protocol = journal_header(EvalProtocol(**payload["protocol"]), "")["protocol"]
             rows = payload["episodes"]
             task_names = {int(r["task_id"]): r["task"] for r in payload.get("per_task", [])}
         else:
             lines = [json.loads(line) for line in text.splitlines() if line.strip()]
             if not lines or "header" not in lines[0]:
                 raise ValueError(f"{path} is not a libero-eval journal: its first line is not a journal header")
-            protocol = _episode_protocol(lines[0]["header"]["protocol"], None)
+            protocol = lines[0]["header"]["protocol"]
             rows = lines[1:]
         results = [EpisodeResult(**row) for row in rows]
     except (KeyError, TypeError, json.JSONDecodeError) as e:
