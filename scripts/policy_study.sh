@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The policy study of docs/policy/results.md, from nothing: the demos, the three variants of the
-# long recipe (fused, 3d-only, semantic-only: same demos, cache, encoder and budget), and their
+# The policy study of docs/policy/results.md, from nothing: the demos, the three variants of one
+# recipe (fused, 3d-only, semantic-only: same demos, cache, encoder and budget), and their
 # closed-loop evaluation on held-out libero_spatial init states.
 #
 #   scripts/policy_study.sh [EPISODES_PER_TASK]      # default 20 (init states 20..39 of each task)
 #   VARIANTS="3d-only semantic-only" WORKERS=16 scripts/policy_study.sh 50
 #   STAGES=demos scripts/policy_study.sh                 # only record the demos (stages: demos train eval)
+#   RECIPE=long scripts/policy_study.sh                  # 12,000 steps in all (default xl: 18,000)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
-# token cache, ~4 GB), runs/, models/bc-<variant>-{dart,long}, eval_out/libero_spatial-bc-<variant>-long and
-# eval_out/libero_spatial-long-compare.md (per task and paired, exact McNemar).
-# Note that the fused run rewrites the shipped models/bc-fused-long.
+# token cache, ~4 GB), runs/, models/bc-<variant>-{dart,$RECIPE}, eval_out/libero_spatial-bc-<variant>-$RECIPE and
+# eval_out/libero_spatial-$RECIPE-compare.md (per task and paired, exact McNemar).
+# Note that the runs rewrite the shipped models/bc-<variant>-$RECIPE.
 #
 # Cost on a 2-core machine: demos ~1.2 h (session 11: 47 + 68 + 96 demos in 581 + 1,155 + 1,975 s
 # plus 3 tasks recorded earlier; rendering dominates, it scales with WORKERS), cache ~15 min,
-# 12,000 training steps ~35 min (3d-only) to ~100 min (semantic-only) per variant on the CPU,
+# 12,000 training steps ~35 min (3d-only) to ~100 min (semantic-only) per variant on the CPU
+# (18,000 for xl: half as much again),
 # evaluation ~25 min per variant at 20 episodes per task (the cameras render only the steps the
 # policy reads: 4,085 s before, for bc-fused-long).
 set -euo pipefail
@@ -27,6 +29,7 @@ EPISODES=${1:-20}
 WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
+RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
@@ -44,19 +47,20 @@ if [[ $STAGES == *demos* ]]; then
 fi
 if [[ $STAGES == *train* ]]; then
     for v in $VARIANTS; do
-        # 3,000 steps, then 9,000 more from those weights with a fresh warm-up and cosine (12,000 in all).
+        # 3,000 steps, then 9,000 (long) or 15,000 (xl) more from those weights with a fresh warm-up
+        # and cosine.
         $PY -m distill.policy.train --config "config/policy/bc-$v-dart.yaml" --encoder-threads "$(nproc)"
-        $PY -m distill.policy.train --config "config/policy/bc-$v-long.yaml"
+        $PY -m distill.policy.train --config "config/policy/bc-$v-$RECIPE.yaml"
     done
 fi
 if [[ $STAGES == *eval* ]]; then
     for v in $VARIANTS; do
-        .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-long" --episodes "$EPISODES" \
-            --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-long"
+        .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-$RECIPE" --episodes "$EPISODES" \
+            --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-$RECIPE"
     done
     # the variants episode by episode (the first is the reference of the paired tests)
-    runs=(); for v in $VARIANTS; do runs+=("eval_out/libero_spatial-bc-$v-long"); done
+    runs=(); for v in $VARIANTS; do runs+=("eval_out/libero_spatial-bc-$v-$RECIPE"); done
     if (( ${#runs[@]} > 1 )); then
-        .venv/bin/vega-ros libero-compare "${runs[@]}" --names $VARIANTS --out eval_out/libero_spatial-long-compare.md
+        .venv/bin/vega-ros libero-compare "${runs[@]}" --names $VARIANTS --out "eval_out/libero_spatial-$RECIPE-compare.md"
     fi
 fi

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,19 @@ def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_p
     picture = tmp_path / "streams.png"
     assert streams_main(["--policy", out, "--cache", cfg.cache, "--frames", "16", "--out", str(picture)]) == 0
     assert picture.stat().st_size > 0 and json.load(open(tmp_path / "streams.json"))["frames"] == 16
+
+
+@pytest.mark.parametrize("recipe", ["dart", "long", "xl"])
+def test_ablation_configs_of_a_recipe_differ_only_in_the_fusion(recipe):
+    """scripts/policy_study.sh trains fused, 3d-only and semantic-only with config/policy/bc-<variant>-<recipe>.yaml:
+    an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
+    root = Path(__file__).resolve().parents[1] / "config" / "policy"
+    variants = ("fused", "3d-only", "semantic-only")
+    cfgs = {v: dataclasses.asdict(BCConfig.from_yaml(root / f"bc-{v}-{recipe}.yaml")) for v in variants}
+    for v, cfg in cfgs.items():
+        assert cfg["name"] == f"bc-{v}-{recipe}" and cfg["out"] == f"models/bc-{v}-{recipe}"
+        assert cfg["policy"].pop("fusion") == v
+        init_from = cfg["trainer"].pop("init_from", None)
+        assert init_from == (None if recipe == "dart" else f"runs/bc-{v}-dart")
+        del cfg["name"], cfg["out"]
+    assert cfgs["3d-only"] == cfgs["fused"] and cfgs["semantic-only"] == cfgs["fused"]
