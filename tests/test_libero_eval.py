@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from vega_ros.cli import main, worker_threads
 from vega_ros.libero.policy_api import NoOpPolicy, check_action
 from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval
 
@@ -26,6 +27,12 @@ def test_standard_step_limits_and_episode_plan():
         plan_episodes(EvalProtocol(tasks=(12,)), 10, [50] * 10)
     with pytest.raises(ValueError, match="no standard step limit"):
         _ = EvalProtocol(suite="libero_mine").step_limit
+
+
+def test_evaluation_workers_share_the_cores_without_oversubscribing():
+    assert [worker_threads(w, cores=16) for w in (1, 2, 4, 16, 32)] == [16, 8, 4, 1, 1]
+    assert worker_threads(2, cores=2) == 1 and worker_threads(3, cores=2) == 1
+    assert main(["libero-eval", "--policy", "noop", "--threads", "0"]) == 2  # refused before any episode runs
 
 
 def test_wilson_interval_known_values():

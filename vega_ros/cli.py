@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="episode k starts from init state offset + k: hold out the states demos were recorded from")
     ev.add_argument("--seed", type=int, default=7)
     ev.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="one process per core")
+    ev.add_argument("--threads", type=int, default=None,
+                    help="ONNX Runtime threads per worker (default: cores // workers, at least 1, so workers do not oversubscribe)")
     ev.add_argument("--execute-steps", type=int, default=None, help="actions executed per predicted chunk (default: the card's)")
     ev.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",
                     help="predict at every step and execute ACT's weighted mean of the overlapping chunks (weight exp(-M i))")
@@ -68,13 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """ONNX Runtime threads per evaluation worker that fill the cores without oversubscribing them."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
 class _PolicyFactory:
     """Picklable: builds the policy inside each evaluation worker."""
 
     def __init__(self, policy: str, models_root: str | None, execute_steps: int | None = None,
-                 temporal_ensemble: float | None = None) -> None:
+                 temporal_ensemble: float | None = None, threads: int | None = None) -> None:
         self.policy, self.models_root = policy, models_root
-        self.execute_steps, self.temporal_ensemble = execute_steps, temporal_ensemble
+        self.execute_steps, self.temporal_ensemble, self.threads = execute_steps, temporal_ensemble, threads
 
     def __call__(self):
         if self.policy == "noop":
@@ -84,7 +91,7 @@ class _PolicyFactory:
         from vega_ros.policy_runtime import OnnxPolicy
 
         return OnnxPolicy(self.policy, models_root=self.models_root, execute_steps=self.execute_steps,
-                          temporal_ensemble=self.temporal_ensemble)
+                          temporal_ensemble=self.temporal_ensemble, threads=self.threads)
 
 
 def _libero_eval(args) -> int:
@@ -97,7 +104,11 @@ def _libero_eval(args) -> int:
     out = args.out or os.path.join("eval_out", f"{args.suite}-{name}{tag}")
     protocol = EvalProtocol(suite=args.suite, episodes_per_task=args.episodes, max_steps=args.max_steps, seed=args.seed,
                             tasks=tuple(args.tasks) if args.tasks else None, init_state_offset=args.init_state_offset)
-    factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble)
+    if args.threads is not None and args.threads < 1:
+        print(f"--threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
+    threads = args.threads or worker_threads(args.workers)
+    factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble, threads)
     policy = factory()  # fail here, not in every worker, if the artifact or an option is bad
     t0 = time.monotonic()
     policy_id = "noop"
