@@ -1,5 +1,7 @@
 """The demonstration config: the shipped YAML loads, and bad values are refused before any sim starts."""
 
+import json
+
 import pytest
 
 from distill.policy.demos import MAX_STEPS, DemoConfig, load_config, summary_markdown
@@ -13,7 +15,7 @@ def test_shipped_demo_config_loads_and_flags_override_it():
 
 BAD_VALUES = [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"},
               {"init_states": "random"}, {"action_noise": -0.1}, {"action_noise_corr": 1.0},
-              {"grasp_order": "left-first"}]
+              {"grasp_order": "left-first"}, {"grasp_clear_cost": -0.01}]
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
@@ -65,5 +67,19 @@ def test_a_recording_resumes_only_tasks_finished_with_the_same_settings(tmp_path
     assert saved_task_result(tmp_path, DemoConfig(episodes_per_task=2, tasks=(0, 1)), "t") == result  # another selection
     assert saved_task_result(tmp_path, DemoConfig(episodes_per_task=2, seed=1), "t") is None  # other settings
     assert saved_task_result(tmp_path, cfg, "other") is None
-    task_result_path(tmp_path, cfg.suite, "t").write_text("{not json")
+    # A result saved before a setting existed counts as recorded with its default (session 13: grasp_clear_cost).
+    path = task_result_path(tmp_path, cfg.suite, "t")
+    saved = json.loads(path.read_text())
+    del saved["config"]["grasp_clear_cost"]
+    path.write_text(json.dumps(saved))
+    assert saved_task_result(tmp_path, cfg, "t") == result
+    assert saved_task_result(tmp_path, DemoConfig(episodes_per_task=2, grasp_clear_cost=0.02), "t") is None
+    path.write_text("{not json")
     assert saved_task_result(tmp_path, cfg, "t") is None
+
+
+def test_demo_summary_shows_the_grasps_of_each_task():
+    summary = {"suite": "libero_spatial", "succeeded": 3, "attempted": 3, "success_rate": 1.0, "workers": 1, "wall_s": 3.0,
+               "config": {"init_state_offset": 0, "episodes_per_task": 3, "seed": 0, "max_steps": None},
+               "tasks": [{"task_index": 7, "task": "t", "attempted": 3, "succeeded": 3, "grasps": {"+y": 2, "-x": 1}}]}
+    assert "| 7: t | 3/3 |  | +y 2, -x 1 |" in summary_markdown(summary)

@@ -10,6 +10,7 @@ from distill.policy.experts import (
     R_DOWN,
     OscScale,
     grasp_candidates,
+    grasp_costs,
     grasp_point,
     hand_footprint,
     pose_action,
@@ -57,6 +58,21 @@ def test_grasp_avoids_the_side_with_a_tall_obstacle():
     # Fingers close across the rim: the hand's yaw puts its finger axis (world y at yaw 0) along the offset.
     finger_axis = yaw_down(c.yaw) @ np.array([0.0, 1.0, 0.0])
     assert abs(abs(finger_axis[:2] @ c.direction) - 1.0) < 1e-9
+
+
+def test_a_clearance_tolerance_keeps_the_preferred_grasp_over_millimetre_bumps():
+    """Session 13: a stove's grate puts a few mm under some footprints, and with no tolerance the cheapest
+    of four nearly clear grasps changes from one init state to the next (three modes in task 7's demos)."""
+    obj = np.array([0.0, 0.0, 0.9])
+    floor = obj[2] + BOWL_RIM.height - 0.03
+    # 0.5 mm bumps under the +y hand only (their sum over the footprint stays under 2 cm); a 10 cm wall on -x.
+    bumps = lambda xy: np.where(xy[:, 1] > 0.07, floor + 0.0005, np.where(xy[:, 0] < -0.07, floor + 0.1, 0.9))
+    costs = grasp_costs(BOWL_RIM, grasp_candidates(BOWL_RIM), obj, bumps)
+    assert 0 < costs[0] < 0.02 and costs[1] == 0 and costs[2] > 0.5 and costs[3] == 0  # +y, -y, -x, +x
+    strict = rank_grasps(BOWL_RIM, obj, bumps)
+    np.testing.assert_array_equal(strict[0].direction, [0, -1])  # the bumps flip it off the preferred +y
+    tolerant = rank_grasps(BOWL_RIM, obj, bumps, clear_cost=0.02)
+    assert [tuple(c.direction) for c in tolerant] == [(0, 1), (0, -1), (1, 0), (-1, 0)]  # the wall still goes last
 
 
 def test_grasp_point_follows_the_object_tilt():

@@ -58,6 +58,7 @@ class DaggerConfig:
     max_steps: int | None = None  # None: the suite's protocol limit
     seed: int = 0
     grasp_order: str = "no-turn-first"  # the labelling expert's (experts.GRASP_ORDERS); match the policy's demos
+    grasp_clear_cost: float = 0.0  # the labelling expert's clearance tolerance (experts.rank_grasps); match the demos
 
     def __post_init__(self) -> None:
         if self.grasp_order not in GRASP_ORDERS:
@@ -86,7 +87,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))
-    expert, view = expert_for(env, grasp_order=cfg.grasp_order), SceneView(env)
+    expert, view = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost), SceneView(env)
     instruction = scene_instruction(env)
     policy.reset(instruction)
     k = policy.card.execute_steps
@@ -203,12 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grasp-order", default="no-turn-first", choices=sorted(GRASP_ORDERS),
                    help="the labelling expert's preferred rim grasp; match the demos the policy was cloned from")
+    p.add_argument("--grasp-clear-cost", type=float, default=0.0, help="the labelling expert's clearance tolerance (m); match the demos")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2, help="parallel processes (one per CPU core)")
     args = p.parse_args(argv)
     cfg = DaggerConfig(policy=args.policy, models_root=args.models_root, suite=args.suite, tasks=args.tasks,
                        episodes_per_task=args.episodes_per_task, init_state_offset=args.init_state_offset,
-                       beta=args.beta, max_steps=args.max_steps, seed=args.seed, grasp_order=args.grasp_order)
+                       beta=args.beta, max_steps=args.max_steps, seed=args.seed, grasp_order=args.grasp_order,
+                       grasp_clear_cost=args.grasp_clear_cost)
     summary = collect(cfg, args.out, workers=args.workers)
     for r in summary["tasks"]:
         print(f"{r['task_index']:2d} policy {r['policy_successes']}/{r['episodes']}  {r['frames']} frames  "

@@ -84,6 +84,10 @@ class DemoConfig:
     grasp_order: str = "no-turn-first"
     """Which rim grasp the expert prefers on a tie (``experts.GRASP_ORDERS``); ``robot-side-first``
     reproduces the demos of the shipped policies (recorded before session 7 changed the default)."""
+    grasp_clear_cost: float = 0.0
+    """Obstacle cost (m) up to which a rim grasp counts as clear, so the preference order decides
+    (``experts.rank_grasps``). 0 (the shipped policies' demos): the least-cost grasp wins, and a few
+    millimetres of a stove's grate flip it between init states; 0.02 keeps one grasp per task."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
@@ -92,6 +96,8 @@ class DemoConfig:
             raise ValueError(f"unknown suite {self.suite!r}; known: {SUITES}")
         if self.episodes_per_task < 1 or self.width <= 0 or self.height <= 0 or self.settle_steps < 0 or self.post_success_steps < 0:
             raise ValueError("episodes_per_task, width, height must be positive; settle_steps, post_success_steps >= 0")
+        if self.grasp_clear_cost < 0:
+            raise ValueError(f"grasp_clear_cost must be >= 0, got {self.grasp_clear_cost}")
         if self.action_noise < 0 or not 0 <= self.action_noise_corr < 1:
             raise ValueError("action_noise must be >= 0 and action_noise_corr in [0, 1)")
         if self.init_states not in INIT_STATES:
@@ -129,6 +135,8 @@ class Rollout:
     rewards: list[float] = field(default_factory=list)
     success_step: int | None = None
     """Index of the first recorded step after which the goal held (None: never)."""
+    grasp: str | None = None
+    """The rim grasp the expert ended with (``PickPlaceExpert.grasp_label``: ``+y``, ``-x``, ...)."""
     wall_s: float = 0.0
 
 
@@ -179,7 +187,7 @@ def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -
     idle = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(idle)
-    expert = expert_for(env, grasp_order=cfg.grasp_order)
+    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
     rng, noise = np.random.default_rng(seed), np.zeros(3)
@@ -203,6 +211,7 @@ def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -
             limit = k + 1 + cfg.post_success_steps
         k += 1
     out.steps = k
+    out.grasp = expert.grasp_label
     out.wall_s = time.perf_counter() - t0
     return out
 
@@ -242,7 +251,7 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
         inits = load_init_states(task) if cfg.init_states == "fixed" else None
         language = scene_instruction(env)
         episodes, lengths, rollout_s, render_s = [], [], [], []
-        succeeded, failed = 0, []
+        succeeded, failed, grasps = 0, [], {}
         for i in range(cfg.episodes_per_task):
             seed = cfg.seed + 1000 * task.task_index + i
             idx = (cfg.init_state_offset + i) % len(inits) if inits is not None else -1
@@ -254,6 +263,7 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
             rollout_s.append(r.wall_s)
             if r.success:
                 lengths.append(r.success_step + 1)
+                grasps[r.grasp] = grasps.get(r.grasp, 0) + 1
             if r.success and cfg.record:
                 t0 = time.perf_counter()
                 frames = render_states(env, r.states, cfg.width, cfg.height)
@@ -270,7 +280,8 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
                         dones=np.eye(1, T, T - 1, dtype=np.uint8)[0],
                         states=np.stack(r.states),
                         name=f"demo_{len(episodes)}",
-                        attrs={"init_state_index": idx, "init_states": cfg.init_states, "seed": seed, "success_step": r.success_step},
+                        attrs={"init_state_index": idx, "init_states": cfg.init_states, "seed": seed, "success_step": r.success_step,
+                               "grasp": r.grasp or ""},
                     )
                 )
             if progress:
@@ -281,6 +292,7 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
         result["rollout_s_mean"] = float(np.mean(rollout_s))
         result["render_s_mean"] = float(np.mean(render_s)) if render_s else None
         result["failed_init_states" if inits is not None else "failed_seeds"] = failed
+        result["grasps"] = dict(sorted(grasps.items()))  # successes per grasp: more than one key is a multi-modal expert
         if episodes:
             path = out_dir / cfg.suite / f"{task.name}_demo.hdf5"
             meta = demo_file_meta(env, task, language, cfg.width, cfg.height,
@@ -355,7 +367,11 @@ def saved_task_result(out_dir: Path, cfg: DemoConfig, task_name: str) -> dict | 
     except (OSError, ValueError):
         return None
     result = saved.get("result") if isinstance(saved, dict) else None
-    if saved.get("config") != _resume_key(cfg) or not isinstance(result, dict):
+    if not isinstance(result, dict) or not isinstance(saved.get("config"), dict):
+        return None
+    # A setting added after the result was saved had its default's behaviour then.
+    defaults = _resume_key(DemoConfig(suite=cfg.suite))
+    if {**defaults, **saved["config"]} != _resume_key(cfg):
         return None
     if result.get("file") and not Path(result["file"]).exists():
         return None
@@ -439,17 +455,18 @@ def summary_markdown(summary: dict) -> str:
     """A markdown table of per-task expert success (and wall times) from a suite summary."""
     cfg = summary["config"]
     lines = [
-        "| task | expert success | mean steps to success | rollout s/ep | render s/ep |",
-        "|---|---|---|---|---|",
+        "| task | expert success | mean steps to success | grasps of the successes | rollout s/ep | render s/ep |",
+        "|---|---|---|---|---|---|",
     ]
     for r in summary["tasks"]:
         if "unsupported" in r:
-            lines.append(f"| {r['task_index']}: {r['task']} | no expert ({r['unsupported'].split(': ', 1)[-1]}) | | | |")
+            lines.append(f"| {r['task_index']}: {r['task']} | no expert ({r['unsupported'].split(': ', 1)[-1]}) | | | | |")
             continue
         fmt = lambda v, f: "" if v is None else format(v, f)
+        grasps = ", ".join(f"{g} {n}" for g, n in r.get("grasps", {}).items())
         lines.append(
             f"| {r['task_index']}: {r['task']} | {r['succeeded']}/{r['attempted']} | {fmt(r.get('episode_length_mean'), '.0f')}"
-            f" | {fmt(r.get('rollout_s_mean'), '.1f')} | {fmt(r.get('render_s_mean'), '.1f')} |"
+            f" | {grasps} | {fmt(r.get('rollout_s_mean'), '.1f')} | {fmt(r.get('render_s_mean'), '.1f')} |"
         )
     lines.append(
         f"\n{summary['suite']}: {summary['succeeded']}/{summary['attempted']} ({100 * summary['success_rate']:.0f} %), "
@@ -474,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--action-noise", type=float, default=None, help="DART noise on the executed translation (action units)")
     p.add_argument("--grasp-order", default=None, choices=sorted(GRASP_ORDERS),
                    help="the expert's preferred rim grasp on a tie; robot-side-first reproduces the shipped policies' demos")
+    p.add_argument("--grasp-clear-cost", type=float, default=None,
+                   help="obstacle cost (m) up to which a rim grasp counts as clear (0: the shipped demos; 0.02: one grasp per task)")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -489,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         post_success_steps=args.post_success_steps,
         action_noise=args.action_noise,
         grasp_order=args.grasp_order,
+        grasp_clear_cost=args.grasp_clear_cost,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)

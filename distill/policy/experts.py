@@ -172,25 +172,38 @@ def hand_footprint(centre_xy: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return np.asarray(pts)
 
 
-def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-turn-first") -> list[GraspCandidate]:
-    """Candidates ordered by the obstacles under the outer half of the hand, least first.
+def grasp_costs(grasp: Grasp, cands: list[GraspCandidate], obj_pos: np.ndarray, height_at) -> list[float]:
+    """Each candidate's obstacle cost (m): the summed height of everything under the outer half of
+    its hand footprint that rises above the fingertips' lowest point (the grasp height minus 3 cm).
 
     ``height_at(xy [N, 2]) -> [N]`` gives the height (world z, m) of the highest surface at each
-    point, not counting the object itself or the robot. A candidate's cost is the summed height
-    of everything under its hand footprint that rises above the fingertips' lowest point (the
-    grasp height minus 3 cm); ties keep the preference ``order`` (see ``grasp_candidates``).
+    point, not counting the object itself or the robot.
     """
-    cands = grasp_candidates(grasp, order)
-    if len(cands) == 1:
-        return cands
     floor = obj_pos[2] + grasp.height - 0.03
     costs = []
     for c in cands:
         centre = obj_pos[:2] + c.direction * grasp.radius
         h = np.asarray(height_at(hand_footprint(centre, c.direction)), np.float64)
         costs.append(float(np.sum(np.maximum(h - floor, 0.0))))
-    order = np.argsort(np.round(costs, 4), kind="stable")
-    return [cands[i] for i in order]
+    return costs
+
+
+def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-turn-first",
+                clear_cost: float = 0.0) -> list[GraspCandidate]:
+    """Candidates ordered for trying: the clear ones in the preference ``order``, then the rest by cost.
+
+    A candidate is clear when its ``grasp_costs`` entry is at most ``clear_cost`` (m). With 0 (the
+    demos of the shipped policies) only an empty footprint is clear, so a few millimetres of a
+    stove's grate decide between grasps and the expert's choice flips from one init state to the
+    next; a tolerance of about 2 cm keeps one grasp per task wherever it is free, which a cloned
+    policy can learn (it averages the modes of a multi-modal expert and hovers between them).
+    """
+    cands = grasp_candidates(grasp, order)
+    if len(cands) == 1:
+        return cands
+    costs = np.round(grasp_costs(grasp, cands, obj_pos, height_at), 4)
+    rank = np.where(costs <= clear_cost, 0.0, costs)  # clear candidates tie, and ties keep the order
+    return [cands[i] for i in np.argsort(rank, kind="stable")]
 
 
 def grasp_point(grasp: Grasp, cand: GraspCandidate, obj_pos: np.ndarray, obj_quat_xyzw: np.ndarray) -> np.ndarray:
@@ -325,6 +338,7 @@ class PickPlaceExpert:
         scale: the controller's action scaling.
         place_offset: added to the target position (world, metres) for where the object goes.
         grasp_order: which rim grasps are preferred on a tie (a ``GRASP_ORDERS`` key).
+        clear_cost: obstacle cost (m) up to which a grasp counts as clear (see ``rank_grasps``).
     """
 
     obj: str
@@ -333,6 +347,7 @@ class PickPlaceExpert:
     scale: OscScale = field(default_factory=OscScale)
     place_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
     grasp_order: str = "no-turn-first"
+    clear_cost: float = 0.0
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -350,7 +365,8 @@ class PickPlaceExpert:
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
         if self.grasp.from_top is None:
-            ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order)
+            ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
+                                 self.clear_cost)
             self._carry_z = max(obj_pos[2], target[2]) + self.grasp.height + self.grasp.lift
         else:
             lo, hi = view.extent(self.obj)
@@ -376,6 +392,19 @@ class PickPlaceExpert:
     @property
     def done(self) -> bool:
         return self.phase == Phase.DONE
+
+    @property
+    def grasp_label(self) -> str | None:
+        """The rim grasp in use, named by the side of the object the hand is on (``+y``, ``-x``, ...;
+        ``centre`` for a grasp from the top); None before ``start``. Demos record it per episode, so
+        the grasp modes of a demo set can be counted."""
+        if self._cand is None:
+            return None
+        d = self._cand.direction
+        if not np.any(d):
+            return "centre"
+        axis = int(np.argmax(np.abs(d)))
+        return f"{'+' if d[axis] > 0 else '-'}{'xy'[axis]}"
 
     def _next(self, phase: Phase) -> None:
         self.phase, self._count, self._trail = phase, 0, []
@@ -497,11 +526,12 @@ class PickPlaceExpert:
         return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
 
 
-def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first") -> PickPlaceExpert:
+def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",
+               clear_cost: float = 0.0) -> PickPlaceExpert:
     """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
 
     Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
-    ``grasp_order``: a ``GRASP_ORDERS`` key.
+    ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``.
     """
     view = SceneView(env)
     goal = view.goal()
@@ -511,5 +541,5 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     pred, *args = goal[0]
     if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
         return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
-                               grasp_order=grasp_order)
+                               grasp_order=grasp_order, clear_cost=clear_cost)
     raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
