@@ -33,6 +33,18 @@ def test_expert_solves_a_seeded_spatial_init_state_and_the_demo_loads(spatial_ta
     assert "black bowl" in ep.language and "plate" in ep.language
     # The wrist camera moves with the hand: its frames change over the episode.
     assert np.abs(ep.wrist[0].astype(int) - ep.wrist[-1].astype(int)).mean() > 5
+    # The grasp the expert recorded is the one measured from the state at its first close command.
+    from distill.policy.demos import make_env
+    from distill.policy.experts import expert_for
+    from distill.policy.grasp_modes import measured_grasp
+
+    assert result["grasps"] == {ep.attrs["grasp"]: 1} and ep.attrs["grasp"] in ("+x", "-x", "+y", "-y")
+    env = make_env(spatial_task, cfg)
+    try:
+        env.reset()
+        assert measured_grasp(env, expert_for(env).obj, ep) == ep.attrs["grasp"]
+    finally:
+        env.close()
 
 
 def test_replayed_frames_equal_offscreen_env_images_flipped(spatial_task):

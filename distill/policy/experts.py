@@ -172,6 +172,16 @@ def hand_footprint(centre_xy: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return np.asarray(pts)
 
 
+def side_label(offset_xy: np.ndarray, centre_radius: float = 0.02) -> str:
+    """The side of an object a hand is on, from its horizontal offset ``[2]`` (world, m): ``+x``,
+    ``-x``, ``+y`` or ``-y`` by the larger component, ``centre`` within ``centre_radius``."""
+    d = np.asarray(offset_xy, np.float64)
+    if np.linalg.norm(d) <= centre_radius:
+        return "centre"
+    axis = int(np.argmax(np.abs(d)))
+    return f"{'+' if d[axis] > 0 else '-'}{'xy'[axis]}"
+
+
 def grasp_costs(grasp: Grasp, cands: list[GraspCandidate], obj_pos: np.ndarray, height_at) -> list[float]:
     """Each candidate's obstacle cost (m): the summed height of everything under the outer half of
     its hand footprint that rises above the fingertips' lowest point (the grasp height minus 3 cm).
@@ -395,16 +405,9 @@ class PickPlaceExpert:
 
     @property
     def grasp_label(self) -> str | None:
-        """The rim grasp in use, named by the side of the object the hand is on (``+y``, ``-x``, ...;
-        ``centre`` for a grasp from the top); None before ``start``. Demos record it per episode, so
-        the grasp modes of a demo set can be counted."""
-        if self._cand is None:
-            return None
-        d = self._cand.direction
-        if not np.any(d):
-            return "centre"
-        axis = int(np.argmax(np.abs(d)))
-        return f"{'+' if d[axis] > 0 else '-'}{'xy'[axis]}"
+        """The grasp in use as ``side_label`` names it; None before ``start``. Demos record it per
+        episode, so the grasp modes of a demo set can be counted."""
+        return None if self._cand is None else side_label(self._cand.direction)
 
     def _next(self, phase: Phase) -> None:
         self.phase, self._count, self._trail = phase, 0, []
