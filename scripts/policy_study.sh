@@ -33,11 +33,12 @@ RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (co
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
-# without a turn; robot-side-first is that earlier preference.
+# without a turn and session 13 gave it a clearance tolerance; robot-side-first with no tolerance
+# is that earlier expert.
 demos() {
     local out=$1; shift
     if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
-    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --grasp-order robot-side-first \
+    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --grasp-order robot-side-first --grasp-clear-cost 0 \
         --out "$out" --workers "$WORKERS" "$@"
 }
 if [[ $STAGES == *demos* ]]; then
