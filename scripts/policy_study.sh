@@ -7,11 +7,12 @@
 #   VARIANTS="3d-only semantic-only" WORKERS=16 scripts/policy_study.sh 50
 #   STAGES=demos scripts/policy_study.sh                 # only record the demos (stages: demos train eval)
 #   RECIPE=long scripts/policy_study.sh                  # 12,000 steps in all (default xl: 18,000)
+#   DEMOS=clear scripts/policy_study.sh                  # demos of the session-13 expert (one grasp per task)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
-# token cache, ~4 GB), runs/, models/bc-<variant>-{dart,$RECIPE}, eval_out/libero_spatial-bc-<variant>-$RECIPE and
-# eval_out/libero_spatial-$RECIPE-compare.md (per task and paired, exact McNemar).
+# token cache, ~4 GB), runs/, models/bc-<variant>-[clear-]{dart,$RECIPE}, eval_out/libero_spatial-bc-<variant>-[clear-]$RECIPE
+# and eval_out/libero_spatial-[clear-]$RECIPE-compare.md (per task and paired, exact McNemar).
 # Note that the runs rewrite the shipped models/bc-<variant>-$RECIPE.
 #
 # Cost on a 2-core machine: demos ~1.2 h (session 11: 47 + 68 + 96 demos in 581 + 1,155 + 1,975 s
@@ -30,6 +31,12 @@ WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
 RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
+DEMOS=${DEMOS:-shipped}  # shipped: the demos of every policy so far; clear: config/policy/demos.yaml's expert
+case $DEMOS in
+    shipped) SET="" ;;
+    clear) SET="clear-" ;;  # config/policy/bc-<variant>-clear-<recipe>.yaml
+    *) echo "DEMOS must be shipped or clear, got $DEMOS" >&2; exit 2 ;;
+esac
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
@@ -41,27 +48,39 @@ demos() {
     OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --grasp-order robot-side-first --grasp-clear-cost 0 \
         --out "$out" --workers "$WORKERS" "$@"
 }
-if [[ $STAGES == *demos* ]]; then
+# The session-13 expert (no-turn-first, grasp_clear_cost 0.02): the same starts and noise.
+demos_clear() {
+    local out=$1; shift
+    if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
+    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --out "$out" --workers "$WORKERS" "$@"
+}
+if [[ $STAGES == *demos* && $DEMOS == shipped ]]; then
     demos data/demos --episodes-per-task 5                                  # init states 0-4
     demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
     demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+elif [[ $STAGES == *demos* ]]; then
+    demos_clear data/demos_clear --episodes-per-task 12                     # init states 0-11
+    demos_clear data/demos_clear_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
 fi
 if [[ $STAGES == *train* ]]; then
     for v in $VARIANTS; do
+        for c in "config/policy/bc-$v-${SET}dart.yaml" "config/policy/bc-$v-$SET$RECIPE.yaml"; do
+            [[ -f $c ]] || { echo "[study] no $c (DEMOS=$DEMOS RECIPE=$RECIPE)" >&2; exit 2; }
+        done
         # 3,000 steps, then 9,000 (long) or 15,000 (xl) more from those weights with a fresh warm-up
         # and cosine.
-        $PY -m distill.policy.train --config "config/policy/bc-$v-dart.yaml" --encoder-threads "$(nproc)"
-        $PY -m distill.policy.train --config "config/policy/bc-$v-$RECIPE.yaml"
+        $PY -m distill.policy.train --config "config/policy/bc-$v-${SET}dart.yaml" --encoder-threads "$(nproc)"
+        $PY -m distill.policy.train --config "config/policy/bc-$v-$SET$RECIPE.yaml"
     done
 fi
 if [[ $STAGES == *eval* ]]; then
     for v in $VARIANTS; do
-        .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-$RECIPE" --episodes "$EPISODES" \
-            --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-$RECIPE"
+        .venv/bin/vega-ros libero-eval --suite libero_spatial --policy "models/bc-$v-$SET$RECIPE" --episodes "$EPISODES" \
+            --init-state-offset 20 --workers "$WORKERS" --out "eval_out/libero_spatial-bc-$v-$SET$RECIPE"
     done
     # the variants episode by episode (the first is the reference of the paired tests)
-    runs=(); for v in $VARIANTS; do runs+=("eval_out/libero_spatial-bc-$v-$RECIPE"); done
+    runs=(); for v in $VARIANTS; do runs+=("eval_out/libero_spatial-bc-$v-$SET$RECIPE"); done
     if (( ${#runs[@]} > 1 )); then
-        .venv/bin/vega-ros libero-compare "${runs[@]}" --names $VARIANTS --out "eval_out/libero_spatial-$RECIPE-compare.md"
+        .venv/bin/vega-ros libero-compare "${runs[@]}" --names $VARIANTS --out "eval_out/libero_spatial-$SET$RECIPE-compare.md"
     fi
 fi

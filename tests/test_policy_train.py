@@ -248,17 +248,27 @@ def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_p
     assert picture.stat().st_size > 0 and json.load(open(tmp_path / "streams.json"))["frames"] == 16
 
 
-@pytest.mark.parametrize("recipe", ["dart", "long", "xl"])
+def _study_configs(recipe: str) -> dict[str, dict]:
+    """The three variants' configs of one recipe, less what must differ (name, out, fusion, init_from), checked."""
+    root = Path(__file__).resolve().parents[1] / "config" / "policy"
+    cfgs = {}
+    for v in ("fused", "3d-only", "semantic-only"):
+        cfg = dataclasses.asdict(BCConfig.from_yaml(root / f"bc-{v}-{recipe}.yaml"))
+        assert cfg.pop("name") == f"bc-{v}-{recipe}" and cfg.pop("out") == f"models/bc-{v}-{recipe}"
+        assert cfg["policy"].pop("fusion") == v
+        first = recipe.replace("long", "dart").replace("xl", "dart")
+        assert cfg["trainer"].pop("init_from", None) == (None if recipe == first else f"runs/bc-{v}-{first}")
+        cfgs[v] = cfg
+    return cfgs
+
+
+@pytest.mark.parametrize("recipe", ["dart", "long", "xl", "clear-dart", "clear-xl"])
 def test_ablation_configs_of_a_recipe_differ_only_in_the_fusion(recipe):
     """scripts/policy_study.sh trains fused, 3d-only and semantic-only with config/policy/bc-<variant>-<recipe>.yaml:
     an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
-    root = Path(__file__).resolve().parents[1] / "config" / "policy"
-    variants = ("fused", "3d-only", "semantic-only")
-    cfgs = {v: dataclasses.asdict(BCConfig.from_yaml(root / f"bc-{v}-{recipe}.yaml")) for v in variants}
-    for v, cfg in cfgs.items():
-        assert cfg["name"] == f"bc-{v}-{recipe}" and cfg["out"] == f"models/bc-{v}-{recipe}"
-        assert cfg["policy"].pop("fusion") == v
-        init_from = cfg["trainer"].pop("init_from", None)
-        assert init_from == (None if recipe == "dart" else f"runs/bc-{v}-dart")
-        del cfg["name"], cfg["out"]
+    cfgs = _study_configs(recipe)
     assert cfgs["3d-only"] == cfgs["fused"] and cfgs["semantic-only"] == cfgs["fused"]
+    if recipe.startswith("clear-"):  # DEMOS=clear changes the demos and nothing else
+        shipped = _study_configs(recipe.removeprefix("clear-"))["fused"]
+        assert cfgs["fused"]["demos"] != shipped["demos"]
+        assert {**cfgs["fused"], "demos": shipped["demos"]} == shipped
