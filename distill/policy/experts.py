@@ -205,7 +205,7 @@ def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-t
     A candidate is clear when its ``grasp_costs`` entry is at most ``clear_cost`` (m). With 0 (the
     demos of the shipped policies) only an empty footprint is clear, so a few millimetres of a
     stove's grate decide between grasps and the expert's choice flips from one init state to the
-    next; a tolerance of about 2 cm keeps one grasp per task wherever it is free, which a cloned
+    next; a tolerance of 0.02 m keeps one grasp per task wherever it is free, which a cloned
     policy can learn (it averages the modes of a multi-modal expert and hovers between them).
     """
     cands = grasp_candidates(grasp, order)
