@@ -40,27 +40,22 @@ esac
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
-# without a turn and session 13 gave it a clearance tolerance; robot-side-first with no tolerance
-# is that earlier expert.
+# without a turn and session 13 gave it a clearance tolerance: robot-side-first with no tolerance is
+# that earlier expert. DEMOS=clear uses config/policy/demos.yaml's (no-turn-first, 0.02 m).
+if [[ $DEMOS == shipped ]]; then EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0); else EXPERT=(); fi
 demos() {
     local out=$1; shift
     if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
-    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --grasp-order robot-side-first --grasp-clear-cost 0 \
+    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml "${EXPERT[@]}" \
         --out "$out" --workers "$WORKERS" "$@"
-}
-# The session-13 expert (no-turn-first, grasp_clear_cost 0.02): the same starts and noise.
-demos_clear() {
-    local out=$1; shift
-    if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
-    OMP_NUM_THREADS=1 $PY -m distill.policy.demos --config config/policy/demos.yaml --out "$out" --workers "$WORKERS" "$@"
 }
 if [[ $STAGES == *demos* && $DEMOS == shipped ]]; then
     demos data/demos --episodes-per-task 5                                  # init states 0-4
     demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
     demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
-elif [[ $STAGES == *demos* ]]; then
-    demos_clear data/demos_clear --episodes-per-task 12                     # init states 0-11
-    demos_clear data/demos_clear_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+elif [[ $STAGES == *demos* ]]; then                                          # the same starts and noise
+    demos data/demos_clear --episodes-per-task 12                           # init states 0-11
+    demos data/demos_clear_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
 fi
 if [[ $STAGES == *train* ]]; then
     for v in $VARIANTS; do
