@@ -9,6 +9,7 @@ from distill.policy.experts import (
     BOWL_RIM,
     R_DOWN,
     OscScale,
+    choose_task_side,
     grasp_candidates,
     grasp_costs,
     grasp_point,
@@ -73,6 +74,47 @@ def test_a_clearance_tolerance_keeps_the_preferred_grasp_over_millimetre_bumps()
     np.testing.assert_array_equal(strict[0].direction, [0, -1])  # the bumps flip it off the preferred +y
     tolerant = rank_grasps(BOWL_RIM, obj, bumps, clear_cost=0.02)
     assert [tuple(c.direction) for c in tolerant] == [(0, 1), (0, -1), (1, 0), (-1, 0)]  # the wall still goes last
+
+
+def test_the_task_side_is_the_one_clear_in_most_scenes():
+    cands = grasp_candidates(BOWL_RIM)  # +y, -y, -x, +x
+    # Three scenes: +y is blocked in two, -y in two, -x and +x are clear in all three.
+    costs = np.array([[0.3, 0.0, 0.0, 0.0], [0.2, 0.5, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0]])
+    assert choose_task_side(costs, cands) == "-x"  # clear 3/3 like +x, tied mean cost, earlier in the order
+    costs[2, 2] = 0.01  # a grate bump: -x is clear in only 2 scenes now
+    assert choose_task_side(costs, cands) == "+x"
+    assert choose_task_side(costs, cands, clear_cost=0.02) == "-x"  # within the tolerance it is clear again
+    # No side clear anywhere: the lowest mean cost.
+    assert choose_task_side(np.array([[0.3, 0.2, 0.5, 0.4], [0.3, 0.3, 0.5, 0.4]]), cands) == "-y"
+    with pytest.raises(ValueError, match="costs"):
+        choose_task_side(np.zeros((2, 3)), cands)
+
+
+def test_the_expert_tries_the_task_side_first_and_keeps_the_others_for_retries():
+    from distill.policy.experts import PickPlaceExpert
+
+    obj = np.array([0.0, 0.0, 0.9])
+    blocked_plus_y = lambda xy: np.where(xy[:, 1] > 0.07, 1.1, 0.9)
+
+    class View:
+        def position(self, name):
+            return np.array([0.2, 0.0, 0.9])
+
+        def height_at(self, xy, ignore=()):
+            return blocked_plus_y(xy)
+
+    obs = {"bowl_1_pos": obj}
+    own = PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM)
+    own.start(obs, View())
+    assert own.grasp_label == "-y"  # ranked in this scene: +y is blocked
+    fixed = PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM, side="+y")
+    fixed.start(obs, View())
+    assert fixed.grasp_label == "+y" and fixed._R is not None and np.allclose(fixed._R, yaw_down(0.0))
+    from distill.policy.experts import side_label
+
+    assert [side_label(c.direction) for c in fixed._spare] == ["-y", "-x", "+x"]  # still ranked
+    with pytest.raises(ValueError, match="side"):
+        PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM, side="up").start(obs, View())
 
 
 def test_grasp_point_follows_the_object_tilt():

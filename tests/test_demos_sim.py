@@ -220,3 +220,21 @@ def test_dagger_episode_labels_every_policy_step_with_the_expert_and_loads_as_a_
     # The hand moved (the policy drove) and the recorded states follow it.
     assert np.linalg.norm(ep.proprio["ee_pos"][-1] - ep.proprio["ee_pos"][0]) > 0.01
     assert np.abs(ep.states[-1] - ep.states[0]).max() > 1e-3
+
+def test_a_per_task_side_is_surveyed_once_and_held_in_every_episode():
+    """Task 6 (the bowl next to the cookie box): the expert ranking each scene alone split its demos
+    between +y and -x (session 14); surveyed per task, every episode grasps the same side and succeeds."""
+    from distill.data.scenes import load_init_states, suite_tasks
+    from distill.policy.demos import DemoConfig, make_env, run_expert, survey_task_side
+
+    task = suite_tasks("libero_spatial")[6]
+    cfg = DemoConfig(suite="libero_spatial", grasp_clear_cost=0.02, grasp_side="per-task", record=False)
+    inits = load_init_states(task)
+    env = make_env(task, cfg)
+    try:
+        side = survey_task_side(env, [(inits[i], i) for i in range(3)], cfg)
+        rollouts = [run_expert(env, inits[i], cfg, seed=i, side=side) for i in range(2)]
+    finally:
+        env.close()
+    assert side in ("+x", "-x", "+y", "-y")
+    assert all(r.success and r.grasp == side for r in rollouts), [(r.success, r.grasp) for r in rollouts]

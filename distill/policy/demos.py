@@ -40,7 +40,17 @@ import numpy as np
 import yaml
 
 from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
-from distill.policy.experts import FREE_SPACE_PHASES, GRASP_ORDERS, GRIPPER_OPEN, SceneView, UnsupportedTask, expert_for
+from distill.policy.experts import (
+    FREE_SPACE_PHASES,
+    GRASP_ORDERS,
+    GRIPPER_OPEN,
+    SceneView,
+    UnsupportedTask,
+    choose_task_side,
+    expert_for,
+    grasp_candidates,
+    grasp_costs,
+)
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from vega_ros.libero.rollout import scene_instruction
 
@@ -48,6 +58,7 @@ from vega_ros.libero.rollout import scene_instruction
 MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
 CAMERAS: dict[str, str] = {"agentview": "agentview", "wrist": "robot0_eye_in_hand"}
 INIT_STATES = ("fixed", "sampled")
+GRASP_SIDES = ("per-episode", "per-task")
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,11 @@ class DemoConfig:
     """Obstacle cost (m) up to which a rim grasp counts as clear, so the preference order decides
     (``experts.rank_grasps``). 0 (the shipped policies' demos): the least-cost grasp wins, and a few
     millimetres of a stove's grate flip it between init states; 0.02 keeps one grasp per task."""
+    grasp_side: str = "per-episode"
+    """``per-episode``: the expert ranks the rim grasps anew in every scene (``grasp_clear_cost``
+    decides ties), so one task's demos can hold several grasps. ``per-task``: before recording, the
+    task's scenes (the same starts the episodes use) are surveyed once and the side clear in most of
+    them (``experts.choose_task_side``) is tried first in every episode, as the issue's expert does."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
@@ -104,6 +120,8 @@ class DemoConfig:
             raise ValueError(f"init_states must be one of {INIT_STATES}, got {self.init_states!r}")
         if self.grasp_order not in GRASP_ORDERS:
             raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
+        if self.grasp_side not in GRASP_SIDES:
+            raise ValueError(f"grasp_side must be one of {GRASP_SIDES}, got {self.grasp_side!r}")
 
     @property
     def step_limit(self) -> int:
@@ -172,29 +190,54 @@ def recorded_proprio(obs: dict) -> dict[str, np.ndarray]:
     }
 
 
-def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -> Rollout:
-    """Settle, then let the scripted expert act until success (plus ``cfg.post_success_steps``) or
-    the step limit. Renders nothing. ``Rollout.steps`` counts every recorded step.
+IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+
+
+def settled_start(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -> dict:
+    """Seed and reset ``env``, load ``init_state`` and step ``cfg.settle_steps`` no-ops; the last obs.
 
     ``init_state``: a flattened MuJoCo state to start from; None keeps the placement that the
     seeded ``env.reset()`` sampled (LIBERO's placement samplers draw from ``np.random``, which
     ``env.seed`` seeds)."""
-    t0 = time.perf_counter()
     env.seed(seed)
     obs = env.reset()
     if init_state is not None:
         obs = env.set_init_state(init_state)
-    idle = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
     for _ in range(cfg.settle_steps):
-        obs, *_ = env.step(idle)
-    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost)
+        obs, *_ = env.step(IDLE)
+    return obs
+
+
+def survey_task_side(env, starts: list[tuple[np.ndarray | None, int]], cfg: DemoConfig) -> str | None:
+    """The rim grasp side for all of a task's episodes (``experts.choose_task_side``), from the
+    candidates' obstacle costs in each settled start ``(init_state, seed)``; None for an object
+    grasped from the top (one candidate). Steps only the settle no-ops: a few seconds a task."""
+    expert = expert_for(env, grasp_order=cfg.grasp_order)
+    cands = grasp_candidates(expert.grasp, cfg.grasp_order)
+    if len(cands) == 1:
+        return None
+    view, costs = SceneView(env), []
+    for init_state, seed in starts:
+        obs = settled_start(env, init_state, cfg, seed)
+        height_at = lambda xy: view.height_at(xy, ignore=(expert.obj,))  # noqa: E731
+        costs.append(grasp_costs(expert.grasp, cands, np.asarray(obs[f"{expert.obj}_pos"], np.float64), height_at))
+    return choose_task_side(np.asarray(costs), cands, cfg.grasp_clear_cost)
+
+
+def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int, side: str | None = None) -> Rollout:
+    """Settle (``settled_start``), then let the scripted expert act until success (plus
+    ``cfg.post_success_steps``) or the step limit. Renders nothing. ``Rollout.steps`` counts every
+    recorded step. ``side``: the rim grasp tried first (``PickPlaceExpert.side``); None ranks them here."""
+    t0 = time.perf_counter()
+    obs = settled_start(env, init_state, cfg, seed)
+    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
     rng, noise = np.random.default_rng(seed), np.zeros(3)
     innovation = cfg.action_noise * np.sqrt(1.0 - cfg.action_noise_corr**2)
     k, limit = 0, cfg.step_limit
     while k < limit:
-        action = expert.act(obs, view) if not expert.done else idle
+        action = expert.act(obs, view) if not expert.done else IDLE
         out.states.append(env.sim.get_state().flatten())
         for key, v in recorded_proprio(obs).items():
             out.proprio.setdefault(key, []).append(v)
@@ -252,10 +295,15 @@ def record_task(task: LiberoTask, cfg: DemoConfig, out_dir: Path, progress=None)
         language = scene_instruction(env)
         episodes, lengths, rollout_s, render_s = [], [], [], []
         succeeded, failed, grasps = 0, [], {}
+        starts = []  # (init state index or -1, seed) of each episode
         for i in range(cfg.episodes_per_task):
-            seed = cfg.seed + 1000 * task.task_index + i
-            idx = (cfg.init_state_offset + i) % len(inits) if inits is not None else -1
-            r = run_expert(env, inits[idx] if inits is not None else None, cfg, seed)
+            starts.append(((cfg.init_state_offset + i) % len(inits) if inits is not None else -1, cfg.seed + 1000 * task.task_index + i))
+        side = None
+        if cfg.grasp_side == "per-task":
+            side = survey_task_side(env, [(inits[idx] if inits is not None else None, seed) for idx, seed in starts], cfg)
+            result["grasp_side"] = side
+        for idx, seed in starts:
+            r = run_expert(env, inits[idx] if inits is not None else None, cfg, seed, side)
             result["attempted"] += 1
             succeeded += r.success
             if not r.success:
@@ -464,6 +512,8 @@ def summary_markdown(summary: dict) -> str:
             continue
         fmt = lambda v, f: "" if v is None else format(v, f)
         grasps = ", ".join(f"{g} {n}" for g, n in r.get("grasps", {}).items())
+        if r.get("grasp_side"):
+            grasps += f" (task side {r['grasp_side']})"
         lines.append(
             f"| {r['task_index']}: {r['task']} | {r['succeeded']}/{r['attempted']} | {fmt(r.get('episode_length_mean'), '.0f')}"
             f" | {grasps} | {fmt(r.get('rollout_s_mean'), '.1f')} | {fmt(r.get('render_s_mean'), '.1f')} |"
@@ -493,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the expert's preferred rim grasp on a tie; robot-side-first reproduces the shipped policies' demos")
     p.add_argument("--grasp-clear-cost", type=float, default=None,
                    help="obstacle cost (m) up to which a rim grasp counts as clear (0: the shipped demos; 0.02: one grasp per task)")
+    p.add_argument("--grasp-side", default=None, choices=GRASP_SIDES,
+                   help="per-task: one rim grasp side for all of a task's episodes, surveyed from its scenes first")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -509,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         action_noise=args.action_noise,
         grasp_order=args.grasp_order,
         grasp_clear_cost=args.grasp_clear_cost,
+        grasp_side=args.grasp_side,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)

@@ -216,6 +216,24 @@ def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-t
     return [cands[i] for i in np.argsort(rank, kind="stable")]
 
 
+def choose_task_side(costs: np.ndarray, cands: list[GraspCandidate], clear_cost: float = 0.0) -> str:
+    """One rim grasp for every episode of a task, from its candidates' costs in the task's scenes.
+
+    ``costs``: ``[S, C]`` obstacle costs (m, ``grasp_costs``) of the ``C`` candidates (in preference
+    order) in ``S`` settled scenes of the task. The side clear (cost at most ``clear_cost``) in the most
+    scenes wins; ties go to the lower mean cost (costs within the tolerance count as 0), then to the preference order. Returns its
+    ``side_label``. A cloned policy then meets one grasp per task, not a choice it cannot see the
+    reason for (session 14: task 6's demos split between +y and -x, and its clone solved 5/20).
+    """
+    costs = np.round(np.asarray(costs, np.float64), 4)
+    if costs.ndim != 2 or costs.shape[1] != len(cands) or costs.shape[0] == 0:
+        raise ValueError(f"costs must be [S >= 1, {len(cands)}], got {costs.shape}")
+    clear = costs <= clear_cost
+    mean_cost = np.where(clear, 0.0, costs).mean(axis=0)  # within the tolerance costs tie, as in ``rank_grasps``
+    best = np.lexsort((np.arange(len(cands)), mean_cost, -clear.sum(axis=0)))[0]
+    return side_label(cands[best].direction)
+
+
 def grasp_point(grasp: Grasp, cand: GraspCandidate, obj_pos: np.ndarray, obj_quat_xyzw: np.ndarray) -> np.ndarray:
     """Hand position ``[3]`` (world) for a grasp, following the object's tilt.
 
@@ -349,6 +367,9 @@ class PickPlaceExpert:
         place_offset: added to the target position (world, metres) for where the object goes.
         grasp_order: which rim grasps are preferred on a tie (a ``GRASP_ORDERS`` key).
         clear_cost: obstacle cost (m) up to which a grasp counts as clear (see ``rank_grasps``).
+        side: a ``side_label`` (``+y``, ``-x``, ...) tried first whatever the scene (the task's side,
+            ``choose_task_side``); the other grasps stay ranked behind it for retries. None: the
+            best-ranked grasp of each scene.
     """
 
     obj: str
@@ -358,6 +379,7 @@ class PickPlaceExpert:
     place_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
     grasp_order: str = "no-turn-first"
     clear_cost: float = 0.0
+    side: str | None = None
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -377,6 +399,10 @@ class PickPlaceExpert:
         if self.grasp.from_top is None:
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
                                  self.clear_cost)
+            if self.side is not None:  # the task's side first; the stable sort keeps the rest ranked
+                if self.side not in {side_label(c.direction) for c in ranked}:
+                    raise ValueError(f"side {self.side!r} is not one of the rim grasps {[side_label(c.direction) for c in ranked]}")
+                ranked = sorted(ranked, key=lambda c: side_label(c.direction) != self.side)
             self._carry_z = max(obj_pos[2], target[2]) + self.grasp.height + self.grasp.lift
         else:
             lo, hi = view.extent(self.obj)
@@ -530,11 +556,12 @@ class PickPlaceExpert:
 
 
 def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",
-               clear_cost: float = 0.0) -> PickPlaceExpert:
+               clear_cost: float = 0.0, side: str | None = None) -> PickPlaceExpert:
     """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
 
     Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
-    ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``.
+    ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``; ``side``: see
+    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate).
     """
     view = SceneView(env)
     goal = view.goal()
@@ -544,5 +571,5 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     pred, *args = goal[0]
     if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
         return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
-                               grasp_order=grasp_order, clear_cost=clear_cost)
+                               grasp_order=grasp_order, clear_cost=clear_cost, side=side)
     raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
