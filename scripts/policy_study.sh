@@ -7,7 +7,8 @@
 #   VARIANTS="3d-only semantic-only" WORKERS=16 scripts/policy_study.sh 50
 #   STAGES=demos scripts/policy_study.sh                 # only record the demos (stages: demos train eval)
 #   RECIPE=long scripts/policy_study.sh                  # 12,000 steps in all (default xl: 18,000)
-#   DEMOS=clear scripts/policy_study.sh                  # demos of the session-13 expert (one grasp per task)
+#   DEMOS=clear scripts/policy_study.sh                  # demos of the session-13 expert (a clearance tolerance)
+#   DEMOS=side scripts/policy_study.sh                   # demos of the session-15 expert (one grasp side per task)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
@@ -31,18 +32,24 @@ WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
 RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
-DEMOS=${DEMOS:-shipped}  # shipped: the demos of every policy so far; clear: config/policy/demos.yaml's expert
+DEMOS=${DEMOS:-shipped}  # shipped: the demos of the shipped policies; clear: session 13's; side: config/policy/demos.yaml's expert
 case $DEMOS in
     shipped) SET="" ;;
     clear) SET="clear-" ;;  # config/policy/bc-<variant>-clear-<recipe>.yaml
-    *) echo "DEMOS must be shipped or clear, got $DEMOS" >&2; exit 2 ;;
+    side) SET="side-" ;;
+    *) echo "DEMOS must be shipped, clear or side, got $DEMOS" >&2; exit 2 ;;
 esac
 PY=.venv/bin/python
 
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
 # without a turn and session 13 gave it a clearance tolerance: robot-side-first with no tolerance is
-# that earlier expert. DEMOS=clear uses config/policy/demos.yaml's (no-turn-first, 0.02 m).
-if [[ $DEMOS == shipped ]]; then EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0); else EXPERT=(); fi
+# that earlier expert. DEMOS=clear is session 13's (no-turn-first, 0.02 m, the grasp ranked in each
+# scene); DEMOS=side uses config/policy/demos.yaml's (the same, with one grasp side per task).
+case $DEMOS in
+    shipped) EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0 --grasp-side per-episode) ;;
+    clear) EXPERT=(--grasp-side per-episode) ;;
+    side) EXPERT=() ;;
+esac
 demos() {
     local out=$1; shift
     if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
@@ -54,8 +61,8 @@ if [[ $STAGES == *demos* && $DEMOS == shipped ]]; then
     demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
     demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
 elif [[ $STAGES == *demos* ]]; then                                          # the same starts and noise
-    demos data/demos_clear --episodes-per-task 12                           # init states 0-11
-    demos data/demos_clear_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+    demos "data/demos_${SET%-}" --episodes-per-task 12                      # init states 0-11
+    demos "data/demos_${SET%-}_dart" --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
 fi
 if [[ $STAGES == *train* ]]; then
     for v in $VARIANTS; do
