@@ -220,9 +220,9 @@ def choose_task_side(costs: np.ndarray, cands: list[GraspCandidate], clear_cost:
     """One rim grasp for every episode of a task, from its candidates' costs in the task's scenes.
 
     ``costs``: ``[S, C]`` obstacle costs (m, ``grasp_costs``) of the ``C`` candidates (in preference
-    order) in ``S`` settled scenes of the task. The side clear (cost at most ``clear_cost``) in the most
-    scenes wins; ties go to the lower mean cost (costs within the tolerance count as 0), then to the preference order. Returns its
-    ``side_label``. A cloned policy then meets one grasp per task, not a choice it cannot see the
+    order) in ``S`` settled scenes of the task. The side clear (cost at most ``clear_cost``) in the
+    most scenes wins; ties go to the lower mean cost (costs within the tolerance count as 0), then
+    to the preference order. Returns its ``side_label``. A cloned policy then meets one grasp per task, not a choice it cannot see the
     reason for (session 14: task 6's demos split between +y and -x, and its clone solved 5/20).
     """
     costs = np.round(np.asarray(costs, np.float64), 4)
