@@ -9,6 +9,7 @@ from distill.policy.experts import (
     BOWL_RIM,
     R_DOWN,
     OscScale,
+    PickPlaceExpert,
     choose_task_side,
     grasp_candidates,
     grasp_costs,
@@ -17,6 +18,7 @@ from distill.policy.experts import (
     pose_action,
     rank_grasps,
     rotvec_from_matrix,
+    side_label,
     yaw_down,
 )
 from vega_ros.geometry import axis_angle_to_matrix, matrix_to_quat
@@ -91,8 +93,6 @@ def test_the_task_side_is_the_one_clear_in_most_scenes():
 
 
 def test_the_expert_tries_the_task_side_first_and_keeps_the_others_for_retries():
-    from distill.policy.experts import PickPlaceExpert
-
     obj = np.array([0.0, 0.0, 0.9])
     blocked_plus_y = lambda xy: np.where(xy[:, 1] > 0.07, 1.1, 0.9)
 
@@ -110,8 +110,6 @@ def test_the_expert_tries_the_task_side_first_and_keeps_the_others_for_retries()
     fixed = PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM, side="+y")
     fixed.start(obs, View())
     assert fixed.grasp_label == "+y" and fixed._R is not None and np.allclose(fixed._R, yaw_down(0.0))
-    from distill.policy.experts import side_label
-
     assert [side_label(c.direction) for c in fixed._spare] == ["-y", "-x", "+x"]  # still ranked
     with pytest.raises(ValueError, match="side"):
         PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM, side="up").start(obs, View())
