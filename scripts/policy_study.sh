@@ -33,23 +33,18 @@ VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
 RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
 DEMOS=${DEMOS:-shipped}  # shipped: the demos of the shipped policies; clear: session 13's; side: config/policy/demos.yaml's expert
-case $DEMOS in
-    shipped) SET="" ;;
-    clear) SET="clear-" ;;  # config/policy/bc-<variant>-clear-<recipe>.yaml
-    side) SET="side-" ;;
-    *) echo "DEMOS must be shipped, clear or side, got $DEMOS" >&2; exit 2 ;;
-esac
-PY=.venv/bin/python
-
+# SET: the infix of config/policy/bc-<variant>-<SET><recipe>.yaml and data/demos_<SET>*.
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
 # without a turn and session 13 gave it a clearance tolerance: robot-side-first with no tolerance is
 # that earlier expert. DEMOS=clear is session 13's (no-turn-first, 0.02 m, the grasp ranked in each
 # scene); DEMOS=side uses config/policy/demos.yaml's (the same, with one grasp side per task).
 case $DEMOS in
-    shipped) EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0 --grasp-side per-episode) ;;
-    clear) EXPERT=(--grasp-side per-episode) ;;
-    side) EXPERT=() ;;
+    shipped) SET=""; EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0 --grasp-side per-episode) ;;
+    clear) SET="clear-"; EXPERT=(--grasp-side per-episode) ;;
+    side) SET="side-"; EXPERT=() ;;
+    *) echo "DEMOS must be shipped, clear or side, got $DEMOS" >&2; exit 2 ;;
 esac
+PY=.venv/bin/python
 demos() {
     local out=$1; shift
     if [[ -f $out/libero_spatial_summary.json ]]; then echo "[study] $out exists"; return; fi
