@@ -53,6 +53,8 @@ def test_dagger_config_checks_beta_and_takes_the_suite_step_limit():
         DaggerConfig(policy="models/x", suite="libero_unknown")
     with pytest.raises(ValueError, match="grasp_order"):
         DaggerConfig(policy="models/x", grasp_order="left-first")
+    with pytest.raises(ValueError, match="grasp_side"):
+        DaggerConfig(policy="models/x", grasp_side="left")
 
 
 def test_a_recording_resumes_only_tasks_finished_with_the_same_settings(tmp_path):

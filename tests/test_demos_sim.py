@@ -204,12 +204,15 @@ def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_tas
 
 def test_dagger_episode_labels_every_policy_step_with_the_expert_and_loads_as_a_demo(spatial_task, tmp_path):
     """distill.policy.dagger with the committed bc-fused policy driving (beta 0): one short episode of
-    task 0 becomes a demo file whose actions are the expert's labels, not the policy's commands."""
+    task 0 becomes a demo file whose actions are the expert's labels, not the policy's commands; the
+    labeller's per-task side is surveyed from the episode's start, as the demos' is."""
     from distill.policy.dagger import DaggerConfig, collect_task
     from distill.policy.hdf5_io import load_demos
 
-    cfg = DaggerConfig(policy="models/bc-fused", tasks=(0,), episodes_per_task=1, beta=0.0, max_steps=24)
+    cfg = DaggerConfig(policy="models/bc-fused", tasks=(0,), episodes_per_task=1, beta=0.0, max_steps=24,
+                       grasp_side="per-task")
     result = collect_task(0, cfg, tmp_path)
+    assert result["grasp_side"] in ("+x", "-x", "+y", "-y")
     assert result["episodes"] == 1 and result["frames"] == 24 and result["policy_successes"] == 0
     (ep,) = list(load_demos(result["file"], with_states=True))
     assert len(ep) == 24 and ep.agentview.shape == (24, 128, 128, 3)

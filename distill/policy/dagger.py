@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.data.scenes import suite_tasks
-from distill.policy.demos import MAX_STEPS, demo_file_meta, jsonable, recorded_proprio, run_parallel
+from distill.policy.demos import (
+    GRASP_SIDES, MAX_STEPS, DemoConfig, demo_file_meta, jsonable, recorded_proprio, run_parallel, survey_task_side,
+)
 from distill.policy.experts import GRASP_ORDERS, Phase, SceneView, expert_for
 from distill.policy.hdf5_io import Episode, write_demo_file
 from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
@@ -59,10 +61,13 @@ class DaggerConfig:
     seed: int = 0
     grasp_order: str = "no-turn-first"  # the labelling expert's (experts.GRASP_ORDERS); match the policy's demos
     grasp_clear_cost: float = 0.0  # the labelling expert's clearance tolerance (experts.rank_grasps); match the demos
+    grasp_side: str = "per-episode"  # demos.GRASP_SIDES; per-task: one side surveyed over the task's starts; match the demos
 
     def __post_init__(self) -> None:
         if self.grasp_order not in GRASP_ORDERS:
             raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
+        if self.grasp_side not in GRASP_SIDES:
+            raise ValueError(f"grasp_side must be one of {GRASP_SIDES}, got {self.grasp_side!r}")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.episodes_per_task < 1:
@@ -75,10 +80,13 @@ class DaggerConfig:
         return self.max_steps if self.max_steps is not None else MAX_STEPS[self.suite]
 
 
-def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, seed: int) -> tuple[Episode, dict]:
+def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, seed: int,
+                       side: str | None = None) -> tuple[Episode, dict]:
     """One DAgger episode: the policy (or, per chunk with probability ``beta``, the expert) drives;
     every step is labelled with the expert's action. ``env``: a LIBERO ``OffScreenRenderEnv``;
-    ``policy``: an ``OnnxPolicy``. Returns the episode (images top row first) and its statistics."""
+    ``policy``: an ``OnnxPolicy``; ``side``: the rim grasp the labeller tries first
+    (``PickPlaceExpert.side``; None ranks them in this scene). Returns the episode (images top row
+    first) and its statistics."""
     from vega_ros.libero.rollout import scene_instruction
 
     rng = np.random.default_rng(seed)
@@ -87,7 +95,8 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))
-    expert, view = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost), SceneView(env)
+    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side)
+    view = SceneView(env)
     instruction = scene_instruction(env)
     policy.reset(instruction)
     k = policy.card.execute_steps
@@ -143,11 +152,16 @@ def collect_task(task_index: int, cfg: DaggerConfig, out_dir: Path, progress=Non
     try:
         env = envs.env(task_index)
         inits = envs.init_states(task_index)
+        starts = [((cfg.init_state_offset + i) % len(inits), cfg.seed + 1000 * task_index + i)
+                  for i in range(cfg.episodes_per_task)]
+        side = None
+        if cfg.grasp_side == "per-task":  # as demos.record_task does, over these episodes' own starts
+            survey_cfg = DemoConfig(suite=cfg.suite, settle_steps=cfg.settle_steps, grasp_order=cfg.grasp_order,
+                                    grasp_clear_cost=cfg.grasp_clear_cost, grasp_side=cfg.grasp_side)
+            side = result["grasp_side"] = survey_task_side(env, [(inits[idx], seed) for idx, seed in starts], survey_cfg)
         episodes = []
-        for i in range(cfg.episodes_per_task):
-            idx = (cfg.init_state_offset + i) % len(inits)
-            seed = cfg.seed + 1000 * task_index + i
-            ep, stats = run_dagger_episode(env, policy, inits[idx], cfg, seed)
+        for i, (idx, seed) in enumerate(starts):
+            ep, stats = run_dagger_episode(env, policy, inits[idx], cfg, seed, side)
             ep.name = f"demo_{i}"
             ep.attrs["init_state_index"] = idx
             episodes.append(ep)
@@ -205,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grasp-order", default="no-turn-first", choices=sorted(GRASP_ORDERS),
                    help="the labelling expert's preferred rim grasp; match the demos the policy was cloned from")
     p.add_argument("--grasp-clear-cost", type=float, default=0.0, help="the labelling expert's clearance tolerance (m); match the demos")
+    p.add_argument("--grasp-side", default="per-episode", choices=GRASP_SIDES,
+                   help="the labelling expert's rim grasp side: per-task holds one per task, surveyed from its starts; match the demos")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2, help="parallel processes (one per CPU core)")
     args = p.parse_args(argv)
     cfg = DaggerConfig(policy=args.policy, models_root=args.models_root, suite=args.suite, tasks=args.tasks,
                        episodes_per_task=args.episodes_per_task, init_state_offset=args.init_state_offset,
                        beta=args.beta, max_steps=args.max_steps, seed=args.seed, grasp_order=args.grasp_order,
-                       grasp_clear_cost=args.grasp_clear_cost)
+                       grasp_clear_cost=args.grasp_clear_cost, grasp_side=args.grasp_side)
     summary = collect(cfg, args.out, workers=args.workers)
     for r in summary["tasks"]:
         print(f"{r['task_index']:2d} policy {r['policy_successes']}/{r['episodes']}  {r['frames']} frames  "
