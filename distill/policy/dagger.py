@@ -36,7 +36,14 @@ import numpy as np
 
 from distill.data.scenes import suite_tasks
 from distill.policy.demos import (
-    GRASP_SIDES, MAX_STEPS, DemoConfig, demo_file_meta, jsonable, recorded_proprio, run_parallel, survey_task_side,
+    GRASP_SIDES,
+    MAX_STEPS,
+    DemoConfig,
+    demo_file_meta,
+    jsonable,
+    recorded_proprio,
+    run_parallel,
+    survey_task_side,
 )
 from distill.policy.experts import GRASP_ORDERS, Phase, SceneView, expert_for
 from distill.policy.hdf5_io import Episode, write_demo_file
