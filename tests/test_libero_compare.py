@@ -95,3 +95,30 @@ def test_cli_compares_directories_and_rejects_bad_files(tmp_path, capsys):
     assert "not a libero-eval journal" in capsys.readouterr().err
     assert main(["libero-compare", str(run_dir), str(tmp_path / "missing.jsonl")]) == 2
     assert main(["libero-compare", str(run_dir), str(run_dir), "--names", "one"]) == 2
+
+
+def test_success_bars_give_each_task_and_all_with_wilson_intervals():
+    from vega_ros.libero.compare_plot import success_bars
+    from vega_ros.libero.protocol import wilson_interval
+
+    # task 0: a solves 2/2, b 1/2; task 1: a 0/2, b 2/2; a's (1, 1) is not in b's run, so it is not common
+    a = _run("a", {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False, (1, 2): True})
+    b = _run("b", {(0, 0): True, (0, 1): False, (1, 0): True, (1, 1): True})
+    labels, groups = success_bars([a, b])
+    assert labels == ["0", "1", "all"]
+    assert [g[0][0] for g in groups] == [1.0, 0.0, 0.5] and [g[1][0] for g in groups] == [0.5, 1.0, 0.75]
+    assert groups[2][1][1:] == pytest.approx(wilson_interval(3, 4))
+    assert all(lo <= r <= hi for g in groups for r, lo, hi in g)
+    with pytest.raises(ValueError, match="in common"):
+        success_bars([a, _run("c", {(5, 0): True})])
+
+
+def test_cli_draws_the_per_task_chart(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "charts" / "cmp.png"
+    runs = [os.path.join(EVAL_DIR, f"bc-{v}-long_spatial_20_episodes.jsonl") for v in ("fused", "3d-only", "semantic-only")]
+    assert main(["libero-compare", *runs, "--names", "fused", "3d-only", "semantic-only", "--plot", str(png)]) == 0
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[0] >= 300 and img.shape[1] >= 600
+    assert img.std() > 10  # bars drawn, not a blank canvas

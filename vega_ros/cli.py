@@ -5,7 +5,7 @@
   vega-ros build-engine --model models/<name> [--backend tensorrt]             build / check an engine
   vega-ros check-model models/<name>                                           validate an artifact
   vega-ros libero-eval --suite libero_spatial --policy models/<policy> [--episodes 50] [--workers 2]
-  vega-ros libero-compare RUN_A RUN_B [...] [--names a b ...]                  paired success of eval runs
+  vega-ros libero-compare RUN_A RUN_B [...] [--names a b ...] [--plot PNG]     paired success of eval runs
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--names", nargs="*", default=None, help="a label per run (default: the paths)")
     cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
     cmp_.add_argument("--out", default=None, help="also write the markdown here")
+    cmp_.add_argument("--plot", default=None, metavar="PNG", help="also draw per-task success with 95 %% intervals here (matplotlib)")
     return parser
 
 
@@ -148,6 +149,14 @@ def _libero_compare(args) -> int:
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
+    if args.plot:
+        from vega_ros.libero.compare_plot import plot_comparison
+
+        try:
+            print(f"[libero-compare] chart in {plot_comparison(runs, args.plot)}")
+        except (OSError, RuntimeError) as e:
+            print(f"libero-compare: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

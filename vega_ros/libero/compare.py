@@ -118,6 +118,15 @@ def paired_outcome(a: EvalRun, b: EvalRun, keys: list[EpisodeKey]) -> PairedOutc
                          neither=sum(not x and not y for x, y in zip(sa, sb)))
 
 
+def per_task_successes(runs: list[EvalRun], keys: list[EpisodeKey]) -> dict[int, list[tuple[int, int]]]:
+    """``{task_id: [(successes, episodes) of each run]}`` over ``keys`` (``common_episodes``), tasks in order."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for t in sorted({t for t, _ in keys}):
+        tk = [k for k in keys if k[0] == t]
+        out[t] = [(sum(r.episodes[k].success for k in tk), len(tk)) for r in runs]
+    return out
+
+
 def comparison_markdown(runs: list[EvalRun], reference: int = 0) -> str:
     """Per-task successes of every run on their common episodes, and each run paired with ``runs[reference]``.
 
@@ -131,10 +140,10 @@ def comparison_markdown(runs: list[EvalRun], reference: int = 0) -> str:
     task_names = next((r.task_names for r in runs if r.task_names), {})
     lines = [f"{len(keys)} common episodes; protocol: " + ", ".join(f"{k} {v}" for k, v in runs[0].protocol.items()), "",
              "| task | " + " | ".join(names) + " |", "|---" * (len(runs) + 1) + "|"]
+    per_task = per_task_successes(runs, keys)
     for t in tasks:
-        tk = [k for k in keys if k[0] == t]
         label = f"{t}: {task_names[t]}" if t in task_names else str(t)
-        lines.append(f"| {label} | " + " | ".join(f"{sum(r.episodes[k].success for k in tk)}/{len(tk)}" for r in runs) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{k}/{n}" for k, n in per_task[t]) + " |")
     cells = []
     for r in runs:
         k = sum(r.episodes[key].success for key in keys)
