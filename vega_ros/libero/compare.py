@@ -135,15 +135,13 @@ def comparison_markdown(runs: list[EvalRun], reference: int = 0) -> str:
     keys = common_episodes(runs)
     if not keys:
         raise ValueError("the runs have no finished episode in common")
-    tasks = sorted({t for t, _ in keys})
     names = [f"`{r.name}`" for r in runs]
     task_names = next((r.task_names for r in runs if r.task_names), {})
     lines = [f"{len(keys)} common episodes; protocol: " + ", ".join(f"{k} {v}" for k, v in runs[0].protocol.items()), "",
              "| task | " + " | ".join(names) + " |", "|---" * (len(runs) + 1) + "|"]
-    per_task = per_task_successes(runs, keys)
-    for t in tasks:
+    for t, counts in per_task_successes(runs, keys).items():
         label = f"{t}: {task_names[t]}" if t in task_names else str(t)
-        lines.append(f"| {label} | " + " | ".join(f"{k}/{n}" for k, n in per_task[t]) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{k}/{n}" for k, n in counts) + " |")
     cells = []
     for r in runs:
         k = sum(r.episodes[key].success for key in keys)
