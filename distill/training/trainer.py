@@ -216,6 +216,7 @@ class Trainer:
                     self.model.train()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.max_steps:
                     self._save()
+            barrier(self.dist)  # every rank done before the group is torn down (a rank leaving early can abort gloo's threads)
         finally:
             bar.close()
             if writer is not None:
