@@ -74,6 +74,7 @@ def test_noop_policy_closed_loop_follows_the_protocol(tmp_path):
     assert results["step_limit"] == 6 and results["mean"]["episodes"] == 2 and results["mean"]["successes"] == 0
     assert results["per_task"][0]["task"].startswith("pick up the black bowl")
     assert os.path.getsize(tmp_path / "videos" / "task00_ep000.gif") > 0
+    assert os.path.getsize(tmp_path / "videos" / "task00_ep000.png") > 0  # its contact sheet
     assert not os.path.exists(tmp_path / "videos" / "task00_ep001.gif")
 
 

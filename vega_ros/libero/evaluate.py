@@ -1,5 +1,6 @@
 """Closed-loop LIBERO evaluation: parallel episodes (one process per core), a progress bar,
-per-task and mean success with 95 % intervals in JSON and markdown, and GIFs of a few rollouts.
+per-task and mean success with 95 % intervals in JSON and markdown, and a GIF and a contact sheet
+(PNG) of a few rollouts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict
 import numpy as np
 from tqdm import tqdm
 
+from vega_ros.libero.media import save_contact_sheet, save_gif
 from vega_ros.libero.policy_api import Policy
 from vega_ros.libero.protocol import (
     Episode,
@@ -46,15 +48,6 @@ def _run_unit(args: tuple) -> list[tuple[EpisodeResult, list[np.ndarray]]]:
         return [run_episode(envs, policy, ep, protocol, record=(ep.task_id, ep.episode) in record_keys) for ep in unit]
     finally:
         envs.close()
-
-
-def save_gif(frames: list[np.ndarray], path: str, fps: int = 20, every: int = 2) -> None:
-    """Write ``[H, W, 3]`` uint8 frames as an animated GIF (every ``every``-th frame)."""
-    from PIL import Image
-
-    images = [Image.fromarray(f) for f in frames[::every]]
-    if images:
-        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
 
 
 JOURNAL = "episodes.jsonl"
@@ -92,7 +85,7 @@ def read_journal(path: str, header: dict) -> dict[tuple[int, int], EpisodeResult
 def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str, workers: int = 2,
              videos: int = 3, title: str = "LIBERO evaluation", episodes_per_unit: int = 5,
              policy_id: str = "") -> SuiteReport:
-    """Run the protocol and write ``results.json``, ``results.md`` and ``videos/*.gif`` into ``out_dir``.
+    """Run the protocol and write ``results.json``, ``results.md`` and ``videos/*.{gif,png}`` into ``out_dir``.
 
     Finished episodes go to ``out_dir/episodes.jsonl`` as they come; a rerun with the same policy
     (``policy_id``, e.g. the sha256 of its card) and protocol skips them.
@@ -124,7 +117,9 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
         for result, frames in results:
             report.episodes.append(result)
             if frames:
-                save_gif(frames, os.path.join(out_dir, "videos", f"task{result.task_id:02d}_ep{result.episode:03d}.gif"))
+                stem = os.path.join(out_dir, "videos", f"task{result.task_id:02d}_ep{result.episode:03d}")
+                save_gif(frames, stem + ".gif")
+                save_contact_sheet(frames, stem + ".png")
             bar.update(1)
         bar.set_postfix(success=f"{sum(e.success for e in report.episodes)}/{len(report.episodes)}")
 
