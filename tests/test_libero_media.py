@@ -41,6 +41,8 @@ def test_contact_sheet_refuses_nothing_to_show():
         contact_sheet([])
     with pytest.raises(ValueError, match="positive"):
         contact_sheet(_frames(2), columns=0)
+    with pytest.raises(ValueError, match="positive"):
+        contact_sheet(_frames(2), count=0)
 
 
 def test_written_files_are_real_images(tmp_path):

@@ -44,8 +44,8 @@ def contact_sheet(frames: list[np.ndarray], count: int = 16, columns: int = 8, s
 
     if not frames:
         raise ValueError("no frames to tile")
-    if columns <= 0 or scale <= 0:
-        raise ValueError(f"columns and scale must be positive, got {columns} and {scale}")
+    if count <= 0 or columns <= 0 or scale <= 0:
+        raise ValueError(f"count, columns and scale must be positive, got {count}, {columns} and {scale}")
     picked = sheet_indices(len(frames), count)
     h, w = frames[0].shape[:2]
     th, tw = h * scale, w * scale
