@@ -10,6 +10,7 @@ function of the step, and the RNG states are part of the checkpoint).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -221,6 +222,11 @@ class Trainer:
             bar.close()
             if writer is not None:
                 writer.close()
+            if self.ddp_model is not self.model:
+                # DDP's reducer holds the process group; freed only at interpreter exit, gloo's
+                # worker threads are destroyed while joinable and the rank aborts (SIGABRT).
+                self.ddp_model = self.model
+                gc.collect()
             shutdown_distributed(self.dist)
         if self.dist.is_main and os.path.exists(metrics_path):
             _write_curves(metrics_path, os.path.join(cfg.run_dir, "curves.png"))
