@@ -16,7 +16,7 @@ def test_shipped_demo_config_loads_and_flags_override_it():
 BAD_VALUES = [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"},
               {"init_states": "random"}, {"action_noise": -0.1}, {"action_noise_corr": 1.0},
               {"grasp_order": "left-first"}, {"grasp_clear_cost": -0.01},
-              {"grasp_side": "per-robot"}]
+              {"grasp_side": "per-robot"}, {"pace": "fast"}]
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)

@@ -9,12 +9,14 @@ from distill.policy.experts import (
     BOWL_RIM,
     R_DOWN,
     OscScale,
+    Pace,
     PickPlaceExpert,
     choose_task_side,
     grasp_candidates,
     grasp_costs,
     grasp_point,
     hand_footprint,
+    pace_named,
     pose_action,
     rank_grasps,
     rotvec_from_matrix,
@@ -46,6 +48,27 @@ def test_pose_action_scales_by_the_controller_output_range():
     # Far targets: the translation is capped to max_speed in norm, then clipped per axis.
     a = pose_action(scale, np.zeros(3), q_down, np.array([0.3, 0.4, 0.0]), R_DOWN, 0.0, max_speed=0.5)
     np.testing.assert_allclose(a[:3], [0.3, 0.4, 0.0], atol=1e-12)
+
+
+def test_pose_action_floors_the_speed_near_the_target_but_not_at_it():
+    scale = OscScale(pos=0.05, rot=0.5)
+    q_down = matrix_to_quat(R_DOWN)
+    # 5 mm down is 0.1 of full scale; a floor of 0.3 keeps the direction and raises the norm.
+    a = pose_action(scale, np.zeros(3), q_down, np.array([0.0, 0.0, -0.005]), R_DOWN, 1.0, min_speed=0.3)
+    np.testing.assert_allclose(a[:3], [0, 0, -0.3], atol=1e-12)
+    # Within 1 mm the target counts as reached: no floor, no dithering about it.
+    a = pose_action(scale, np.zeros(3), q_down, np.array([0.0005, 0.0, 0.0]), R_DOWN, 1.0, min_speed=0.3)
+    np.testing.assert_allclose(a[:3], [0.01, 0, 0], atol=1e-12)
+    # Above the floor nothing changes, and the cap still applies.
+    a = pose_action(scale, np.zeros(3), q_down, np.array([0.3, 0.4, 0.0]), R_DOWN, 0.0, max_speed=0.5, min_speed=0.3)
+    np.testing.assert_allclose(a[:3], [0.3, 0.4, 0.0], atol=1e-12)
+
+
+def test_paces_are_named_and_standard_is_the_expert_of_the_recorded_demos():
+    assert PickPlaceExpert(obj="bowl", target="plate", grasp=BOWL_RIM).pace == Pace(carry_speed=0.8, lower_speed=0.5, min_speed=0.0)
+    assert pace_named("brisk").lower_speed > pace_named("standard").lower_speed
+    with pytest.raises(ValueError, match="brisk"):
+        pace_named("fast")
 
 
 def test_grasp_avoids_the_side_with_a_tall_obstacle():

@@ -44,12 +44,14 @@ from distill.policy.experts import (
     FREE_SPACE_PHASES,
     GRASP_ORDERS,
     GRIPPER_OPEN,
+    PACES,
     SceneView,
     UnsupportedTask,
     choose_task_side,
     expert_for,
     grasp_candidates,
     grasp_costs,
+    pace_named,
 )
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from vega_ros.libero.rollout import scene_instruction
@@ -105,6 +107,10 @@ class DemoConfig:
     decides ties), so one task's demos can hold several grasps. ``per-task``: before recording, the
     task's scenes (the same starts the episodes use) are surveyed once and the side clear in most of
     them (``experts.choose_task_side``) is tried first in every episode, as the issue's expert does."""
+    pace: str = "standard"
+    """How fast the expert carries and lowers (``experts.PACES``): ``standard`` made every demo set
+    up to session 17; ``brisk`` asks for full speed there, which shortens the longest demos
+    (tasks 4 and 9 of libero_spatial) by 25–35 steps."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
@@ -121,6 +127,7 @@ class DemoConfig:
             raise ValueError(f"init_states must be one of {INIT_STATES}, got {self.init_states!r}")
         if self.grasp_order not in GRASP_ORDERS:
             raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
+        pace_named(self.pace)
         if self.grasp_side not in GRASP_SIDES:
             raise ValueError(f"grasp_side must be one of {GRASP_SIDES}, got {self.grasp_side!r}")
 
@@ -231,7 +238,7 @@ def run_expert(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int, s
     recorded step. ``side``: the rim grasp tried first (``PickPlaceExpert.side``); None ranks them here."""
     t0 = time.perf_counter()
     obs = settled_start(env, init_state, cfg, seed)
-    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side)
+    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side, pace=cfg.pace)
     view = SceneView(env)
     out = Rollout(success=False, steps=0)
     rng, noise = np.random.default_rng(seed), np.zeros(3)
@@ -547,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="obstacle cost (m) up to which a rim grasp counts as clear (0: the shipped demos; 0.02: one grasp per task)")
     p.add_argument("--grasp-side", default=None, choices=GRASP_SIDES,
                    help="per-task: one rim grasp side for all of a task's episodes, surveyed from its scenes first")
+    p.add_argument("--pace", default=None, choices=sorted(PACES),
+                   help="how fast the expert carries and lowers (standard: the demos up to session 17; brisk: full speed)")
     p.add_argument("--measure-only", action="store_true", help="only measure expert success: no rendering, no HDF5")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per CPU core; software rendering is single-threaded)")
@@ -564,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         grasp_order=args.grasp_order,
         grasp_clear_cost=args.grasp_clear_cost,
         grasp_side=args.grasp_side,
+        pace=args.pace,
         record=False if args.measure_only else None,
     )
     summary = record_suite(cfg, args.out, workers=args.workers)

@@ -76,15 +76,20 @@ def pose_action(
     target_R: np.ndarray,
     gripper: float,
     max_speed: float = 1.0,
+    min_speed: float = 0.0,
 ) -> np.ndarray:
     """One OSC_POSE action ``[7]`` that moves the hand toward ``target_pos`` / ``target_R``.
 
-    ``max_speed`` caps the norm of the translation part (in units of ``scale.pos`` per step).
+    ``max_speed`` caps the norm of the translation part (in units of ``scale.pos`` per step);
+    ``min_speed`` floors it while the target is farther than 1 mm, so the last centimetres are not
+    crept over at the proportional rate (which a loaded OSC barely moves on).
     """
     dp = (np.asarray(target_pos) - np.asarray(eef_pos)) / scale.pos
     n = np.linalg.norm(dp)
     if n > max_speed:
         dp *= max_speed / n
+    elif min_speed > 0 and n * scale.pos > 1e-3 and n < min_speed:
+        dp *= min_speed / n
     dr = rotvec_from_matrix(target_R @ quat_to_matrix(eef_quat_xyzw).T) / scale.rot
     return np.concatenate([np.clip(dp, -1, 1), np.clip(dr, -1, 1), [gripper]])
 
@@ -339,6 +344,38 @@ class SceneView:
 # ----------------------------------------------------------------------------- pick and place
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How fast the pick-and-place expert carries and lowers, in OSC action units (``OscScale.pos``
+    metres asked per step).
+
+    ``carry_speed`` and ``lower_speed`` cap the translation action (``pose_action``'s ``max_speed``)
+    while lifting and carrying, and while lowering; ``min_speed`` floors it while carrying and
+    lowering (0: the proportional approach creeps over the last centimetres). The OSC moves a held
+    bowl far less per step than it is asked (0.5, 2.5 cm asked, lowers it ~0.5 cm a step), so at the
+    standard pace task 9's demos spend ~50 steps carrying and ~60 lowering of their ~190, close to
+    the 220-step limit a cloned policy must also meet.
+    """
+
+    carry_speed: float = 0.8
+    lower_speed: float = 0.5
+    min_speed: float = 0.0
+
+
+PACES: dict[str, Pace] = {
+    "standard": Pace(),  # every demo set up to session 17
+    "brisk": Pace(carry_speed=1.0, lower_speed=1.0, min_speed=0.3),  # task 9 ~190 -> ~155 steps, task 4 ~155 -> ~130
+}
+
+
+def pace_named(name: str) -> Pace:
+    """The ``PACES`` preset called ``name``; ValueError naming the known ones otherwise."""
+    if name not in PACES:
+        raise ValueError(f"unknown pace {name!r}; known: {sorted(PACES)}")
+    return PACES[name]
+
+
+
 class Phase(enum.IntEnum):
     APPROACH = 0
     DESCEND = 1
@@ -370,6 +407,7 @@ class PickPlaceExpert:
         side: a ``side_label`` (``+y``, ``-x``, ...) tried first whatever the scene (the task's side,
             ``choose_task_side``); the other grasps stay ranked behind it for retries. None: the
             best-ranked grasp of each scene.
+        pace: how fast it carries and lowers (``Pace``; ``PACES`` names the presets).
     """
 
     obj: str
@@ -380,6 +418,7 @@ class PickPlaceExpert:
     grasp_order: str = "no-turn-first"
     clear_cost: float = 0.0
     side: str | None = None
+    pace: Pace = field(default_factory=lambda: PACES["standard"])
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -505,8 +544,8 @@ class PickPlaceExpert:
         self._obj_trail = [*self._obj_trail[-5:], obj]
         obj_still = len(self._obj_trail) == 6 and np.linalg.norm(self._obj_trail[-1] - self._obj_trail[0]) < 0.002
 
-        def act(p, grip, speed=1.0):
-            return pose_action(self.scale, eef, quat, p, self._R, grip, speed)
+        def act(p, grip, speed=1.0, floor=0.0):
+            return pose_action(self.scale, eef, quat, p, self._R, grip, speed, floor)
 
         if self.phase == Phase.APPROACH:
             above = grasp_pos + [0, 0, 0.08]
@@ -531,19 +570,19 @@ class PickPlaceExpert:
                 return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
             if eef[2] > self._carry_z - 0.04 or self._count > 40:
                 self._next(Phase.CARRY)
-            return act(np.array([*eef[:2], self._carry_z]), GRIPPER_CLOSE, 0.8)
+            return act(np.array([*eef[:2], self._carry_z]), GRIPPER_CLOSE, self.pace.carry_speed)
         place = view.position(self.target) + self.place_offset
         hand_from_obj = eef - obj
         if self.phase == Phase.CARRY:
             goal = np.array([*(place[:2] + hand_from_obj[:2]), self._carry_z])
             if np.linalg.norm(place[:2] - obj[:2]) < 0.012 or self._count > 100:
                 self._next(Phase.LOWER)
-            return act(goal, GRIPPER_CLOSE, 0.8)
+            return act(goal, GRIPPER_CLOSE, self.pace.carry_speed, self.pace.min_speed)
         if self.phase == Phase.LOWER:
             drop = place + [0, 0, g.release_height]
             if obj[2] < drop[2] + 0.005 or (stalled and self._count > 6) or self._count > 60:
                 self._next(Phase.RELEASE)
-            return act(drop + hand_from_obj, GRIPPER_CLOSE, 0.5)
+            return act(drop + hand_from_obj, GRIPPER_CLOSE, self.pace.lower_speed, self.pace.min_speed)
         if self.phase == Phase.RELEASE:
             if self._count >= 8:
                 self._next(Phase.RETREAT)
@@ -556,12 +595,13 @@ class PickPlaceExpert:
 
 
 def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",
-               clear_cost: float = 0.0, side: str | None = None) -> PickPlaceExpert:
+               clear_cost: float = 0.0, side: str | None = None, pace: str = "standard") -> PickPlaceExpert:
     """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
 
     Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
     ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``; ``side``: see
-    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate).
+    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate); ``pace``: a
+    ``PACES`` key.
     """
     view = SceneView(env)
     goal = view.goal()
@@ -571,5 +611,6 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     pred, *args = goal[0]
     if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
         return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
-                               grasp_order=grasp_order, clear_cost=clear_cost, side=side)
+                               grasp_order=grasp_order, clear_cost=clear_cost, side=side,
+                               pace=pace_named(pace))
     raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
