@@ -375,7 +375,6 @@ def pace_named(name: str) -> Pace:
     return PACES[name]
 
 
-
 class Phase(enum.IntEnum):
     APPROACH = 0
     DESCEND = 1
