@@ -9,6 +9,7 @@
 #   RECIPE=long scripts/policy_study.sh                  # 12,000 steps in all (default xl: 18,000)
 #   DEMOS=clear scripts/policy_study.sh                  # demos of the session-13 expert (a clearance tolerance)
 #   DEMOS=side scripts/policy_study.sh                   # demos of the session-15 expert (one grasp side per task)
+#   DEMOS=brisk scripts/policy_study.sh                  # the same expert at the brisk pace (session 18)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
@@ -32,17 +33,19 @@ WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
 RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
-DEMOS=${DEMOS:-shipped}  # shipped: the demos of the shipped policies; clear: session 13's; side: config/policy/demos.yaml's expert
+DEMOS=${DEMOS:-shipped}  # shipped: the demos of the shipped policies; clear: session 13's; side: config/policy/demos.yaml's expert; brisk: it at the brisk pace
 # SET: the infix of config/policy/bc-<variant>-<SET><recipe>.yaml and data/demos_<SET>*.
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
 # without a turn and session 13 gave it a clearance tolerance: robot-side-first with no tolerance is
 # that earlier expert. DEMOS=clear is session 13's (no-turn-first, 0.02 m, the grasp ranked in each
-# scene); DEMOS=side uses config/policy/demos.yaml's (the same, with one grasp side per task).
+# scene); DEMOS=side uses config/policy/demos.yaml's (the same, with one grasp side per task);
+# DEMOS=brisk the same again, carrying and lowering at full speed (experts.PACES).
 case $DEMOS in
     shipped) SET=""; EXPERT=(--grasp-order robot-side-first --grasp-clear-cost 0 --grasp-side per-episode) ;;
     clear) SET="clear-"; EXPERT=(--grasp-side per-episode) ;;
     side) SET="side-"; EXPERT=() ;;
-    *) echo "DEMOS must be shipped, clear or side, got $DEMOS" >&2; exit 2 ;;
+    brisk) SET="brisk-"; EXPERT=(--pace brisk) ;;
+    *) echo "DEMOS must be shipped, clear, side or brisk, got $DEMOS" >&2; exit 2 ;;
 esac
 PY=.venv/bin/python
 demos() {

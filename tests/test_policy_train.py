@@ -262,13 +262,14 @@ def _study_configs(recipe: str) -> dict[str, dict]:
     return cfgs
 
 
-@pytest.mark.parametrize("recipe", ["dart", "long", "xl", "clear-dart", "clear-xl", "side-dart", "side-xl"])
+@pytest.mark.parametrize("recipe", ["dart", "long", "xl", "clear-dart", "clear-xl", "side-dart", "side-xl",
+                                    "brisk-dart", "brisk-xl"])
 def test_ablation_configs_of_a_recipe_differ_only_in_the_fusion(recipe):
     """scripts/policy_study.sh trains fused, 3d-only and semantic-only with config/policy/bc-<variant>-<recipe>.yaml:
     an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
     cfgs = _study_configs(recipe)
     assert cfgs["3d-only"] == cfgs["fused"] and cfgs["semantic-only"] == cfgs["fused"]
-    if recipe.startswith(("clear-", "side-")):  # DEMOS=clear and DEMOS=side change the demos and nothing else
+    if recipe.startswith(("clear-", "side-", "brisk-")):  # DEMOS=clear, side and brisk change the demos and nothing else
         shipped = _study_configs(recipe.split("-", 1)[1])["fused"]
         assert cfgs["fused"]["demos"] != shipped["demos"]
         assert {**cfgs["fused"], "demos": shipped["demos"]} == shipped
