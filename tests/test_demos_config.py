@@ -55,6 +55,8 @@ def test_dagger_config_checks_beta_and_takes_the_suite_step_limit():
         DaggerConfig(policy="models/x", grasp_order="left-first")
     with pytest.raises(ValueError, match="grasp_side"):
         DaggerConfig(policy="models/x", grasp_side="left")
+    with pytest.raises(ValueError, match="pace"):
+        DaggerConfig(policy="models/x", pace="fast")
 
 
 def test_a_recording_resumes_only_tasks_finished_with_the_same_settings(tmp_path):

@@ -45,7 +45,7 @@ from distill.policy.demos import (
     run_parallel,
     survey_task_side,
 )
-from distill.policy.experts import GRASP_ORDERS, Phase, SceneView, expert_for
+from distill.policy.experts import GRASP_ORDERS, PACES, Phase, SceneView, expert_for, pace_named
 from distill.policy.hdf5_io import Episode, write_demo_file
 from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
 from vega_ros.libero.policy_api import check_action
@@ -69,12 +69,14 @@ class DaggerConfig:
     grasp_order: str = "no-turn-first"  # the labelling expert's (experts.GRASP_ORDERS); match the policy's demos
     grasp_clear_cost: float = 0.0  # the labelling expert's clearance tolerance (experts.rank_grasps); match the demos
     grasp_side: str = "per-episode"  # demos.GRASP_SIDES; per-task: one side surveyed over the task's starts; match the demos
+    pace: str = "standard"  # the labelling expert's pace (experts.PACES); match the demos
 
     def __post_init__(self) -> None:
         if self.grasp_order not in GRASP_ORDERS:
             raise ValueError(f"grasp_order must be one of {sorted(GRASP_ORDERS)}, got {self.grasp_order!r}")
         if self.grasp_side not in GRASP_SIDES:
             raise ValueError(f"grasp_side must be one of {GRASP_SIDES}, got {self.grasp_side!r}")
+        pace_named(self.pace)
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.episodes_per_task < 1:
@@ -102,7 +104,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))
-    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side)
+    expert = expert_for(env, grasp_order=cfg.grasp_order, clear_cost=cfg.grasp_clear_cost, side=side, pace=cfg.pace)
     view = SceneView(env)
     instruction = scene_instruction(env)
     policy.reset(instruction)
@@ -228,13 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grasp-clear-cost", type=float, default=0.0, help="the labelling expert's clearance tolerance (m); match the demos")
     p.add_argument("--grasp-side", default="per-episode", choices=GRASP_SIDES,
                    help="the labelling expert's rim grasp side: per-task holds one per task, surveyed from its starts; match the demos")
+    p.add_argument("--pace", default="standard", choices=sorted(PACES), help="the labelling expert's pace; match the demos")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2, help="parallel processes (one per CPU core)")
     args = p.parse_args(argv)
     cfg = DaggerConfig(policy=args.policy, models_root=args.models_root, suite=args.suite, tasks=args.tasks,
                        episodes_per_task=args.episodes_per_task, init_state_offset=args.init_state_offset,
                        beta=args.beta, max_steps=args.max_steps, seed=args.seed, grasp_order=args.grasp_order,
-                       grasp_clear_cost=args.grasp_clear_cost, grasp_side=args.grasp_side)
+                       grasp_clear_cost=args.grasp_clear_cost, grasp_side=args.grasp_side, pace=args.pace)
     summary = collect(cfg, args.out, workers=args.workers)
     for r in summary["tasks"]:
         print(f"{r['task_index']:2d} policy {r['policy_successes']}/{r['episodes']}  {r['frames']} frames  "
