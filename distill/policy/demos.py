@@ -110,7 +110,7 @@ class DemoConfig:
     pace: str = "standard"
     """How fast the expert carries and lowers (``experts.PACES``): ``standard`` made every demo set
     up to session 17; ``brisk`` asks for full speed there, which shortens the longest demos
-    (tasks 4 and 9 of libero_spatial) by 25–35 steps."""
+    (tasks 4 and 9 of libero_spatial) by 27 and 36 steps."""
     record: bool = True
     """False: only measure the expert's success (no rendering, no HDF5), for quick sweeps."""
 
