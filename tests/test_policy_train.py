@@ -257,19 +257,22 @@ def _study_configs(recipe: str) -> dict[str, dict]:
         assert cfg.pop("name") == f"bc-{v}-{recipe}" and cfg.pop("out") == f"models/bc-{v}-{recipe}"
         assert cfg["policy"].pop("fusion") == v
         first = recipe.replace("long", "dart").replace("xl", "dart")
-        assert cfg["trainer"].pop("init_from", None) == (None if recipe == first else f"runs/bc-{v}-{first}")
+        start = {"brisk-ft": "side-xl"}.get(recipe, None if recipe == first else first)  # a fine-tune starts elsewhere
+        assert cfg["trainer"].pop("init_from", None) == (start and f"runs/bc-{v}-{start}")
         cfgs[v] = cfg
     return cfgs
 
 
 @pytest.mark.parametrize("recipe", ["dart", "long", "xl", "clear-dart", "clear-xl", "side-dart", "side-xl",
-                                    "brisk-dart", "brisk-xl"])
+                                    "brisk-dart", "brisk-xl", "brisk-ft"])
 def test_ablation_configs_of_a_recipe_differ_only_in_the_fusion(recipe):
     """scripts/policy_study.sh trains fused, 3d-only and semantic-only with config/policy/bc-<variant>-<recipe>.yaml:
     an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
     cfgs = _study_configs(recipe)
     assert cfgs["3d-only"] == cfgs["fused"] and cfgs["semantic-only"] == cfgs["fused"]
-    if recipe.startswith(("clear-", "side-", "brisk-")):  # DEMOS=clear, side and brisk change the demos and nothing else
+    if recipe == "brisk-ft":  # side-xl's weights fine-tuned on brisk-xl's demos: only the schedule differs
+        assert {**cfgs["fused"], "trainer": {}} == {**_study_configs("brisk-xl")["fused"], "trainer": {}}
+    elif recipe.startswith(("clear-", "side-", "brisk-")):  # DEMOS=clear, side and brisk change the demos and nothing else
         shipped = _study_configs(recipe.split("-", 1)[1])["fused"]
         assert cfgs["fused"]["demos"] != shipped["demos"]
         assert {**cfgs["fused"], "demos": shipped["demos"]} == shipped
