@@ -10,6 +10,7 @@
 #   DEMOS=clear scripts/policy_study.sh                  # demos of the session-13 expert (a clearance tolerance)
 #   DEMOS=side scripts/policy_study.sh                   # demos of the session-15 expert (one grasp side per task)
 #   DEMOS=brisk scripts/policy_study.sh                  # the same expert at the brisk pace (session 18)
+#   DEMOS=brisk RECIPE=ft scripts/policy_study.sh        # the side-xl policies fine-tuned 4,000 steps on the brisk demos (session 19)
 #
 # Every stage resumes: a demo set with its summary is skipped, the trainer resumes from runs/<name>
 # (and a finished run only re-exports), the evaluator from its journal. Outputs: data/ (demos and
@@ -32,7 +33,7 @@ EPISODES=${1:-20}
 WORKERS=${WORKERS:-$(nproc)}
 VARIANTS=${VARIANTS:-"fused 3d-only semantic-only"}
 STAGES=${STAGES:-"demos train eval"}
-RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000 (config/policy/bc-<variant>-<recipe>.yaml)
+RECIPE=${RECIPE:-xl}   # long: the -dart weights + 9,000 steps; xl: + 15,000; ft (DEMOS=brisk): side-xl + 4,000 (config/policy/bc-<variant>-<recipe>.yaml)
 DEMOS=${DEMOS:-shipped}  # shipped: the demos of the shipped policies; clear: session 13's; side: config/policy/demos.yaml's expert; brisk: it at the brisk pace
 # SET: the infix of config/policy/bc-<variant>-<SET><recipe>.yaml and data/demos_<SET>*.
 # The shipped policies' demos were recorded before session 7 made the expert prefer the grasps
@@ -47,6 +48,9 @@ case $DEMOS in
     brisk) SET="brisk-"; EXPERT=(--pace brisk) ;;
     *) echo "DEMOS must be shipped, clear, side or brisk, got $DEMOS" >&2; exit 2 ;;
 esac
+if [[ $RECIPE == ft && $DEMOS != brisk ]]; then
+    echo "RECIPE=ft fine-tunes the side-xl policies on the brisk demos: it needs DEMOS=brisk" >&2; exit 2
+fi
 PY=.venv/bin/python
 demos() {
     local out=$1; shift
@@ -59,18 +63,26 @@ if [[ $STAGES == *demos* && $DEMOS == shipped ]]; then
     demos data/demos_s2 --episodes-per-task 7 --init-state-offset 5 --seed 100   # init states 5-11
     demos data/demos_dart --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
 elif [[ $STAGES == *demos* ]]; then                                          # the same starts and noise
-    demos "data/demos_${SET%-}" --episodes-per-task 12                      # init states 0-11
-    demos "data/demos_${SET%-}_dart" --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+    demo_set() {
+        demos "data/demos_${SET%-}" --episodes-per-task 12                  # init states 0-11
+        demos "data/demos_${SET%-}_dart" --init-states sampled --action-noise 0.3 --episodes-per-task 12 --seed 1000
+    }
+    if [[ $RECIPE == ft ]]; then (SET="side-"; EXPERT=(); demo_set); fi   # ft starts from the side-xl policies
+    demo_set
 fi
 if [[ $STAGES == *train* ]]; then
     for v in $VARIANTS; do
-        for c in "config/policy/bc-$v-${SET}dart.yaml" "config/policy/bc-$v-$SET$RECIPE.yaml"; do
+        # 3,000 steps, then 9,000 (long) or 15,000 (xl) more from those weights with a fresh warm-up
+        # and cosine; ft: side-dart, side-xl, then 4,000 steps on the brisk demos.
+        stages=("${SET}dart" "$SET$RECIPE")
+        if [[ $RECIPE == ft ]]; then stages=(side-dart side-xl "${SET}ft"); fi
+        for s in "${stages[@]}"; do
+            c="config/policy/bc-$v-$s.yaml"
             [[ -f $c ]] || { echo "[study] no $c (DEMOS=$DEMOS RECIPE=$RECIPE)" >&2; exit 2; }
         done
-        # 3,000 steps, then 9,000 (long) or 15,000 (xl) more from those weights with a fresh warm-up
-        # and cosine.
-        $PY -m distill.policy.train --config "config/policy/bc-$v-${SET}dart.yaml" --encoder-threads "$(nproc)"
-        $PY -m distill.policy.train --config "config/policy/bc-$v-$SET$RECIPE.yaml"
+        for s in "${stages[@]}"; do
+            $PY -m distill.policy.train --config "config/policy/bc-$v-$s.yaml" --encoder-threads "$(nproc)"
+        done
     done
 fi
 if [[ $STAGES == *eval* ]]; then
