@@ -8,7 +8,7 @@ import pytest
 
 from vega_ros.cli import main, worker_threads
 from vega_ros.libero.policy_api import NoOpPolicy, check_action
-from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval
+from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval, wrapped_init_states
 
 
 def test_standard_step_limits_and_episode_plan():
@@ -23,6 +23,9 @@ def test_standard_step_limits_and_episode_plan():
     assert [e.init_state for e in short] == [0, 1, 2, 3, 4, 0, 1]
     held_out = plan_episodes(EvalProtocol(episodes_per_task=4, tasks=(2,), init_state_offset=48), 10, [50] * 10)
     assert [e.init_state for e in held_out] == [48, 49, 0, 1]
+    assert wrapped_init_states(EvalProtocol(init_state_offset=48), held_out) == [0, 1]  # the evaluator warns
+    assert wrapped_init_states(EvalProtocol(init_state_offset=20), plan_episodes(
+        EvalProtocol(episodes_per_task=30, init_state_offset=20), 10, [50] * 10)) == []  # 20..49: all held out
     with pytest.raises(ValueError, match="not in"):
         plan_episodes(EvalProtocol(tasks=(12,)), 10, [50] * 10)
     with pytest.raises(ValueError, match="no standard step limit"):

@@ -22,6 +22,7 @@ from vega_ros.libero.protocol import (
     EvalProtocol,
     SuiteReport,
     plan_episodes,
+    wrapped_init_states,
 )
 from vega_ros.libero.rollout import SuiteEnvs, run_episode
 
@@ -94,6 +95,11 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     catalogue = SuiteEnvs(protocol.suite, protocol.image_size)
     names = catalogue.task_names()
     plan = plan_episodes(protocol, catalogue.n_tasks, [len(catalogue.init_states(t)) for t in range(catalogue.n_tasks)])
+    wrapped = wrapped_init_states(protocol, plan)
+    if wrapped:
+        tqdm.write(f"[libero-eval] warning: {protocol.episodes_per_task} episodes per task from init state "
+                   f"{protocol.init_state_offset} wrap around to init states {wrapped[0]}..{wrapped[-1]}, which "
+                   f"are not held out from demos recorded from the first init states")
     journal = os.path.join(out_dir, JOURNAL)
     header = journal_header(protocol, policy_id)
     done = read_journal(journal, header)

@@ -63,6 +63,12 @@ def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: li
     return plan
 
 
+def wrapped_init_states(protocol: EvalProtocol, plan: list[Episode]) -> list[int]:
+    """The init states below ``init_state_offset`` that the plan wraps around to (sorted): a run that
+    holds out the demos' first init states reuses them when offset + episodes per task exceeds the count."""
+    return sorted({ep.init_state for ep in plan if ep.init_state < protocol.init_state_offset})
+
+
 def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
     """95 % Wilson score interval of a success rate (well behaved at 0 and 1, unlike the normal one)."""
     if trials == 0:
