@@ -29,3 +29,21 @@ def test_bringup_runs_the_nodes_from_the_yaml():
     assert "--params-file" in out and "vega_ros.perception_node" in out and "vega_ros.sim_camera_node" in out
     assert depth[0].header.frame_id == "camera_optical" and depth[0].encoding == "32FC1"
     assert proc.returncode == 0, out[-2000:]
+
+
+def test_stop_all_escalates_for_a_process_that_ignores_sigint():
+    """`vega-ros bringup` stops its nodes with demo.stop_all: SIGINT to all at once, SIGTERM for what lingers."""
+    import signal
+
+    from vega_ros.demo import NodeProcess, stop_all
+
+    stubborn = "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    polite = "import sys, time; print('up', flush=True); time.sleep(60)"
+    procs = [NodeProcess("stubborn", "stubborn"), NodeProcess("polite", "polite")]
+    for p, code in zip(procs, (stubborn, polite)):
+        p.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert p.proc.stdout.readline().strip() == "up"  # its SIGINT handler is in place
+    stop_all(procs, timeout=0.5)
+    assert procs[0].proc.returncode == -signal.SIGTERM  # ignored SIGINT, ended by SIGTERM
+    assert procs[1].proc.returncode not in (None, -signal.SIGTERM, -signal.SIGKILL)  # SIGINT ended it
+    stop_all(procs)  # stopping stopped processes is a no-op

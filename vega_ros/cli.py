@@ -161,7 +161,7 @@ def _libero_compare(args) -> int:
 
 
 def _bringup(args) -> int:
-    from vega_ros.demo import CAMERA_NS, NodeProcess, config_path
+    from vega_ros.demo import CAMERA_NS, NodeProcess, config_path, stop_all
 
     params = os.path.abspath(args.params or config_path("perception.yaml"))
     procs = []
@@ -193,8 +193,7 @@ def _bringup(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs)
     print(f"[bringup] stopped after {time.monotonic() - t0:.0f} s", flush=True)
     return rc
 

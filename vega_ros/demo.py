@@ -85,20 +85,29 @@ class NodeProcess:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGINT (a clean rclpy shutdown), then SIGTERM / SIGKILL if it lingers."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        stop_all([self], timeout)
+        return None if self.proc is None else self.proc.returncode
+
+
+def stop_all(procs: list[NodeProcess], timeout: float = 10.0) -> None:
+    """Stop the node processes together: SIGINT to all, one shared ``timeout`` (s) for their clean
+    shutdown, then SIGTERM (5 s) and SIGKILL for any that linger. Together, so that a slow node does
+    not add its wait to the others' (a loaded machine can take seconds per node)."""
+    running = [p.proc for p in procs if p.proc is not None and p.proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGINT)
+    for signal_next, wait_s in ((subprocess.Popen.terminate, timeout), (subprocess.Popen.kill, 5.0)):
+        deadline = time.monotonic() + wait_s
+        for proc in running:
             try:
-                self.proc.wait(timeout=timeout)
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        return self.proc.returncode
+                pass
+        running = [proc for proc in running if proc.poll() is None]
+        for proc in running:
+            signal_next(proc)
+    for proc in running:
+        proc.wait()
 
 
 def demo_nodes(out_dir: str, source: str, model_dir: str, backend: str, rate_hz: float, extra_camera: dict | None = None,
