@@ -63,6 +63,28 @@ def test_other_protocols_do_not_pair():
         common_episodes([a, b])
 
 
+def test_runs_from_before_seeded_fixtures_pair_only_with_each_other(tmp_path):
+    """Shipped runs predate ``EvalProtocol.fixtures`` (their fixtures moved with the unit order): they
+    load as such, pair with each other, and neither pair with nor resume into a seeded run."""
+    from vega_ros.libero.evaluate import journal_header, read_journal
+    from vega_ros.libero.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EvalProtocol
+
+    legacy_json = load_run(os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20.json"))
+    legacy_journal = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"))
+    assert legacy_json.protocol["fixtures"] == legacy_journal.protocol["fixtures"] == FIXTURES_UNIT_ORDER
+    assert len(common_episodes([legacy_json, legacy_journal])) == 200
+    header = journal_header(EvalProtocol(seed=7, init_state_offset=20), "")
+    assert header["protocol"]["fixtures"] == FIXTURES_SEEDED
+    seeded = EvalRun(name="seeded", protocol=header["protocol"], episodes=legacy_json.episodes)
+    with pytest.raises(ValueError, match="different protocols"):
+        common_episodes([legacy_json, seeded])
+    journal = tmp_path / "episodes.jsonl"
+    with open(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl")) as f:
+        journal.write_text(f.read())
+    with pytest.raises(ValueError, match="another policy or protocol"):
+        read_journal(str(journal), {**header, "policy": json.loads(journal.read_text().splitlines()[0])["header"]["policy"]})
+
+
 def test_shipped_evaluations_pair_up():
     """The session-11 numbers: fused 128/200, 3d-only 114/200, 88 both, 40 / 26 discordant."""
     fused = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"), "fused")

@@ -113,6 +113,37 @@ def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
         evaluate(grown, _CountingNoOp, str(tmp_path / "run"), workers=1, videos=0, policy_id="p2")
 
 
+def test_a_scene_depends_on_its_seed_not_on_the_resets_before_it():
+    """Fixtures (cabinet, stove) are outside the init states; ``seeded_reset`` places them from the
+    seed alone, where LIBERO's own seeded reset moves them with every further reset of one env."""
+    from vega_ros.libero.rollout import SuiteEnvs, seeded_reset
+
+    envs = SuiteEnvs("libero_spatial", 64)
+    try:
+        env = envs.env(4)  # the bowl in the cabinet's drawer; a stove beside it
+        inner = env.env
+        bodies = [inner.sim.model.body_name2id(f.root_body) for f in inner.fixtures_dict.values()]
+        assert len(bodies) == 2
+
+        def fixture_poses() -> np.ndarray:
+            return np.concatenate([inner.sim.model.body_pos[bodies], inner.sim.model.body_quat[bodies]], axis=1)
+
+        seeded_reset(env, 3)
+        first = fixture_poses()
+        seeded_reset(env, 5)
+        other_seed = fixture_poses()
+        seeded_reset(env, 3)
+        again = fixture_poses()
+        env.seed(3)
+        env.reset()  # LIBERO's seeded reset, without emptying its list of property samplers
+        plain = fixture_poses()
+    finally:
+        envs.close()
+    np.testing.assert_array_equal(again, first)
+    assert np.abs(other_seed - first).max() > 1e-3  # the seed does move them: the check can fail
+    assert np.abs(plain - first).max() > 1e-3  # the behaviour seeded_reset works around
+
+
 class _ReadsEveryThird(NoOpPolicy):
     """Moves the hand on a fixed path and reads the images on every third step, as a chunking policy does."""
 

@@ -128,13 +128,14 @@ class LiberoScene:
         from libero.libero.envs import OffScreenRenderEnv
         from robosuite.utils import camera_utils
 
+        from vega_ros.libero.rollout import seeded_reset
+
         self.camera_utils = camera_utils
         task = benchmark.get_benchmark_dict()[suite]().get_task(task_index)
         bddl = os.path.join(get_libero_path("bddl_files"), task.problem_folder, task.bddl_file)
         self.task_name = task.name
         self.env = OffScreenRenderEnv(bddl_file_name=bddl, camera_heights=height, camera_widths=width)
-        self.env.seed(seed)
-        obs = self.env.reset()
+        obs = seeded_reset(self.env, seed)
         self.sim = self.env.env.sim
         self.width, self.height, self.camera_name = width, height, camera_name
         self.cam_id = self.sim.model.camera_name2id(camera_name)

@@ -96,11 +96,10 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     ``policy``: an ``OnnxPolicy``; ``side``: the rim grasp the labeller tries first
     (``PickPlaceExpert.side``; None ranks them in this scene). Returns the episode (images top row
     first) and its statistics."""
-    from vega_ros.libero.rollout import scene_instruction
+    from vega_ros.libero.rollout import scene_instruction, seeded_reset
 
     rng = np.random.default_rng(seed)
-    env.seed(seed)
-    env.reset()
+    seeded_reset(env, seed)
     obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))

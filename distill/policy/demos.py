@@ -54,7 +54,7 @@ from distill.policy.experts import (
     pace_named,
 )
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
-from vega_ros.libero.rollout import scene_instruction
+from vega_ros.libero.rollout import scene_instruction, seeded_reset
 
 # Step limits of the LIBERO evaluation protocol (after the settle steps).
 MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
@@ -205,10 +205,9 @@ def settled_start(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int
     """Seed and reset ``env``, load ``init_state`` and step ``cfg.settle_steps`` no-ops; the last obs.
 
     ``init_state``: a flattened MuJoCo state to start from; None keeps the placement that the
-    seeded ``env.reset()`` sampled (LIBERO's placement samplers draw from ``np.random``, which
-    ``env.seed`` seeds)."""
-    env.seed(seed)
-    obs = env.reset()
+    seeded reset sampled (``seeded_reset``: LIBERO's placement samplers draw from ``np.random``,
+    which ``env.seed`` seeds)."""
+    obs = seeded_reset(env, seed)
     if init_state is not None:
         obs = env.set_init_state(init_state)
     for _ in range(cfg.settle_steps):

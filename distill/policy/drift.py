@@ -35,6 +35,7 @@ import numpy as np
 from distill.policy.hdf5_io import Episode, load_demos
 from vega_ros.libero.observations import PolicyInputs, observation_to_inputs
 from vega_ros.libero.protocol import SETTLE_ACTION, EvalProtocol
+from vega_ros.libero.rollout import seeded_reset
 from vega_ros.policy_runtime import OnnxPolicy
 
 
@@ -69,8 +70,7 @@ def closed_loop_distance(policy: OnnxPolicy, env, init_state: np.ndarray, ep: Ep
                          settle_steps: int, step_limit: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """``[T]`` distance (m) of the policy's hand to the demo's hand at the same step, the ``[T, 7]``
     actions the policy took, and success."""
-    env.seed(0)
-    env.reset()
+    seeded_reset(env, 0)
     obs = env.set_init_state(init_state)
     for _ in range(settle_steps):
         obs, *_ = env.step(list(SETTLE_ACTION))

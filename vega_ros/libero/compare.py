@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from vega_ros.libero.evaluate import journal_header
-from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, wilson_interval
+from vega_ros.libero.protocol import FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol, wilson_interval
 
 EpisodeKey = tuple[int, int]
 """``(task_id, episode)``: episode k of task t is the same episode in every run of one protocol."""
@@ -28,6 +28,12 @@ class EvalRun:
     task_names: dict[int, str] | None = None  # from a results.json; a journal has none
 
 
+def _legacy_fixtures(protocol: dict) -> dict:
+    """A run recorded before ``EvalProtocol.fixtures`` existed placed fixtures by unit order: say so,
+    so that it pairs with runs of its time and never with a run of seeded fixtures."""
+    return {**protocol, "fixtures": protocol.get("fixtures", FIXTURES_UNIT_ORDER)}
+
+
 def load_run(path: str, name: str | None = None) -> EvalRun:
     """Read an evaluation journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``.
 
@@ -40,14 +46,14 @@ def load_run(path: str, name: str | None = None) -> EvalRun:
     try:
         if path.endswith(".json"):
             payload = json.loads(text)
-            protocol = journal_header(EvalProtocol(**payload["protocol"]), "")["protocol"]
+            protocol = journal_header(EvalProtocol(**_legacy_fixtures(payload["protocol"])), "")["protocol"]
             rows = payload["episodes"]
             task_names = {int(r["task_id"]): r["task"] for r in payload.get("per_task", [])}
         else:
             lines = [json.loads(line) for line in text.splitlines() if line.strip()]
             if not lines or "header" not in lines[0]:
                 raise ValueError(f"{path} is not a libero-eval journal: its first line is not a journal header")
-            protocol = lines[0]["header"]["protocol"]
+            protocol = _legacy_fixtures(lines[0]["header"]["protocol"])
             rows = lines[1:]
         results = [EpisodeResult(**row) for row in rows]
     except (KeyError, TypeError, json.JSONDecodeError) as e:

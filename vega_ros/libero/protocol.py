@@ -15,6 +15,12 @@ MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "l
 SETTLE_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 """A no-op OSC_POSE delta with the gripper open (-1), sent during the settle steps."""
 
+FIXTURES_SEEDED = "seeded"
+"""Fixtures placed from the episode's seed alone (``vega_ros.libero.rollout.seeded_reset``)."""
+FIXTURES_UNIT_ORDER = "unit-order"
+"""How runs made before ``EvalProtocol.fixtures`` existed placed them: from the seed and the
+episode's position among the resets of its worker's env, which the protocol did not record."""
+
 
 @dataclass(frozen=True)
 class EvalProtocol:
@@ -28,6 +34,9 @@ class EvalProtocol:
     image_size: int = 128  # LIBERO's camera resolution (square)
     tasks: tuple[int, ...] | None = None  # None: every task of the suite
     init_state_offset: int = 0  # episode k uses init state (offset + k) mod the count; > 0 holds out demo states
+    # Fixtures (cabinet, stove: bodies without joints) are not in the init states; LIBERO places them
+    # at random, up to ~2 cm and ~2 degrees apart. FIXTURES_SEEDED: from the episode's seed alone.
+    fixtures: str = FIXTURES_SEEDED
 
     @property
     def step_limit(self) -> int:
