@@ -115,7 +115,8 @@ def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
 
 def test_a_scene_depends_on_its_seed_not_on_the_resets_before_it():
     """Fixtures (cabinet, stove) are outside the init states; ``seeded_reset`` places them from the
-    seed alone, where LIBERO's own seeded reset moves them with every further reset of one env."""
+    seed alone, where LIBERO's own seeded reset moves them with every further reset of one env
+    whose BDDL init opens a drawer (task 4)."""
     from vega_ros.libero.rollout import SuiteEnvs, seeded_reset
 
     envs = SuiteEnvs("libero_spatial", 64)

@@ -34,8 +34,8 @@ class EvalProtocol:
     image_size: int = 128  # LIBERO's camera resolution (square)
     tasks: tuple[int, ...] | None = None  # None: every task of the suite
     init_state_offset: int = 0  # episode k uses init state (offset + k) mod the count; > 0 holds out demo states
-    # Fixtures (cabinet, stove: bodies without joints) are not in the init states; LIBERO places them
-    # at random, up to ~2 cm and ~2 degrees apart. FIXTURES_SEEDED: from the episode's seed alone.
+    # Fixtures (cabinet, stove: bodies without joints) are not in the init states; the seeded reset
+    # places them (6-19 mm apart between two seeds). FIXTURES_SEEDED: from the episode's seed alone.
     fixtures: str = FIXTURES_SEEDED
 
     @property

@@ -54,11 +54,13 @@ def seeded_reset(env, seed: int) -> dict:
     returns the reset's observation.
 
     An init state holds the joints only. Fixtures (cabinet, stove: bodies without joints) are placed
-    by the reset from ``np.random``, after the property samplers (a drawer's opening, a stove's knob)
-    have each drawn a number. LIBERO's hard reset appends those samplers to a list it never empties
-    (``object_property_initializers``), so the n-th reset of one env draws 2(n-1) numbers more than
-    the first and places the fixtures elsewhere: up to 19 mm and 2 degrees apart, measured on
-    libero_spatial task 4. Emptying the list first makes every reset draw as the first one would.
+    by the reset from ``np.random``, after each property sampler (one per fixture that the BDDL
+    init opens, closes or turns on, e.g. the top drawer of libero_spatial task 4) has drawn a
+    number. LIBERO's hard reset appends those samplers to a list it never empties
+    (``object_property_initializers``), so the n-th reset of one env runs n-1 samplers more than the
+    first and places the fixtures elsewhere: up to 19 mm and 2 degrees apart on task 4 (the other
+    nine libero_spatial tasks have no such sampler). Emptying the list first makes every reset
+    draw as the first one would.
     """
     env.env.object_property_initializers.clear()
     env.seed(seed)
