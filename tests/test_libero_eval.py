@@ -56,6 +56,7 @@ def test_report_aggregates_per_task_and_mean():
     assert [r["success_rate"] for r in rows] == [1.0, 0.5]
     assert report.mean_success()["success_rate"] == 0.75
     assert "| **all** | **3/4 (75.0 %)**" in report.to_markdown("t")
+    assert "seed 7, fixtures seeded" in report.to_markdown("t")
 
 
 def test_check_action_rejects_bad_actions():

@@ -128,7 +128,7 @@ class SuiteReport:
     def to_markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "
                  f"init states from {self.protocol.init_state_offset}, max {self.protocol.step_limit} steps, "
-                 f"{self.protocol.settle_steps} settle steps, seed {self.protocol.seed}", "",
+                 f"{self.protocol.settle_steps} settle steps, seed {self.protocol.seed}, fixtures {self.protocol.fixtures}", "",
                  "| task | success | 95 % interval |", "|---|---|---|"]
         for r in self.per_task():
             lines.append(f"| {r['task_id']}: {r['task']} | {r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f} %) "
