@@ -57,10 +57,10 @@ def seeded_reset(env, seed: int) -> dict:
     by the reset from ``np.random``, after each property sampler (one per fixture that the BDDL
     init opens, closes or turns on, e.g. the top drawer of libero_spatial task 4) has drawn a
     number. LIBERO's hard reset appends those samplers to a list it never empties
-    (``object_property_initializers``), so the n-th reset of one env runs n-1 samplers more than the
-    first and places the fixtures elsewhere: up to 19 mm and 2 degrees apart on task 4 (the other
-    nine libero_spatial tasks have no such sampler). Emptying the list first makes every reset
-    draw as the first one would.
+    (``object_property_initializers``), so each further reset of one env runs more of them (task 4:
+    n + 1 at the n-th reset) and places the fixtures elsewhere: by up to ~2 cm and ~2 degrees on
+    task 4 (the other nine libero_spatial tasks have no such sampler). Emptying the list first
+    makes every reset run each sampler once.
     """
     env.env.object_property_initializers.clear()
     env.seed(seed)
