@@ -19,7 +19,8 @@ from vega_ros.libero.compare import (
     mcnemar_exact,
     paired_outcome,
 )
-from vega_ros.libero.protocol import EpisodeResult
+from vega_ros.libero.evaluate import journal_header, read_journal
+from vega_ros.libero.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol
 
 EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "docs", "policy", "eval")
 PROTOCOL = {"suite": "libero_spatial", "settle_steps": 10, "max_steps": None, "seed": 7, "image_size": 128,
@@ -66,9 +67,6 @@ def test_other_protocols_do_not_pair():
 def test_runs_from_before_seeded_fixtures_pair_only_with_each_other(tmp_path):
     """Shipped runs predate ``EvalProtocol.fixtures`` (their fixtures moved with the unit order): they
     load as such, pair with each other, and neither pair with nor resume into a seeded run."""
-    from vega_ros.libero.evaluate import journal_header, read_journal
-    from vega_ros.libero.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EvalProtocol
-
     legacy_json = load_run(os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20.json"))
     legacy_journal = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"))
     assert legacy_json.protocol["fixtures"] == legacy_journal.protocol["fixtures"] == FIXTURES_UNIT_ORDER
