@@ -50,7 +50,7 @@ extras = {
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["vega_ros", "vega_ros.*", "distill", "distill.*"]),
+    packages=find_packages(include=["vega_ros", "vega_ros.*", "vega_eval", "vega_eval.*", "distill", "distill.*"]),
     data_files=data_files,
     install_requires=["numpy>=1.26", "pyyaml>=6"],
     extras_require=extras,

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from vega_ros.libero.protocol import EvalProtocol, plan_episodes
-from vega_ros.libero.rollout import SuiteEnvs, run_episode
+from vega_eval.protocol import EvalProtocol, plan_episodes
+from vega_eval.rollout import SuiteEnvs, run_episode
 from vega_ros.policy_runtime import OnnxPolicy
 
 

@@ -30,7 +30,7 @@ from tests.fixtures.ros_helpers import (
 from tests.peers.policy_inputs import GRIPPER_JOINTS, expected_policy_inputs, messages
 from vega_ros import conversions
 from vega_ros.diagnostics import to_diagnostic_array
-from vega_ros.libero.policy_api import NoOpPolicy
+from vega_ros.policy_io import NoOpPolicy
 from vega_ros.policy_node import (
     CommandMode,
     ControlState,

@@ -14,8 +14,9 @@ from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from distill.policy.train import ROBOT_STATE_FILE, BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
 from distill.training.trainer import Trainer, TrainerConfig
-from vega_ros.libero.observations import PROPRIO_LAYOUT, PolicyInputs
+from vega_ros.policy_io import PolicyInputs
 from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
+from vega_ros.proprio import PROPRIO_LAYOUT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODER = os.path.join(ROOT, "models", "vega-random-tiny")

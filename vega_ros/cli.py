@@ -86,7 +86,7 @@ class _PolicyFactory:
 
     def __call__(self):
         if self.policy == "noop":
-            from vega_ros.libero.policy_api import NoOpPolicy
+            from vega_ros.policy_io import NoOpPolicy
 
             return NoOpPolicy()
         from vega_ros.policy_runtime import OnnxPolicy
@@ -96,8 +96,8 @@ class _PolicyFactory:
 
 
 def _libero_eval(args) -> int:
-    from vega_ros.libero.evaluate import evaluate
-    from vega_ros.libero.protocol import EvalProtocol
+    from vega_eval.evaluate import evaluate
+    from vega_eval.protocol import EvalProtocol
 
     name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
     tag = "".join([f"-exec{args.execute_steps}" if args.execute_steps is not None else "",
@@ -129,8 +129,8 @@ def _libero_eval(args) -> int:
 
 
 def _libero_compare(args) -> int:
-    from vega_ros.libero.compare import comparison_markdown, load_run
-    from vega_ros.libero.evaluate import JOURNAL
+    from vega_eval.compare import comparison_markdown, load_run
+    from vega_eval.evaluate import JOURNAL
 
     if args.names and len(args.names) != len(args.runs):
         print(f"--names has {len(args.names)} labels for {len(args.runs)} runs", file=sys.stderr)
@@ -150,7 +150,7 @@ def _libero_compare(args) -> int:
         with open(args.out, "w") as f:
             f.write(text)
     if args.plot:
-        from vega_ros.libero.compare_plot import plot_comparison
+        from vega_eval.compare_plot import plot_comparison
 
         try:
             print(f"[libero-compare] chart in {plot_comparison(runs, args.plot)}")

@@ -25,7 +25,7 @@ Topics (relative to the node's namespace, all remappable):
                          (ticks, commands.<mode>, stale_ticks, stale.<input>, received.<input>,
                          policy_errors, policy_resets) and rejected.<reason> (see :class:`InputRejectReason`)
 
-Proprioception (the raw 9-d robot state, vega_ros.libero.observations.ROBOT_STATE_LAYOUT) is
+Proprioception (the raw 9-d robot state, vega_ros.proprio.ROBOT_STATE_LAYOUT) is
 ``[ee_pose position (3, m), ee_pose orientation as a unit quaternion (x, y, z, w),
 gripper finger positions (2, m, in the order of gripper_joint_names)]``; the policy encodes it into
 the layout it was trained with (its card's ``proprio_layout``).
@@ -78,9 +78,9 @@ from std_msgs.msg import Float32
 from vega_ros import conversions
 from vega_ros.conversions import ConversionError
 from vega_ros.diagnostics import NodeStats, to_diagnostic_array
-from vega_ros.libero.observations import GRIPPER_DIM, PolicyInputs
-from vega_ros.libero.policy_api import ACTION_DIM, NoOpPolicy, Policy, check_action
 from vega_ros.node_main import run_node
+from vega_ros.policy_io import ACTION_DIM, NoOpPolicy, Policy, PolicyInputs, check_action
+from vega_ros.proprio import GRIPPER_DIM
 from vega_ros.settings import QosSettings, declare_settings, param
 
 NOOP = "noop"
@@ -225,7 +225,7 @@ class PolicyController:
     Every method takes ``now``, seconds on a steady clock, so tests drive time directly.
 
     Args:
-        policy: a vega_ros.libero.policy_api.Policy, already constructed.
+        policy: a vega_ros.policy_io.Policy, already constructed.
         task: the language instruction; ``policy.reset(task)`` runs here, so an unknown task raises now.
         stale_after_s, on_stale, hold_timeout_s: see the module docstring.
         gripper_joint_names: the robot_state joints that are the gripper's proprio values.

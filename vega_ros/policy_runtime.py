@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 
 from vega_ros.artifact import sha256_file
-from vega_ros.libero.observations import PROPRIO_LAYOUTS, PolicyInputs, encode_proprio
-from vega_ros.libero.policy_api import check_action
+from vega_ros.policy_io import PolicyInputs, check_action
+from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
 POLICY_FILE = "policy.onnx"
 LANGUAGE_FILE = "language_embeddings.json"
@@ -106,7 +106,7 @@ def ensemble_action(chunks: list[tuple[int, np.ndarray]], t: int, m: float) -> n
 
 
 class OnnxPolicy:
-    """A :class:`vega_ros.libero.policy_api.Policy` backed by ONNX Runtime.
+    """A :class:`vega_ros.policy_io.Policy` backed by ONNX Runtime.
 
     Args:
         policy_dir: the policy artifact.

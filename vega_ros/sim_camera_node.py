@@ -128,7 +128,7 @@ class LiberoScene:
         from libero.libero.envs import OffScreenRenderEnv
         from robosuite.utils import camera_utils
 
-        from vega_ros.libero.rollout import seeded_reset
+        from vega_eval.rollout import seeded_reset
 
         self.camera_utils = camera_utils
         task = benchmark.get_benchmark_dict()[suite]().get_task(task_index)

@@ -6,7 +6,7 @@ Inputs (one control step, both cameras):
     agentview, wrist: ``[B, 3, H, W]`` float32 RGB in [0, 1] (LIBERO renders at 128x128)
     tokens_3d:        ``[B, 2, N, C]`` frozen student tokens of (agentview, wrist), from the
                       exported encoder (``encoder.onnx``); N = g_enc^2 tokens of width C
-    proprio:          ``[B, P]`` float32 (vega_ros.libero.observations.PROPRIO_LAYOUT)
+    proprio:          ``[B, P]`` float32 (vega_ros.proprio.PROPRIO_LAYOUT)
     language:         ``[B, L]`` float32 sentence embedding of the instruction (all-MiniLM-L6-v2, L = 384)
 Output:
     actions:          ``[B, K, 7]`` the next K actions (OSC_POSE deltas and gripper), in [-1, 1]

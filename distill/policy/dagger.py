@@ -47,9 +47,9 @@ from distill.policy.demos import (
 )
 from distill.policy.experts import GRASP_ORDERS, PACES, Phase, SceneView, expert_for, pace_named
 from distill.policy.hdf5_io import Episode, write_demo_file
-from vega_ros.libero.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
-from vega_ros.libero.policy_api import check_action
-from vega_ros.libero.protocol import SETTLE_ACTION
+from vega_eval.observations import AGENTVIEW_KEY, WRIST_KEY, flip_rows, observation_to_inputs
+from vega_eval.protocol import SETTLE_ACTION
+from vega_ros.policy_io import check_action
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
     ``policy``: an ``OnnxPolicy``; ``side``: the rim grasp the labeller tries first
     (``PickPlaceExpert.side``; None ranks them in this scene). Returns the episode (images top row
     first) and its statistics."""
-    from vega_ros.libero.rollout import scene_instruction, seeded_reset
+    from vega_eval.rollout import scene_instruction, seeded_reset
 
     rng = np.random.default_rng(seed)
     seeded_reset(env, seed)
@@ -149,7 +149,7 @@ def run_dagger_episode(env, policy, init_state: np.ndarray, cfg: DaggerConfig, s
 
 def collect_task(task_index: int, cfg: DaggerConfig, out_dir: Path, progress=None) -> dict:
     """Run ``cfg.episodes_per_task`` DAgger episodes of one task and write them to one demo file."""
-    from vega_ros.libero.rollout import SuiteEnvs, scene_instruction
+    from vega_eval.rollout import SuiteEnvs, scene_instruction
     from vega_ros.policy_runtime import OnnxPolicy
 
     t0 = time.perf_counter()

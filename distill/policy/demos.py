@@ -54,7 +54,7 @@ from distill.policy.experts import (
     pace_named,
 )
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
-from vega_ros.libero.rollout import scene_instruction, seeded_reset
+from vega_eval.rollout import scene_instruction, seeded_reset
 
 # Step limits of the LIBERO evaluation protocol (after the settle steps).
 MAX_STEPS: dict[str, int] = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}

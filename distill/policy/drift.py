@@ -33,9 +33,10 @@ import sys
 import numpy as np
 
 from distill.policy.hdf5_io import Episode, load_demos
-from vega_ros.libero.observations import PolicyInputs, observation_to_inputs
-from vega_ros.libero.protocol import SETTLE_ACTION, EvalProtocol
-from vega_ros.libero.rollout import seeded_reset
+from vega_eval.observations import observation_to_inputs
+from vega_eval.protocol import SETTLE_ACTION, EvalProtocol
+from vega_eval.rollout import seeded_reset
+from vega_ros.policy_io import PolicyInputs
 from vega_ros.policy_runtime import OnnxPolicy
 
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--language-swap", action="store_true", help="also the open-loop error under every other instruction")
     args = p.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from vega_ros.libero.rollout import SuiteEnvs, scene_instruction
+    from vega_eval.rollout import SuiteEnvs, scene_instruction
 
     protocol = EvalProtocol(suite=args.suite)
     policy = OnnxPolicy(args.policy, models_root=args.models_root)

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", default="libero_spatial")
     args = p.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from vega_ros.libero.rollout import SuiteEnvs
+    from vega_eval.rollout import SuiteEnvs
 
     envs = SuiteEnvs(args.suite, 128)
     print("| task | demos | grasps (side of the object the hand is on) |")

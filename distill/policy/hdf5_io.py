@@ -84,7 +84,7 @@ class Episode:
         return np.concatenate([self.proprio[k] for k in PROPRIO_KEYS], axis=1).astype(np.float32)
 
     def robot_state(self) -> np.ndarray:
-        """``[T, 9]`` float32 in vega_ros.libero.observations.ROBOT_STATE_LAYOUT: ee_pos (3, m), ee_quat
+        """``[T, 9]`` float32 in vega_ros.proprio.ROBOT_STATE_LAYOUT: ee_pos (3, m), ee_quat
         (4, x y z w), gripper_states (2, m). Files without ``ee_quat`` (the official LIBERO datasets)
         get it from ``ee_ori``, which loses nothing: both encode the same rotation."""
         quat = self.proprio.get("ee_quat")

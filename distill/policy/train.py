@@ -20,7 +20,7 @@ Config (YAML)::
     out: models/bc-fused
     image_size: 128
     execute_steps: 4                          # actions executed per predicted chunk
-    proprio: rot6d                            # orientation encoding (vega_ros.libero.observations.PROPRIO_LAYOUTS)
+    proprio: rot6d                            # orientation encoding (vega_ros.proprio.PROPRIO_LAYOUTS)
     augment: {image_shift: 8, token_shift: 1}  # random shifts in training (distill.policy.augment)
     policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
     trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
@@ -50,8 +50,8 @@ from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
 from distill.training import checkpoint as ckpt
 from distill.training.trainer import Trainer, TrainerConfig
-from vega_ros.libero.observations import PROPRIO_LAYOUTS, encode_proprio
 from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
+from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
 ROBOT_STATE_FILE = "robot_state.npy"  # [T, 9] per cached episode (ROBOT_STATE_LAYOUT); encoded per config
 
@@ -193,7 +193,7 @@ class ChunkDataset(Dataset):
     ``image_shift`` (pixels) and ``token_shift`` (tokens) > 0 shift each camera's image and 3D token
     grid by independent random offsets (distill.policy.augment), drawn from torch's global RNG,
     which the trainer seeds and checkpoints. ``proprio_layout``: how the cached raw robot states are
-    encoded (vega_ros.libero.observations.encode_proprio), as the policy's card will say.
+    encoded (vega_ros.proprio.encode_proprio), as the policy's card will say.
     """
 
     def __init__(self, cache: str, chunk: int, need_tokens: bool, episodes: Iterable[str] | None = None,

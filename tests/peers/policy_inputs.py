@@ -20,7 +20,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 
 from vega_ros import conversions
-from vega_ros.libero.observations import PolicyInputs
+from vega_ros.policy_io import PolicyInputs
 
 GRIPPER_JOINTS = ("gripper0_finger_joint1", "gripper0_finger_joint2")
 ARM_JOINTS = tuple(f"robot0_joint{i}" for i in range(1, 8))

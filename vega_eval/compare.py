@@ -11,8 +11,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from vega_ros.libero.evaluate import journal_header
-from vega_ros.libero.protocol import FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol, wilson_interval
+from vega_eval.evaluate import journal_header
+from vega_eval.protocol import FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol, wilson_interval
 
 EpisodeKey = tuple[int, int]
 """``(task_id, episode)``: episode k of task t is the same episode in every run of one protocol."""

@@ -9,8 +9,7 @@ import os
 
 import pytest
 
-from vega_ros.cli import main
-from vega_ros.libero.compare import (
+from vega_eval.compare import (
     EvalRun,
     binomial_tail,
     common_episodes,
@@ -19,8 +18,9 @@ from vega_ros.libero.compare import (
     mcnemar_exact,
     paired_outcome,
 )
-from vega_ros.libero.evaluate import journal_header, read_journal
-from vega_ros.libero.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol
+from vega_eval.evaluate import journal_header, read_journal
+from vega_eval.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol
+from vega_ros.cli import main
 
 EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "docs", "policy", "eval")
 PROTOCOL = {"suite": "libero_spatial", "settle_steps": 10, "max_steps": None, "seed": 7, "image_size": 128,
@@ -118,8 +118,8 @@ def test_cli_compares_directories_and_rejects_bad_files(tmp_path, capsys):
 
 
 def test_success_bars_give_each_task_and_all_with_wilson_intervals():
-    from vega_ros.libero.compare_plot import success_bars
-    from vega_ros.libero.protocol import wilson_interval
+    from vega_eval.compare_plot import success_bars
+    from vega_eval.protocol import wilson_interval
 
     # task 0: a solves 2/2, b 1/2; task 1: a 0/2, b 2/2; a's (1, 1) is not in b's run, so it is not common
     a = _run("a", {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False, (1, 2): True})

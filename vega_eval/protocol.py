@@ -16,7 +16,7 @@ SETTLE_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 """A no-op OSC_POSE delta with the gripper open (-1), sent during the settle steps."""
 
 FIXTURES_SEEDED = "seeded"
-"""Fixtures placed from the episode's seed alone (``vega_ros.libero.rollout.seeded_reset``)."""
+"""Fixtures placed from the episode's seed alone (``vega_eval.rollout.seeded_reset``)."""
 FIXTURES_UNIT_ORDER = "unit-order"
 """How runs made before ``EvalProtocol.fixtures`` existed placed them: from the seed and the
 episode's position among the resets of its worker's env, which the protocol did not record."""

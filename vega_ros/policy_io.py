@@ -1,16 +1,24 @@
-"""The interface a policy offers to the evaluator and the policy node."""
+"""What a policy receives and returns, the same on a robot (the policy node) and in simulation."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from vega_ros.libero.observations import PolicyInputs
-
 ACTION_DIM = 7
 """OSC_POSE deltas (dx, dy, dz, droll, dpitch, dyaw) in [-1, 1] (scaled by the controller to
 ±5 cm and ±0.5 rad per step) and the gripper command (-1 open, +1 closed)."""
+
+
+@dataclass
+class PolicyInputs:
+    """What a policy sees at one step."""
+
+    agentview: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None on a step the cameras were not rendered
+    wrist: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None likewise
+    proprio: np.ndarray  # [ROBOT_STATE_DIM] float32, layout vega_ros.proprio.ROBOT_STATE_LAYOUT (raw; each policy encodes it)
 
 
 class Policy(Protocol):

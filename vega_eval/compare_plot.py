@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vega_ros.libero.compare import EvalRun, common_episodes, per_task_successes
-from vega_ros.libero.protocol import wilson_interval
+from vega_eval.compare import EvalRun, common_episodes, per_task_successes
+from vega_eval.protocol import wilson_interval
 
 
 def success_bars(runs: list[EvalRun]) -> tuple[list[str], list[list[tuple[float, float, float]]]]:

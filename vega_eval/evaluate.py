@@ -14,9 +14,8 @@ from dataclasses import asdict
 import numpy as np
 from tqdm import tqdm
 
-from vega_ros.libero.media import save_contact_sheet, save_gif
-from vega_ros.libero.policy_api import Policy
-from vega_ros.libero.protocol import (
+from vega_eval.media import save_contact_sheet, save_gif
+from vega_eval.protocol import (
     Episode,
     EpisodeResult,
     EvalProtocol,
@@ -24,7 +23,8 @@ from vega_ros.libero.protocol import (
     plan_episodes,
     wrapped_init_states,
 )
-from vega_ros.libero.rollout import SuiteEnvs, run_episode
+from vega_eval.rollout import SuiteEnvs, run_episode
+from vega_ros.policy_io import Policy
 
 PolicyFactory = Callable[[], Policy]
 """Builds a fresh policy inside a worker process (must be picklable: a module-level function or class)."""

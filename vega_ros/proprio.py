@@ -1,6 +1,4 @@
-"""LIBERO observations -> policy inputs, shared by the demonstrations, training and evaluation.
-
-LIBERO (robosuite) renders images bottom-row first; every image leaves here top-row first.
+"""Proprioception: the raw robot state a policy receives and the encodings policies are trained on.
 
 Proprioception travels as the raw robot state ``ROBOT_STATE_LAYOUT``: ``[ee_pos (3, m, robot
 base/world frame), ee_quat (4, x y z w), gripper_qpos (2, m)]``. Each policy encodes it into its
@@ -16,7 +14,6 @@ own layout (its card's ``proprio_layout``) with :func:`encode_proprio`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,31 +25,6 @@ GRIPPER_DIM = 2
 PROPRIO_LAYOUT = ("ee_pos_x", "ee_pos_y", "ee_pos_z", "ee_rotvec_x", "ee_rotvec_y", "ee_rotvec_z", "gripper_q0", "gripper_q1")
 PROPRIO_LAYOUT_ROT6D = ("ee_pos_x", "ee_pos_y", "ee_pos_z", *(f"ee_rot6d_{i}" for i in range(6)), "gripper_q0", "gripper_q1")
 PROPRIO_LAYOUTS: dict[str, tuple[str, ...]] = {"rotvec": PROPRIO_LAYOUT, "rot6d": PROPRIO_LAYOUT_ROT6D}
-AGENTVIEW_KEY = "agentview_image"
-WRIST_KEY = "robot0_eye_in_hand_image"
-
-
-@dataclass
-class PolicyInputs:
-    """What a policy sees at one step."""
-
-    agentview: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None on a step the cameras were not rendered
-    wrist: np.ndarray | None  # [H, W, 3] uint8 RGB, top row first; None likewise
-    proprio: np.ndarray  # [ROBOT_STATE_DIM] float32, layout ROBOT_STATE_LAYOUT (raw; each policy encodes it)
-
-
-def flip_rows(image: np.ndarray) -> np.ndarray:
-    """Bottom-row-first (OpenGL) to top-row-first (image) order; ``[H, W, C]``."""
-    return np.ascontiguousarray(image[::-1])
-
-
-def proprio_from_obs(obs: dict) -> np.ndarray:
-    """``[ROBOT_STATE_DIM]`` float32 from robosuite's ``robot0_eef_pos``, ``robot0_eef_quat`` (x, y, z, w), ``robot0_gripper_qpos``."""
-    return np.concatenate([
-        np.asarray(obs["robot0_eef_pos"], np.float64),
-        np.asarray(obs["robot0_eef_quat"], np.float64),
-        np.asarray(obs["robot0_gripper_qpos"], np.float64),
-    ]).astype(np.float32)
 
 
 def encode_proprio(state: np.ndarray, layout: Sequence[str]) -> np.ndarray:
@@ -72,16 +44,3 @@ def encode_proprio(state: np.ndarray, layout: Sequence[str]) -> np.ndarray:
     else:
         raise ValueError(f"unknown proprio layout {list(layout)}; known: {sorted(PROPRIO_LAYOUTS)}")
     return np.concatenate([pos, ori, grip], -1).astype(np.float32)
-
-
-def observation_to_inputs(obs: dict, images: bool = True) -> PolicyInputs:
-    """A LIBERO observation dict to :class:`PolicyInputs`; a missing key raises KeyError naming it.
-
-    ``images=False``: the observation of a step whose cameras were not rendered; the images are None."""
-    keys = (AGENTVIEW_KEY, WRIST_KEY) if images else ()
-    for key in (*keys, "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"):
-        if key not in obs:
-            raise KeyError(f"LIBERO observation lacks '{key}' (has {sorted(obs)[:8]}...)")
-    if not images:
-        return PolicyInputs(agentview=None, wrist=None, proprio=proprio_from_obs(obs))
-    return PolicyInputs(agentview=flip_rows(obs[AGENTVIEW_KEY]), wrist=flip_rows(obs[WRIST_KEY]), proprio=proprio_from_obs(obs))

@@ -1,10 +1,10 @@
-"""vega_ros.libero.media: which frames a contact sheet shows, and that its tiles are those frames."""
+"""vega_eval.media: which frames a contact sheet shows, and that its tiles are those frames."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vega_ros.libero.media import contact_sheet, save_contact_sheet, save_gif, sheet_indices
+from vega_eval.media import contact_sheet, save_contact_sheet, save_gif, sheet_indices
 
 
 def test_sheet_indices_spread_evenly_with_both_ends():

@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from vega_ros.libero.observations import AGENTVIEW_KEY, flip_rows, observation_to_inputs
-from vega_ros.libero.policy_api import Policy, check_action
-from vega_ros.libero.protocol import SETTLE_ACTION, Episode, EpisodeResult, EvalProtocol
+from vega_eval.observations import AGENTVIEW_KEY, flip_rows, observation_to_inputs
+from vega_eval.protocol import SETTLE_ACTION, Episode, EpisodeResult, EvalProtocol
+from vega_ros.policy_io import Policy, check_action
 
 
 class SuiteEnvs:

@@ -1,17 +1,10 @@
-"""Proprioception encodings (vega_ros.libero.observations): known answers, the layouts' sizes, and
+"""Proprioception encodings (vega_ros.proprio): known answers, the layouts' sizes, and
 why rot6d exists: the axis-angle vector jumps where LIBERO's gripper points down, rot6d does not."""
 
 import numpy as np
 import pytest
 
-from vega_ros.libero.observations import (
-    PROPRIO_LAYOUT,
-    PROPRIO_LAYOUT_ROT6D,
-    PROPRIO_LAYOUTS,
-    ROBOT_STATE_DIM,
-    encode_proprio,
-    proprio_from_obs,
-)
+from vega_ros.proprio import PROPRIO_LAYOUT, PROPRIO_LAYOUT_ROT6D, PROPRIO_LAYOUTS, encode_proprio
 
 
 def _state(quat, pos=(0.1, -0.2, 1.0), grip=(0.03, -0.03)):
@@ -47,9 +40,3 @@ def test_bad_layouts_and_states_are_refused():
         encode_proprio(np.zeros(8), PROPRIO_LAYOUT)
     assert set(PROPRIO_LAYOUTS) == {"rotvec", "rot6d"}
 
-
-def test_robot_state_from_a_libero_observation():
-    obs = {"robot0_eef_pos": [0.1, 0.2, 0.3], "robot0_eef_quat": [1.0, 0.0, 0.0, 0.0], "robot0_gripper_qpos": [0.04, -0.04]}
-    state = proprio_from_obs(obs)
-    assert state.shape == (ROBOT_STATE_DIM,) and state.dtype == np.float32
-    np.testing.assert_allclose(state, [0.1, 0.2, 0.3, 1, 0, 0, 0, 0.04, -0.04], atol=1e-7)

@@ -1,4 +1,4 @@
-"""vega_ros.libero: the evaluation protocol, its statistics, and a real closed-loop run in MuJoCo."""
+"""vega_eval (LIBERO): the evaluation protocol, its statistics, and a real closed-loop run in MuJoCo."""
 
 import json
 import os
@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from vega_eval.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval, wrapped_init_states
 from vega_ros.cli import main, worker_threads
-from vega_ros.libero.policy_api import NoOpPolicy, check_action
-from vega_ros.libero.protocol import EpisodeResult, EvalProtocol, SuiteReport, plan_episodes, wilson_interval, wrapped_init_states
+from vega_ros.policy_io import NoOpPolicy, check_action
 
 
 def test_standard_step_limits_and_episode_plan():
@@ -68,7 +68,7 @@ def test_check_action_rejects_bad_actions():
 
 
 def test_noop_policy_closed_loop_follows_the_protocol(tmp_path):
-    from vega_ros.libero.evaluate import evaluate
+    from vega_eval.evaluate import evaluate
 
     protocol = EvalProtocol(suite="libero_spatial", episodes_per_task=2, max_steps=6, settle_steps=2, tasks=(0,))
     report = evaluate(protocol, NoOpPolicy, str(tmp_path), workers=1, videos=1)
@@ -96,7 +96,7 @@ class _CountingNoOp(NoOpPolicy):
 
 
 def test_a_stopped_evaluation_resumes_and_can_grow(tmp_path):
-    from vega_ros.libero.evaluate import JOURNAL, evaluate
+    from vega_eval.evaluate import JOURNAL, evaluate
 
     _CountingNoOp.log = str(tmp_path / "resets")
     small = EvalProtocol(suite="libero_spatial", episodes_per_task=1, max_steps=3, settle_steps=1, tasks=(0,))
@@ -118,7 +118,7 @@ def test_a_scene_depends_on_its_seed_not_on_the_resets_before_it():
     """Fixtures (cabinet, stove) are outside the init states; ``seeded_reset`` places them from the
     seed alone, where LIBERO's own seeded reset moves them with every further reset of one env
     whose BDDL init opens a drawer (task 4)."""
-    from vega_ros.libero.rollout import SuiteEnvs, seeded_reset
+    from vega_eval.rollout import SuiteEnvs, seeded_reset
 
     envs = SuiteEnvs("libero_spatial", 64)
     try:
@@ -165,8 +165,8 @@ class _ReadsEveryThird(NoOpPolicy):
 def test_skipped_renders_change_no_pixel_the_policy_reads(settle_steps):
     """The evaluator renders only the steps the policy reads; those frames, and the physics, are the
     same as in a run of the environment as LIBERO builds it (``record=True``: no camera gates)."""
-    from vega_ros.libero.protocol import Episode
-    from vega_ros.libero.rollout import SuiteEnvs, run_episode
+    from vega_eval.protocol import Episode
+    from vega_eval.rollout import SuiteEnvs, run_episode
 
     protocol = EvalProtocol(suite="libero_spatial", max_steps=24, settle_steps=settle_steps, tasks=(0,))
     episode = Episode(task_id=0, episode=0, init_state=0, seed=3)

@@ -1,1 +1,0 @@
-"""LIBERO closed-loop evaluation of exported artifacts (no torch): protocol, rollouts, reports."""
