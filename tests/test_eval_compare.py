@@ -1,5 +1,5 @@
-"""Paired comparison of evaluation runs: exact McNemar against hand-computed values, journals and
-results files of the shipped evaluations, and the refusals (other protocols, corrupt files)."""
+"""Paired comparison of evaluation runs: exact McNemar against hand-computed values, the kept
+evaluation records (summaries and archived journals), and the refusals (other protocols, corrupt files)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from vega_eval.compare import (
 )
 from vega_eval.evaluate import journal_header, read_journal
 from vega_eval.protocol import FIXTURES_SEEDED, FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol
+from vega_eval.records import archived_journal
 from vega_ros.cli import main
 
 EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "docs", "policy", "eval")
+LONG = os.path.join(EVAL_DIR, "long.jsonl.gz")  # the session-10..12 study: fused, 3d-only, semantic-only at 20 episodes per task
 PROTOCOL = {"suite": "libero_spatial", "settle_steps": 10, "max_steps": None, "seed": 7, "image_size": 128,
             "init_state_offset": 20, "step_limit": 220}
 
@@ -31,6 +33,11 @@ def _run(name: str, outcomes: dict[tuple[int, int], bool], protocol: dict | None
     eps = {k: EpisodeResult(task_id=k[0], episode=k[1], init_state=20 + k[1], success=s, steps=100, wall_s=1.0)
            for k, s in outcomes.items()}
     return EvalRun(name=name, protocol=protocol or dict(PROTOCOL), episodes=eps)
+
+
+def _write_journal(path, run: str) -> None:
+    """An archived run as the ``episodes.jsonl`` that ``libero-eval`` wrote."""
+    path.write_text("".join(json.dumps(line) + "\n" for line in archived_journal(LONG, run)[1]))
 
 
 def test_mcnemar_exact_known_values():
@@ -68,7 +75,7 @@ def test_runs_from_before_seeded_fixtures_pair_only_with_each_other(tmp_path):
     """Shipped runs predate ``EvalProtocol.fixtures`` (their fixtures moved with the unit order): they
     load as such, pair with each other, and neither pair with nor resume into a seeded run."""
     legacy_json = load_run(os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20.json"))
-    legacy_journal = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"))
+    legacy_journal = load_run(f"{LONG}#bc-fused-long_spatial_20")
     assert legacy_json.protocol["fixtures"] == legacy_journal.protocol["fixtures"] == FIXTURES_UNIT_ORDER
     assert len(common_episodes([legacy_json, legacy_journal])) == 200
     header = journal_header(EvalProtocol(seed=7, init_state_offset=20), "")
@@ -77,15 +84,14 @@ def test_runs_from_before_seeded_fixtures_pair_only_with_each_other(tmp_path):
     with pytest.raises(ValueError, match="different protocols"):
         common_episodes([legacy_json, seeded])
     journal = tmp_path / "episodes.jsonl"
-    with open(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl")) as f:
-        journal.write_text(f.read())
+    _write_journal(journal, "bc-fused-long_spatial_20")
     with pytest.raises(ValueError, match="another policy or protocol"):
         read_journal(str(journal), {**header, "policy": json.loads(journal.read_text().splitlines()[0])["header"]["policy"]})
 
 
 def test_shipped_evaluations_pair_up():
     """The session-11 numbers: fused 128/200, 3d-only 114/200, 88 both, 40 / 26 discordant."""
-    fused = load_run(os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl"), "fused")
+    fused = load_run(f"{LONG}#bc-fused-long_spatial_20", "fused")
     d3 = load_run(os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20.json"), "3d-only")
     assert d3.task_names and d3.task_names[5].startswith("pick up the black bowl on the ramekin")
     keys = common_episodes([fused, d3])
@@ -102,11 +108,9 @@ def test_shipped_evaluations_pair_up():
 def test_cli_compares_directories_and_rejects_bad_files(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    src = os.path.join(EVAL_DIR, "bc-fused-long_spatial_20_episodes.jsonl")
-    with open(src) as f, open(run_dir / "episodes.jsonl", "w") as g:
-        g.write(f.read())
+    _write_journal(run_dir / "episodes.jsonl", "bc-fused-long_spatial_20")
     out = tmp_path / "cmp.md"
-    assert main(["libero-compare", str(run_dir), os.path.join(EVAL_DIR, "bc-3d-only-long_spatial_20_episodes.jsonl"),
+    assert main(["libero-compare", str(run_dir), f"{LONG}#bc-3d-only-long_spatial_20",
                  "--names", "fused", "3d-only", "--out", str(out)]) == 0
     assert "| `3d-only` | 88 | 40 | 26 | 46 |" in out.read_text()
     bad = tmp_path / "bad.jsonl"
@@ -137,7 +141,7 @@ def test_cli_draws_the_per_task_chart(tmp_path):
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("matplotlib")
     png = tmp_path / "charts" / "cmp.png"
-    runs = [os.path.join(EVAL_DIR, f"bc-{v}-long_spatial_20_episodes.jsonl") for v in ("fused", "3d-only", "semantic-only")]
+    runs = [f"{LONG}#bc-{v}-long_spatial_20" for v in ("fused", "3d-only", "semantic-only")]
     assert main(["libero-compare", *runs, "--names", "fused", "3d-only", "semantic-only", "--plot", str(png)]) == 0
     img = cv2.imread(str(png))
     assert img is not None and img.shape[0] >= 300 and img.shape[1] >= 600

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 from vega_eval.evaluate import journal_header
 from vega_eval.protocol import FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol, wilson_interval
+from vega_eval.records import archived_journal, split_archive_path
 
 EpisodeKey = tuple[int, int]
 """``(task_id, episode)``: episode k of task t is the same episode in every run of one protocol."""
@@ -35,30 +37,58 @@ def _legacy_fixtures(protocol: dict) -> dict:
 
 
 def load_run(path: str, name: str | None = None) -> EvalRun:
-    """Read an evaluation journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``.
+    """Read one evaluation run from any record of it:
 
-    Raises ValueError for a file that is neither, and FileNotFoundError for a missing one.
+    - a journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``;
+    - an archive of journals (``<study>.jsonl.gz#<run>``, or ``<study>.jsonl.gz`` holding one run);
+    - a kept summary (``<run>.json``, :mod:`vega_eval.records`): its episodes come from the archive
+      it names, beside it, and must add up to the summary's counts.
+
+    Raises ValueError for a file that is none of these, and FileNotFoundError for a missing one.
     """
+    label = name or path
+    archived = split_archive_path(path)
+    if archived is not None:
+        run, lines = archived_journal(*archived)
+        return _run_from_journal(lines, name or run, path)
     with open(path) as f:
         text = f.read()
-    label = name or path
-    task_names = None
     try:
-        if path.endswith(".json"):
-            payload = json.loads(text)
-            protocol = journal_header(EvalProtocol(**_legacy_fixtures(payload["protocol"])), "")["protocol"]
-            rows = payload["episodes"]
-            task_names = {int(r["task_id"]): r["task"] for r in payload.get("per_task", [])}
-        else:
-            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-            if not lines or "header" not in lines[0]:
-                raise ValueError(f"{path} is not a libero-eval journal: its first line is not a journal header")
-            protocol = _legacy_fixtures(lines[0]["header"]["protocol"])
-            rows = lines[1:]
-        results = [EpisodeResult(**row) for row in rows]
+        if not path.endswith(".json"):
+            return _run_from_journal([json.loads(line) for line in text.splitlines() if line.strip()], label, path)
+        payload = json.loads(text)
+        protocol = journal_header(EvalProtocol(**_legacy_fixtures(payload["protocol"])), "")["protocol"]
+        task_names = {int(r["task_id"]): r["task"] for r in payload.get("per_task", [])}
+        if "episodes" not in payload and "journal" in payload:
+            archive = os.path.join(os.path.dirname(path), payload["journal"])
+            run = _run_from_journal(archived_journal(archive, payload["run"])[1], label, f"{archive}#{payload['run']}")
+            _check_summary(run, protocol, payload["mean"], path)
+            run.task_names = task_names
+            return run
+        results = [EpisodeResult(**row) for row in payload["episodes"]]
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} is not a libero-eval journal or results.json: {e}") from e
     return EvalRun(name=label, protocol=protocol, episodes={(r.task_id, r.episode): r for r in results}, task_names=task_names)
+
+
+def _run_from_journal(lines: list[dict], label: str, path: str) -> EvalRun:
+    """An :class:`EvalRun` from journal lines (header first); ValueError naming ``path`` if they are not one."""
+    if not lines or "header" not in lines[0]:
+        raise ValueError(f"{path} is not a libero-eval journal: its first line is not a journal header")
+    try:
+        protocol = _legacy_fixtures(lines[0]["header"]["protocol"])
+        results = [EpisodeResult(**row) for row in lines[1:]]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a libero-eval journal: {e!r}") from e
+    return EvalRun(name=label, protocol=protocol, episodes={(r.task_id, r.episode): r for r in results})
+
+
+def _check_summary(run: EvalRun, protocol: dict, mean: dict, path: str) -> None:
+    """The archived episodes of a kept summary are the ones it counts (same protocol, episodes, successes)."""
+    successes = sum(r.success for r in run.episodes.values())
+    if run.protocol != protocol or (len(run.episodes), successes) != (mean["episodes"], mean["successes"]):
+        raise ValueError(f"{path} does not match its archived journal: {mean['successes']}/{mean['episodes']} under "
+                         f"{protocol}, the journal {successes}/{len(run.episodes)} under {run.protocol}")
 
 
 def binomial_tail(k: int, n: int) -> float:

@@ -140,13 +140,7 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     finally:
         bar.close()
     report.episodes.sort(key=lambda e: (e.task_id, e.episode))
-    payload = {
-        "protocol": asdict(protocol),
-        "step_limit": protocol.step_limit,
-        "per_task": report.per_task(),
-        "mean": report.mean_success(),
-        "episodes": [asdict(e) for e in report.episodes],
-    }
+    payload = {**report.summary(), "episodes": [asdict(e) for e in report.episodes]}
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(payload, f, indent=1)
     with open(os.path.join(out_dir, "results.md"), "w") as f:

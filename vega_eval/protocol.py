@@ -9,7 +9,7 @@ for at most 220 / 280 / 300 / 520 policy steps on libero_spatial / object / goal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
 SETTLE_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
@@ -124,6 +124,11 @@ class SuiteReport:
         lo, hi = wilson_interval(k, n)
         return {"episodes": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": [lo, hi],
                 "mean_of_task_rates": sum(r["success_rate"] for r in rows) / len(rows) if rows else 0.0}
+
+    def summary(self) -> dict:
+        """What ``results.json`` holds besides the episodes: protocol, step limit, per-task and mean success."""
+        return {"protocol": asdict(self.protocol), "step_limit": self.protocol.step_limit,
+                "per_task": self.per_task(), "mean": self.mean_success()}
 
     def to_markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "

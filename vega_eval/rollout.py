@@ -121,7 +121,7 @@ def run_episode(envs: SuiteEnvs, policy: Policy, episode: Episode, protocol: Eva
     The cameras are rendered only for the observations the policy reads (``policy.needs_images()``;
     a policy executing chunks of 4 reads one in 4) or, with ``record``, for every step (no gates: the
     environment as LIBERO builds it). Rendering is most of an episode's cost on a CPU; skipping it
-    changes no pixel the policy sees (``tests/test_libero_eval.py``)."""
+    changes no pixel the policy sees (``tests/test_eval_libero.py``)."""
     t0 = time.perf_counter()
     env = envs.env(episode.task_id)
     seeded_reset(env, episode.seed)

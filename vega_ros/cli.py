@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
 
     cmp_ = sub.add_parser("libero-compare", help="per-task and paired (exact McNemar) success of libero-eval runs of one protocol")
-    cmp_.add_argument("runs", nargs="+", help="eval output directories, or their episodes.jsonl / results.json")
+    cmp_.add_argument("runs", nargs="+", help="eval output dirs, their episodes.jsonl / results.json, kept summaries <run>.json, or ARCHIVE.jsonl.gz#RUN")
     cmp_.add_argument("--names", nargs="*", default=None, help="a label per run (default: the paths)")
     cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
     cmp_.add_argument("--out", default=None, help="also write the markdown here")
