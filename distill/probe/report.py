@@ -140,7 +140,8 @@ def record_in_card(model_dir: str | Path, results: list[dict]) -> dict:
     to equal the card's, so a card never carries numbers measured on other weights. The other runs
     (floor, controls) are stored as the comparison rows. Returns the ``metrics`` written.
     """
-    from vega_ros.artifact import ENCODER_FILE, read_card, write_card
+    from vega_ros.artifact import read_card, write_card
+    from vega_ros.contract import ENCODER_FILE
 
     card = read_card(str(model_dir))
     own = results[0]
