@@ -1,6 +1,6 @@
 """Export any torch ``encoder`` + ``heads`` pair to a model artifact (ONNX + card.json), with a parity check.
 
-The modules must honour the artifact contract (see :mod:`vega_ros.artifact`):
+The modules must honour the artifact contract (:mod:`vega_ros.contract`):
 
     encoder(image [B, 3, H, W] float32 RGB in [0, 1]) -> tokens [B, N, C]
     heads(tokens [B, S, N, C]) -> (depth, depth_conf, points, pose_enc, features)
@@ -37,8 +37,7 @@ import numpy as np
 import torch
 
 from vega_ros import artifact as art
-
-HEADS_OUTPUTS = ("depth", "depth_conf", "points", "pose_enc", "features")
+from vega_ros.contract import ENCODER_INPUT, HEADS_INPUT, HEADS_OUTPUTS, TOKENS
 
 
 class ExportParityError(RuntimeError):
@@ -176,15 +175,15 @@ def export_artifact(
         image = torch.rand(2, 3, h, w, generator=gen)
         enc_path = os.path.join(tmp, art.ENCODER_FILE)
         heads_path = os.path.join(tmp, art.HEADS_FILE)
-        _export(encoder, image[:1], enc_path, "image", ["tokens"], opset, dynamo)
+        _export(encoder, image[:1], enc_path, ENCODER_INPUT, [TOKENS], opset, dynamo)
         with torch.no_grad():
-            _pin_output_shapes(enc_path, [encoder(image[:1])], ["tokens"])
+            _pin_output_shapes(enc_path, [encoder(image[:1])], [TOKENS])
         if weights == "float16":
             _store_weights_fp16(enc_path)
-        enc_err = _parity(encoder, enc_path, image, ["tokens"])
+        enc_err = _parity(encoder, enc_path, image, [TOKENS])
         with torch.no_grad():
             tokens = torch.stack([encoder(torch.rand(2, 3, h, w, generator=gen)) for _ in range(s)], 1)  # [2, S, N, C]
-        _export(heads, tokens[:1], heads_path, "tokens", list(HEADS_OUTPUTS), opset, dynamo)
+        _export(heads, tokens[:1], heads_path, HEADS_INPUT, list(HEADS_OUTPUTS), opset, dynamo)
         with torch.no_grad():
             _pin_output_shapes(heads_path, heads(tokens[:1]), list(HEADS_OUTPUTS))
         if weights == "float16":
@@ -214,7 +213,7 @@ def export_artifact(
                 "parity_max_abs_error": errors,
                 "parity_tolerance": tolerance,
                 "weights_storage": "float32" if weights == "float32" else "float16 (weights rounded to float16, Cast to float32 in the graph)",
-                "dynamic_axes": {"image": ["batch"], "tokens": ["batch"]},
+                "dynamic_axes": {ENCODER_INPUT: ["batch"], HEADS_INPUT: ["batch"]},
                 "command": command,
             },
         )

@@ -30,7 +30,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from distill.data.augment import PhotometricAugment
-from distill.data.dataset import LiberoClipDataset
+from distill.data.sources import open_clips
 from distill.recipe import DistillModel, DistillObjective, LossWeights, ModelConfig
 from distill.training.trainer import Trainer, TrainerConfig
 
@@ -102,9 +102,9 @@ def collate(samples: list[dict]) -> dict:
 
 def build_dataset(cfg: DistillConfig) -> Dataset:
     d = cfg.data
-    data: Dataset = LiberoClipDataset(d.root, split=d.split, num_frames=d.num_frames, min_gap=d.min_gap,
-                                      samples_per_clip=d.samples_per_clip, kinds=tuple(d.kinds) if d.kinds else None,
-                                      augment=PhotometricAugment() if d.augment else None)
+    data: Dataset = open_clips(d.root, split=d.split, num_frames=d.num_frames, min_gap=d.min_gap,  # d.root: a data spec
+                               samples_per_clip=d.samples_per_clip, kinds=tuple(d.kinds) if d.kinds else None,
+                               augment=PhotometricAugment() if d.augment else None)
     first = data[0]
     if tuple(first["images"].shape[-2:]) != tuple(cfg.model.image_size):
         raise ValueError(f"{d.root} holds {tuple(first['images'].shape[-2:])} images but model.image_size is "

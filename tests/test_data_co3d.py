@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from distill.data.co3d import Co3dDataset, Co3dSequence, co3d_intrinsics, list_sequences
+from distill.data.sample import SAMPLE_KEYS
+from distill.data.sources import open_clips, scene_split
 from vega_ros.geometry import project_points, se3_inverse, transform_points
 
 W, H = 96, 72
@@ -142,3 +146,41 @@ def test_ndc_formats_agree_on_square_images_and_differ_otherwise():
     K_iso = co3d_intrinsics((1.5, 1.5), (0.0, 0.0), (30, 40), "ndc_isotropic")
     K_norm = co3d_intrinsics((1.5, 1.5), (0.0, 0.0), (30, 40), "ndc_norm_image_bounds")
     assert K_iso[0, 0] == K_iso[1, 1] == 22.5 and K_norm[0, 0] == 30.0 and K_norm[1, 1] == 22.5
+
+
+@pytest.fixture()
+def co3d_many(co3d_root, tmp_path) -> Path:
+    """Nine sequences: the fixture's category and eight more whose annotations point at its frames."""
+    root = tmp_path / "co3d"
+    shutil.copytree(co3d_root, root)
+    for i in range(8):
+        (root / f"category{i}").mkdir()
+        shutil.copy(root / "teddybear" / "frame_annotations.jgz", root / f"category{i}" / "frame_annotations.jgz")
+    return root
+
+
+def test_data_spec_opens_co3d_split_by_sequence(co3d_many):
+    every = list_sequences(co3d_many)
+    train = open_clips(f"co3d:{co3d_many}:40x40", "train", num_frames=3, min_gap=4, samples_per_clip=2)
+    test = open_clips(f"co3d:{co3d_many}:40x40", "test", num_frames=3, min_gap=4)
+    names = {split: {f"{c}/{s}" for c, s in ds.sequences} for split, ds in (("train", train), ("test", test))}
+    assert names["train"] and names["test"] and not names["train"] & names["test"]
+    assert names["train"] | names["test"] == {f"{c}/{s}" for c, s in every}
+    assert all(scene_split(n) == split for split, ns in names.items() for n in ns)
+    assert len(train) == 2 * len(names["train"])
+    s = test[0]
+    assert set(SAMPLE_KEYS) <= set(s) and tuple(s["images"].shape) == (3, 3, 40, 40)
+    assert s["images"].dtype == torch.float32 and tuple(s["K"].shape) == (3, 3, 3) and tuple(s["T_wc"].shape) == (3, 4, 4)
+    assert s["valid"].float().mean() > 0.8
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_probe_runs_on_a_co3d_spec(co3d_many, tmp_path):
+    from distill.probe import main
+
+    out = tmp_path / "probe"
+    assert main(["--encoder", "pixels", "--data", f"co3d:{co3d_many}:32x32", "--out", str(out), "--steps", "2",
+                 "--min-gap", "3", "--config", "config/probe/tiny.yaml"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["data"] == f"co3d:{co3d_many}:32x32" and res["test"]["clips"] >= 1
+    assert np.isfinite(res["test"]["depth_abs_rel"]) and np.isfinite(res["test"]["auc@30"])

@@ -7,6 +7,7 @@ through pixel centres), independently of the reader's conversion.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 
 from distill.data.dl3dv import Dl3dvDataset, Dl3dvScene
+from distill.data.sample import SAMPLE_KEYS
+from distill.data.sources import open_clips, scene_split
 from vega_ros.geometry import project_points, se3_inverse, transform_points
 
 FULL_W, FULL_H, DOWN = 96, 72, 4
@@ -84,3 +87,28 @@ def test_sample_has_no_depth_and_the_standard_structure(dl3dv_root):
     R = s["T_wc"][:, :3, :3].numpy().astype(np.float64)
     np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-6)
     assert np.all(np.linalg.det(R) > 0)
+
+
+def test_data_spec_opens_dl3dv_split_by_scene_and_the_probe_runs_on_it(dl3dv_root, tmp_path):
+    root = tmp_path / "dl3dv"
+    scene = next(dl3dv_root.iterdir())
+    for i in range(8):  # nine scenes (copies of the fixture's) under other names
+        shutil.copytree(scene, root / (scene.name if i == 0 else f"scene{i:02d}"))
+    train = open_clips(f"dl3dv:{root}:16x16", "train", num_frames=4, min_gap=2, samples_per_clip=3)
+    test = open_clips(f"dl3dv:{root}:16x16", "test", num_frames=4, min_gap=2)
+    names = {"train": {p.name for p in train.scenes}, "test": {p.name for p in test.scenes}}
+    assert names["train"] and names["test"] and not names["train"] & names["test"]
+    assert names["train"] | names["test"] == {p.name for p in root.iterdir()}
+    assert all(scene_split(n) == split for split, ns in names.items() for n in ns)
+    assert len(train) == 3 * len(names["train"])
+    s = test[0]
+    assert set(SAMPLE_KEYS) <= set(s) and tuple(s["images"].shape) == (4, 3, 16, 16) and not s["valid"].any()
+    # no depth: the probe still trains (pose term) and scores pose; the depth metrics say "no data"
+    from distill.probe import main
+
+    out = tmp_path / "probe"
+    assert main(["--encoder", "pixels", "--data", f"dl3dv:{root}:16x16", "--out", str(out), "--steps", "2",
+                 "--min-gap", "2", "--config", "config/probe/tiny.yaml"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["test"]["clips"] == len(names["test"]) and np.isfinite(res["test"]["auc@30"])
+    assert res["train"]["final"] is not None and np.isfinite(res["train"]["final"]["loss"])

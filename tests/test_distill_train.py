@@ -1,5 +1,6 @@
 """distill.train on the tiny LIBERO render: the recipe trains, and a kill -9 resumes exactly."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -130,3 +131,20 @@ def test_torchrun_two_cpu_processes_run_the_recipe(tiny_libero, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert sorted(_losses(tmp_path / "ddp")) == list(range(1, 7))
     assert os.path.isdir(tmp_path / "ddp" / "checkpoints" / "step_00000006")
+
+
+def test_data_root_is_a_data_spec(tmp_path):
+    """``data.root`` takes any ``distill.data.sources`` spec: here analytic clips, augmented, at the model's size."""
+    raw = yaml.safe_load(open(TINY_CFG))
+    h, w = raw["model"]["image_size"]
+    cfg = DistillConfig.from_yaml(_config_for(f"synthetic:3:{h}x{w}", tmp_path))
+    data = build_dataset(cfg)
+    assert len(data) == 3
+    batch = collate([data[i] for i in range(2)])
+    assert tuple(batch["images"].shape) == (2, cfg.data.num_frames, 3, h, w)
+    plain = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=False))
+    assert not torch.equal(data[0]["images"], build_dataset(plain)[0]["images"])  # photometric augmentation applied
+    assert torch.equal(data[0]["images"], data[0]["images"])  # the same draw for the same index
+    cfg.model.image_size = [h * 2, w]
+    with pytest.raises(ValueError, match="image_size"):
+        build_dataset(cfg)

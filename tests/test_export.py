@@ -10,6 +10,7 @@ import torch
 from distill.export import ExportParityError, export_artifact
 from tests.fixtures.artifacts import export_small
 from tests.fixtures.tiny_nets import build
+from vega_ros import contract
 
 
 def test_export_matches_torch_on_a_new_batch_size(tmp_path):
@@ -18,14 +19,14 @@ def test_export_matches_torch_on_a_new_batch_size(tmp_path):
     assert a.card.export["opset"] >= 17 and max(a.card.export["parity_max_abs_error"].values()) < 1e-3
     x = torch.rand(3, 3, 56, 84, generator=torch.Generator().manual_seed(1))  # batch 3: never seen at export
     sess = ort.InferenceSession(a.encoder_path, providers=["CPUExecutionProvider"])
-    got = sess.run(["tokens"], {"image": x.numpy()})[0]
+    got = sess.run([contract.TOKENS], {contract.ENCODER_INPUT: x.numpy()})[0]
     with torch.no_grad():
         want = enc(x).numpy()
         tokens = torch.stack([enc(x), enc(x.flip(0)), enc(x), enc(x.flip(0))], 1)
         want_heads = heads(tokens)
     np.testing.assert_allclose(got, want, atol=1e-4)
     hs = ort.InferenceSession(a.heads_path, providers=["CPUExecutionProvider"])
-    outs = hs.run(["depth", "depth_conf", "points", "pose_enc", "features"], {"tokens": tokens.numpy()})
+    outs = hs.run(list(contract.HEADS_OUTPUTS), {contract.HEADS_INPUT: tokens.numpy()})
     for o, w in zip(outs, want_heads):
         np.testing.assert_allclose(o, w.numpy(), atol=1e-4)
     # the reference frame's pose is the identity with the contract's 9-value encoding

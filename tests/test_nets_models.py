@@ -17,6 +17,7 @@ from distill.nets.models import (
     load_student,
     save_student,
 )
+from vega_ros import contract
 
 # ONNX operators the exported graphs may use: all have TensorRT importers (no Loop/If/NonZero/...)
 TRT_OPS = {
@@ -144,7 +145,7 @@ def test_student_and_probe_export_to_onnx_with_parity(tmp_path):
     probe = _tiny_probe(in_dim=192)
     img = torch.rand(1, 3, 32, 48)
     torch.onnx.export(st, (img,), str(tmp_path / "encoder.onnx"), opset_version=17, dynamo=False,
-                      input_names=["images"], output_names=["tokens"])
+                      input_names=[contract.ENCODER_INPUT], output_names=[contract.TOKENS])
 
     class Heads(torch.nn.Module):
         def __init__(self, p):
@@ -156,12 +157,12 @@ def test_student_and_probe_export_to_onnx_with_parity(tmp_path):
 
     tokens = st(torch.rand(3, 3, 32, 48))[None]  # [1, S=3, N, C]
     torch.onnx.export(Heads(probe), (tokens,), str(tmp_path / "heads.onnx"), opset_version=17, dynamo=False,
-                      input_names=["tokens"], output_names=list(OUTPUT_NAMES))
+                      input_names=[contract.HEADS_INPUT], output_names=list(OUTPUT_NAMES))
     enc = ort.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"])
-    got = enc.run(None, {"images": img.numpy()})[0]
+    got = enc.run(None, {contract.ENCODER_INPUT: img.numpy()})[0]
     assert np.abs(got - st(img).detach().numpy()).max() < 1e-4
     heads = ort.InferenceSession(str(tmp_path / "heads.onnx"), providers=["CPUExecutionProvider"])
-    outs = heads.run(None, {"tokens": tokens.detach().numpy()})
+    outs = heads.run(None, {contract.HEADS_INPUT: tokens.detach().numpy()})
     with torch.no_grad():
         ref = Probe.export_outputs(probe(tokens))
     for name, a, b in zip(OUTPUT_NAMES, outs, ref):

@@ -20,12 +20,13 @@ from distill.probe import (
     essential_relative_pose,
     evaluate,
     load_cached_split,
-    load_clips,
-    lr_factor,
     main,
     make_synthetic_clip,
     train_probe,
 )
+from distill.probe.objective import trainer_config
+from distill.training import checkpoint as ckpt_mod
+from distill.training.trainer import warmup_cosine
 from vega_ros import geometry as geo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,12 +47,14 @@ def test_synthetic_clip_is_exact_geometry():
     assert np.abs(world_from_ref[v] - direct[v]).max() < 1e-4
 
 
-def test_lr_schedule_warms_up_then_decays_to_zero():
-    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
-    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
-    assert lr_factor(10, 10, 100) == pytest.approx(1.0)
-    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
-    assert lr_factor(100, 10, 100) == pytest.approx(0.0, abs=1e-12)
+def test_probe_schedule_warms_up_then_decays_to_zero(tmp_path):
+    # the probe trains through the shared loop; its settings map onto TrainerConfig, cosine down to 0
+    run = ProbeRunConfig(steps=100, warmup_steps=10, lr=3e-4, batch_size=2, ckpt_every=7, grad_clip=0.5, seed=4)
+    t = trainer_config(run, tmp_path)
+    assert (t.max_steps, t.warmup_steps, t.lr, t.batch_size, t.checkpoint_every, t.grad_clip, t.seed) == (
+        100, 10, 3e-4, 2, 7, 0.5, 4)
+    factor = [warmup_cosine(s, t.warmup_steps, t.max_steps, t.min_lr_ratio) for s in (0, 9, 10, 55, 100)]
+    assert factor == pytest.approx([0.1, 1.0, 1.0, 0.5, 0.0], abs=1e-12)
 
 
 def test_essential_pose_recovers_the_true_relative_pose():
@@ -158,37 +161,39 @@ def test_training_cache_rebuilds_points_from_depth(tmp_path):
     assert torch.count_nonzero(rebuilt[0, 1:]) > 0  # frames 1.. moved into frame 0's camera frame
 
 
-def test_training_resumes_exactly(tmp_path):
+def test_training_resumes_exactly(tmp_path, monkeypatch):
     manifest, cache = _one_clip_cache(tmp_path, size=32)
+    cache["tokens"] = torch.cat([cache["tokens"], cache["tokens"].flip(1)])  # two samples: batch order matters
+    for k in ("depth", "valid", "K", "T_wc", "points_ref", "images"):
+        cache[k] = torch.cat([cache[k], cache[k].flip(1)])
     run = ProbeRunConfig(preset="tiny", steps=6, batch_size=1, lr=1e-3, warmup_steps=2, ckpt_every=3)
     torch.manual_seed(0)
     straight = build_probe(run, manifest)
     init = {k: v.clone() for k, v in straight.state_dict().items()}
-    h1 = train_probe(straight, cache, run, None, log_every=1, progress=False)
-    # the same run, killed right after the checkpoint at step 3, then restarted from that checkpoint
-    from distill import probe as probe_mod
+    h1 = train_probe(straight, cache, run, tmp_path / "straight", log_every=1, progress=False)
+    assert [h["step"] for h in h1] == [1, 2, 3, 4, 5, 6]
 
+    # the same run, killed right after the checkpoint at step 3, then restarted from that checkpoint
     class Killed(Exception):
         pass
 
+    orig = ckpt_mod.save_checkpoint
+
+    def save_then_die(run_dir, step, *args, **kwargs):
+        path = orig(run_dir, step, *args, **kwargs)
+        if step == 3:
+            raise Killed
+        return path
+
     first = build_probe(ProbeRunConfig(preset="tiny"), manifest)
     first.load_state_dict(init)
-    ckpt = tmp_path / "ckpt.pt"
-    orig = probe_mod._atomic_torch_save
-
-    def save_then_die(obj, path):
-        orig(obj, path)
-        if obj["step"] == 3:
-            raise Killed
-
-    probe_mod._atomic_torch_save = save_then_die
-    try:
-        with pytest.raises(Killed):
-            train_probe(first, cache, run, ckpt, log_every=1, progress=False)
-    finally:
-        probe_mod._atomic_torch_save = orig
-    resumed = build_probe(ProbeRunConfig(preset="tiny"), manifest)
-    h2 = train_probe(resumed, cache, run, ckpt, log_every=1, progress=False)
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        train_probe(first, cache, run, tmp_path / "killed", log_every=1, progress=False)
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", orig)
+    resumed = build_probe(ProbeRunConfig(preset="tiny"), manifest)  # other initial weights: the checkpoint wins
+    h2 = train_probe(resumed, cache, run, tmp_path / "killed", log_every=1, progress=False)
+    assert [h["step"] for h in h2] == [1, 2, 3, 4, 5, 6]
     assert [h["total"] for h in h2] == pytest.approx([h["total"] for h in h1], rel=1e-5)
     for k, v in straight.state_dict().items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
@@ -201,7 +206,7 @@ def test_probe_overfits_one_clip(tmp_path):
     torch.manual_seed(0)
     probe = build_probe(run, manifest)
     before, _ = evaluate(probe, cache)
-    history = train_probe(probe, cache, run, None, log_every=50, progress=False)
+    history = train_probe(probe, cache, run, tmp_path / "train", log_every=50, progress=False)
     after, _ = evaluate(probe, cache)
     assert history[-1]["total"] < history[0]["total"]
     assert after["point_err_x10"] < 1.0 and after["point_err_x10"] < before["point_err_x10"] / 3
@@ -220,7 +225,10 @@ def test_cli_end_to_end_and_table(tmp_path, capsys):
     for key in ("point_err_x10", "depth_abs_rel", "auc@30"):
         assert np.isfinite(res["test"][key])
     assert 0.0 <= res["orb"]["auc@30"] <= 1.0
-    assert (out / "checkpoint.pt").is_file()
+    assert (out / "train" / "checkpoints" / "latest").is_file()
+    assert res["command"].startswith("python -m distill.probe --encoder random-vit-ti")
+    logged = (out / "train" / "metrics.jsonl").read_text()
+    assert res["train"]["final"]["step"] == 4 and logged.count("\n") == 1  # log_every 10: the last step only
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -230,6 +238,7 @@ def test_cli_end_to_end_and_table(tmp_path, capsys):
     assert "ORB + essential" in (out / "results.md").read_text()
     # a rerun finds the cache and the finished checkpoint: no new training steps
     assert main(args) == 0
+    assert (out / "train" / "metrics.jsonl").read_text() == logged
     rescored = json.loads((out / "results.json").read_text())["test"]
     per_clip = rescored.pop("per_clip")
     assert rescored == pytest.approx({k: v for k, v in res["test"].items() if k != "per_clip"}, nan_ok=True)
@@ -253,14 +262,6 @@ def test_cli_end_to_end_and_table(tmp_path, capsys):
     (tmp_path / "better" / "results.json").write_text(json.dumps(better))
     with pytest.raises(ValueError, match="different test clips"):
         main(["--table", str(tmp_path / "better"), "--versus", str(out)])
-
-
-def test_load_clips_synthetic_and_missing_dir(tmp_path):
-    train, test = load_clips("synthetic:3:32x48", "train"), load_clips("synthetic:3:32x48", "test")
-    assert len(train) == 3 and train[0]["images"].shape == (4, 3, 32, 48)
-    assert train[0]["clip_id"] != test[0]["clip_id"]  # disjoint scenes per split
-    with pytest.raises(FileNotFoundError):
-        load_clips(str(tmp_path / "nope"), "train")
 
 
 def test_pixel_encoder_tokens_are_patches():

@@ -1,14 +1,10 @@
 """Model artifacts: ``models/<name>/{encoder.onnx, heads.onnx, card.json}`` and their checks.
 
-The contract (shared/DESIGN.md §3):
-
-- ``encoder.onnx``: input ``image [B, 3, H, W]`` float32 RGB in [0, 1] (normalisation inside the
-  graph) -> output ``tokens [B, N, C]``.
-- ``heads.onnx``: input ``tokens [B, S, N, C]`` (frame 0 the reference) -> ``depth [B, S, H, W]``
-  (metres if the card says ``metric``), ``depth_conf [B, S, H, W]``, ``points [B, S, H, W, 3]``
-  in the reference camera frame, ``pose_enc [B, S, 9]`` (VGGT absT_quaR_FoV of each frame relative
-  to the reference, see :func:`vega_ros.geometry.encoding_to_pose`), ``features [B, S, C']``.
-- ``card.json``: what the graphs are, how they were trained and measured, sha256 of each file.
+The contract (shared/DESIGN.md §3) lives in :mod:`vega_ros.contract`: ``encoder.onnx``
+(``image`` -> ``tokens``), ``heads.onnx`` (``tokens`` -> ``depth``, ``depth_conf``, ``points``,
+``pose_enc``, ``features``; ``pose_enc`` is VGGT's absT_quaR_FoV, see
+:func:`vega_ros.geometry.encoding_to_pose`), and ``card.json``: what the graphs are, how they were
+trained and measured, sha256 of each file.
 
 :func:`load_artifact` reads the card, verifies each file's sha256 and compares the ONNX graphs'
 inputs and outputs (names, ranks, static sizes, dtypes) with what the card promises. Any
@@ -25,12 +21,17 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-CARD_FILE = "card.json"
+from vega_ros.contract import (  # noqa: F401 - the file names and version are re-exported for callers
+    CARD_FILE,
+    CARD_FORMAT_VERSION,
+    DTYPE,
+    ENCODER_FILE,
+    HEADS_FILE,
+    POSE_ENCODING,
+    resolved_signatures,
+)
+
 DEFAULT_MODEL = "vega-sim-vit-ti"  # under models/; $VEGA_MODEL picks another (e.g. vega-random-tiny)
-ENCODER_FILE = "encoder.onnx"
-HEADS_FILE = "heads.onnx"
-CARD_FORMAT_VERSION = 1
-POSE_ENCODING = "absT_quaR_FoV"
 
 
 class ArtifactError(ValueError):
@@ -242,21 +243,8 @@ def read_onnx_signature(path: str) -> tuple[list[TensorSig], list[TensorSig]]:
 
 def expected_signatures(card: ModelCard) -> dict[str, tuple[dict[str, tuple], dict[str, tuple]]]:
     """Per file: (inputs, outputs) as name -> shape, where None marks a free (batch) dimension."""
-    h, w, n, c, s, f = (card.input.height, card.input.width, card.tokens_n, card.tokens_c,
-                        card.frames_per_clip, card.features_dim)
-    return {
-        ENCODER_FILE: ({"image": (None, 3, h, w)}, {"tokens": (None, n, c)}),
-        HEADS_FILE: (
-            {"tokens": (None, s, n, c)},
-            {
-                "depth": (None, s, h, w),
-                "depth_conf": (None, s, h, w),
-                "points": (None, s, h, w, 3),
-                "pose_enc": (None, s, 9),
-                "features": (None, s, f),
-            },
-        ),
-    }
+    return resolved_signatures({"H": card.input.height, "W": card.input.width, "N": card.tokens_n,
+                                "C": card.tokens_c, "S": card.frames_per_clip, "F": card.features_dim})
 
 
 def check_signature(file_name: str, actual: tuple[list[TensorSig], list[TensorSig]], card: ModelCard) -> None:
@@ -275,8 +263,8 @@ def check_signature(file_name: str, actual: tuple[list[TensorSig], list[TensorSi
             )
         for name, shape in want.items():
             t = got_by_name[name]
-            if t.dtype != "float32":
-                raise ArtifactError(f"{file_name}: {kind} '{name}' is {t.dtype}, expected float32")
+            if t.dtype != DTYPE:
+                raise ArtifactError(f"{file_name}: {kind} '{name}' is {t.dtype}, expected {DTYPE}")
             if len(t.shape) != len(shape):
                 raise ArtifactError(f"{file_name}: {kind} '{name}' has rank {len(t.shape)} {list(t.shape)}, expected {len(shape)} {list(shape)}")
             for axis, (g, e) in enumerate(zip(t.shape, shape)):

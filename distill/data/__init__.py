@@ -17,5 +17,7 @@ Modules (one job each):
 - ``augment``       photometric augmentation (never touches geometry)
 - ``dataset``       torch ``Dataset`` over rendered shards
 - ``resize``        fitting real frames to the probe size (crop + resize, K and depth kept exact)
-- ``co3d``, ``dl3dv``  readers for the real datasets' on-disk layouts
+- ``co3d``, ``dl3dv``  readers for the real datasets' on-disk layouts (scenes split by name hash)
+- ``synthetic``     analytic clips (textured floor + spheres, exact depth and poses) for smoke runs
+- ``sources``       the one data spec (``DIR``, ``co3d:DIR``, ``dl3dv:DIR``, ``synthetic:N``) -> clip samples
 """

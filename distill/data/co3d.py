@@ -148,20 +148,32 @@ def list_sequences(root: str | Path, categories: list[str] | None = None) -> lis
 
 
 class Co3dDataset(Dataset):
-    """Probe samples from CO3Dv2 sequences: ``num_frames`` frames ``min_gap`` apart, fitted to ``size_hw``."""
+    """Probe samples from CO3Dv2 sequences: ``num_frames`` frames ``min_gap`` apart, fitted to ``size_hw``.
+
+    ``split`` keeps the sequences :func:`distill.data.sources.scene_split` puts there (by the name
+    ``category/sequence``; None keeps all); ``samples_per_clip`` frame choices per sequence.
+    """
 
     def __init__(self, root: str | Path, categories: list[str] | None = None, num_frames: int = 4, min_gap: int = 5,
-                 size_hw: tuple[int, int] = (224, 224), seed: int = 0):
+                 size_hw: tuple[int, int] = (224, 224), seed: int = 0, split: str | None = None,
+                 samples_per_clip: int = 1):
+        from distill.data.sources import scene_split
+
         self.root = Path(root)
-        self.sequences = list_sequences(root, categories)
+        self.sequences = [(c, s) for c, s in list_sequences(root, categories)
+                          if split is None or scene_split(f"{c}/{s}") == split]
         if not self.sequences:
-            raise ShardError(f"{self.root}: no CO3D categories with frame_annotations.jgz")
+            raise ShardError(f"{self.root}: no CO3D sequences" + (f" in split '{split}'" if split else "")
+                             + " (categories are folders with frame_annotations.jgz)")
         self.num_frames, self.min_gap, self.size_hw, self.seed = num_frames, min_gap, size_hw, seed
+        self.samples_per_clip = samples_per_clip
 
     def __len__(self) -> int:
-        return len(self.sequences)
+        return len(self.sequences) * self.samples_per_clip
 
     def __getitem__(self, idx: int) -> dict:
-        seq = Co3dSequence(self.root, *self.sequences[idx])
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        seq = Co3dSequence(self.root, *self.sequences[idx // self.samples_per_clip])
         frames = sample_frame_ids(len(seq), self.num_frames, self.min_gap, np.random.default_rng([self.seed, idx]))
         return seq.sample(frames, self.size_hw)

@@ -104,21 +104,30 @@ class Dl3dvScene:
 
 
 class Dl3dvDataset(Dataset):
-    """Probe samples from every ``*/transforms.json`` scene under ``root`` (one item per scene)."""
+    """Probe samples from every ``*/transforms.json`` scene under ``root``.
+
+    ``split`` keeps the scenes :func:`distill.data.sources.scene_split` puts there (by folder name;
+    None keeps all); ``samples_per_clip`` frame choices per scene.
+    """
 
     def __init__(self, root: str | Path, num_frames: int = 4, min_gap: int = 5, size_hw: tuple[int, int] = (224, 224),
-                 image_dir: str | None = None, seed: int = 0):
+                 image_dir: str | None = None, seed: int = 0, split: str | None = None, samples_per_clip: int = 1):
+        from distill.data.sources import scene_split
+
         self.root = Path(root)
-        self.scenes = sorted(p.parent for p in self.root.glob("*/transforms.json"))
+        self.scenes = [p.parent for p in sorted(self.root.glob("*/transforms.json"))
+                       if split is None or scene_split(p.parent.name) == split]
         if not self.scenes:
-            raise ShardError(f"{self.root}: no */transforms.json")
+            raise ShardError(f"{self.root}: no */transforms.json" + (f" in split '{split}'" if split else ""))
         self.num_frames, self.min_gap, self.size_hw = num_frames, min_gap, size_hw
-        self.image_dir, self.seed = image_dir, seed
+        self.image_dir, self.seed, self.samples_per_clip = image_dir, seed, samples_per_clip
 
     def __len__(self) -> int:
-        return len(self.scenes)
+        return len(self.scenes) * self.samples_per_clip
 
     def __getitem__(self, idx: int) -> dict:
-        scene = Dl3dvScene(self.scenes[idx], self.image_dir)
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        scene = Dl3dvScene(self.scenes[idx // self.samples_per_clip], self.image_dir)
         frames = sample_frame_ids(len(scene), self.num_frames, self.min_gap, np.random.default_rng([self.seed, idx]))
         return scene.sample(frames, self.size_hw)

@@ -9,6 +9,7 @@ from enum import Enum
 import numpy as np
 
 from vega_ros.artifact import Artifact, ModelCard
+from vega_ros.contract import HEADS_OUTPUTS
 
 
 class EngineError(RuntimeError):
@@ -46,7 +47,7 @@ class HeadsOutput:
     pose_enc: np.ndarray  # [B, S, 9] float32, absT_quaR_FoV relative to frame 0
     features: np.ndarray  # [B, S, C'] float32
 
-    NAMES = ("depth", "depth_conf", "points", "pose_enc", "features")
+    NAMES = HEADS_OUTPUTS
 
 
 class Engine(abc.ABC):

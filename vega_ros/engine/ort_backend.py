@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vega_ros.artifact import Artifact
+from vega_ros.contract import ENCODER_INPUT, HEADS_INPUT, TOKENS
 from vega_ros.engine.base import Backend, Engine, EngineError, HeadsOutput
 
 
@@ -55,10 +56,10 @@ class OrtEngine(Engine):
         self.threads = (int(intra_op_threads), int(inter_op_threads))
 
     def _encode(self, image: np.ndarray) -> np.ndarray:
-        return self._enc.run(["tokens"], {"image": image})[0]
+        return self._enc.run([TOKENS], {ENCODER_INPUT: image})[0]
 
     def _run_heads(self, tokens: np.ndarray) -> HeadsOutput:
-        outs = self._heads.run(list(HeadsOutput.NAMES), {"tokens": tokens})
+        outs = self._heads.run(list(HeadsOutput.NAMES), {HEADS_INPUT: tokens})
         return HeadsOutput(*outs)
 
     def describe(self) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vega_ros.artifact import Artifact
+from vega_ros.contract import ENCODER_FILE, ENCODER_INPUT, HEADS_FILE, HEADS_INPUT, TOKENS
 from vega_ros.engine.base import Backend, Engine, EngineError, HeadsOutput
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,8 @@ class TrtEngine(Engine):
         c = artifact.card
         h, w = c.input.height, c.input.width
         self.built: dict[str, str] = {}
-        self._enc = self._load("encoder.onnx", {"image": (3, h, w)})
-        self._heads = self._load("heads.onnx", {"tokens": (c.frames_per_clip, c.tokens_n, c.tokens_c)})
+        self._enc = self._load(ENCODER_FILE, {ENCODER_INPUT: (3, h, w)})
+        self._heads = self._load(HEADS_FILE, {HEADS_INPUT: (c.frames_per_clip, c.tokens_n, c.tokens_c)})
 
     # -- building -----------------------------------------------------------------------------
 
@@ -215,10 +216,10 @@ class TrtEngine(Engine):
     # -- running ------------------------------------------------------------------------------
 
     def _encode(self, image: np.ndarray) -> np.ndarray:
-        return self._enc.run({"image": image}, ["tokens"])[0]
+        return self._enc.run({ENCODER_INPUT: image}, [TOKENS])[0]
 
     def _run_heads(self, tokens: np.ndarray) -> HeadsOutput:
-        return HeadsOutput(*self._heads.run({"tokens": tokens}, list(HeadsOutput.NAMES)))
+        return HeadsOutput(*self._heads.run({HEADS_INPUT: tokens}, list(HeadsOutput.NAMES)))
 
     def describe(self) -> str:
         return f"tensorrt ({self.card.name}, {self.gpu_name}, TensorRT {self.trt.__version__}, fp16={self.options.fp16}, engines {self.built})"

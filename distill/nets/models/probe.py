@@ -23,9 +23,7 @@ from torch import nn
 from distill.nets.heads import CameraHead, DenseActivation, DPTHead
 from distill.nets.layers import Block, sincos_pos_embed_2d
 from distill.nets.models.config import ProbeConfig
-
-OUTPUT_NAMES = ("depth", "depth_conf", "points", "pose_enc", "features")
-"""The exported ``heads`` outputs, in order (see :meth:`Probe.export_outputs`)."""
+from vega_ros.contract import HEADS_OUTPUTS as OUTPUT_NAMES  # the exported heads outputs, in order
 
 
 def _pick_levels(n_layers: int, k: int = 4) -> list[int]:
