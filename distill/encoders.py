@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.nets.models.config import IMAGENET_MEAN, IMAGENET_STD
+from vega_ros.contract import CARD_FILE, ENCODER_FILE
 
 
 class FrozenEncoder(abc.ABC):
@@ -77,7 +78,7 @@ class OnnxEncoder(FrozenEncoder):
         shape = self.session.get_outputs()[0].shape
         self.dim = int(shape[-1]) if isinstance(shape[-1], int) else 0
         self.patch, self.grid = 16, None
-        card = path.parent / "card.json"
+        card = path.parent / CARD_FILE
         if card.is_file():  # an exported artifact: its card gives the fixed input size and token count
             from vega_ros.artifact import read_card
 
@@ -207,7 +208,7 @@ def onnx_file_of_spec(spec: str) -> Path | None:
     if kind != "student" or not sep or not rest:
         return None
     path = Path(rest).expanduser()
-    onnx = path if path.suffix == ".onnx" else path / "encoder.onnx"
+    onnx = path if path.suffix == ".onnx" else path / ENCODER_FILE
     return onnx if onnx.is_file() and not (path / "model.safetensors").is_file() else None
 
 

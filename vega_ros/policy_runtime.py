@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from vega_ros.artifact import sha256_file
+from vega_ros.contract import ENCODER_FILE
 from vega_ros.policy_io import PolicyInputs, check_action
 from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
@@ -157,7 +158,7 @@ class OnnxPolicy:
             root = models_root or os.path.dirname(os.path.abspath(policy_dir))
             enc_dir = os.path.join(root, self.card.encoder["name"])
             self.encoder, _ = create_engine(enc_dir, backend, intra_op_threads=threads)
-            if self.encoder.artifact.sha256("encoder.onnx") != self.card.encoder.get("encoder_sha256"):
+            if self.encoder.artifact.sha256(ENCODER_FILE) != self.card.encoder.get("encoder_sha256"):
                 raise PolicyArtifactError(f"{enc_dir}/encoder.onnx is not the encoder this policy was trained with")
         self.queue: deque[np.ndarray] = deque()
         self.chunks: deque[tuple[int, np.ndarray]] = deque()  # (step predicted at, [K, 7]) for the ensemble
