@@ -19,13 +19,15 @@ Config (YAML; ``base:`` files and ``--set KEY=VALUE`` overrides as in distill.co
     demos: [data/demos/libero_spatial]        # files or folders of *.hdf5
     encoder: models/vega-sim-vit-ti            # student artifact (null for semantic-only)
     cache: data/bc_cache/vega-sim-vit-ti       # prepared arrays (shared by the three variants)
-    out: models/bc-fused
+    out: models/bc-${variant}
     image_size: 128
     execute_steps: 4                          # actions executed per predicted chunk
     proprio: rot6d                            # orientation encoding (vega_ros.libero.observations.PROPRIO_LAYOUTS)
     augment: {image_shift: 8, token_shift: 1}  # random shifts in training (distill.policy.augment)
-    policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
-    trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
+    policy: {fusion: "${variant}", chunk: 8, ...}  # distill.nets.policy.PolicyConfig fields
+    trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, init_from: "runs/bc-${variant}-..."}  # TrainerConfig fields
+
+A ``trainer.init_from`` that is not there stops the run before stage 1 with the recipe that writes it.
 """
 
 from __future__ import annotations
