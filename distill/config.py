@@ -22,7 +22,9 @@ import argparse
 import dataclasses
 import difflib
 import enum
+import functools
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -364,6 +366,21 @@ def add_config_args(parser: argparse.ArgumentParser, required: bool = True, defa
     parser.add_argument("--config", required=required and default is None, default=default, help=help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value after the files, e.g. --set trainer.lr=1e-4 (repeatable)")
+
+
+def exit_on_config_error(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator of a CLI's ``main``: a :class:`ConfigError` ends it with its one-line message on stderr
+    (``error: <file>: <key>: ...``, exit status 2) instead of a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper
 
 
 def existing_path(value: str | Path, key: str, source: str | None = None, hint: str | None = None) -> Path:

@@ -127,6 +127,7 @@ def save_depth_picture(model: torch.nn.Module, batch: dict, step: int, out_dir: 
     cv2.imwrite(os.path.join(out_dir, f"step_{step:07d}.png"), np.concatenate(rows, axis=0)[..., ::-1])
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     configlib.add_config_args(parser)

@@ -17,6 +17,7 @@ from distill.config import (
     check_run_path,
     dump,
     existing_path,
+    exit_on_config_error,
     from_dict,
     load_config,
     parse_override,
@@ -187,6 +188,21 @@ def test_a_missing_path_names_the_key_the_path_and_the_recipe_that_produces_it(t
         check_run_path("runs/unknown", "trainer.init_from", later, Run)
     check_run_path(str(tmp_path), "trainer.init_from", later, Run)  # present: no error
     check_run_path(None, "trainer.init_from", later, Run)
+
+
+def test_a_cli_ends_on_a_config_error_with_its_message_and_status_2(tmp_path, capsys):
+    @exit_on_config_error
+    def main(argv):
+        parser = argparse.ArgumentParser()
+        add_config_args(parser)
+        args = parser.parse_args(argv)
+        return load_config(Run, args.config, args.overrides)
+
+    path = _write(tmp_path / "run.yaml", "name: r\n")
+    assert main(["--config", str(path), "--set", "steps=4"]).steps == 4
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(path), "--set", "optim.lr=fast"])
+    assert exit_.value.code == 2 and capsys.readouterr().err == "error: --set: optim.lr: expected float, got str 'fast'\n"
 
 
 def test_the_loader_imports_no_torch():

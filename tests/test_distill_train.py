@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from distill.config import ConfigError, from_dict, read_yaml
+from distill.config import from_dict, read_yaml
 from distill.recipe import DistillModel, DistillObjective, LossWeights, ModelConfig, teacher_tokens
 from distill.train import DistillConfig, build_dataset, collate
 
@@ -73,7 +73,7 @@ def test_probe_camera_weight_scales_only_the_camera_term(tiny_libero, tmp_path):
     assert float(heavy - base) == pytest.approx(9 * logs["probe/camera"], rel=1e-4)
 
 
-def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tiny_libero, tmp_path):
+def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tiny_libero, tmp_path, capsys):
     from distill.recipe import export_modules_from_run
     from distill.train import main as train_main
 
@@ -86,9 +86,12 @@ def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tin
     saved = read_yaml(tmp_path / "stage2" / "config.yaml")  # the run's config as used, overrides included
     assert saved.pop("run_dir") == str(tmp_path / "stage2") and saved["trainer"]["max_steps"] == 1
     assert from_dict(DistillConfig, saved).losses.probe_camera == 10.0 and saved["trainer"]["init_from"] == str(stage1)
-    with pytest.raises(ConfigError, match=r"trainer.init_from: .*/no_run does not exist; a run writes it"):
+    with pytest.raises(SystemExit):
         train_main(["--config", str(tmp_path / "cfg.yaml"), "--set", f"trainer.init_from={tmp_path / 'no_run'}",
                     "--run-dir", str(tmp_path / "stage3")])
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'cfg.yaml'}: trainer.init_from: {tmp_path / 'no_run'} does not "
+                                       "exist; a run writes it, and none has been made here\n")
+    assert not (tmp_path / "stage3").exists()
 
     _, _, fields = export_modules_from_run(str(tmp_path / "stage2"))
     training = fields["training"]

@@ -290,15 +290,17 @@ def test_the_brisk_ft_recipe_reproduces_the_shipped_policy_card(variant):
     assert {k: t["policy_config"][k] for k in cfg.policy} == to_dict(cfg.policy)
 
 
-def test_a_fine_tune_without_its_earlier_run_names_the_recipe_that_makes_it(tmp_path, monkeypatch):
+def test_a_fine_tune_without_its_earlier_run_names_the_recipe_that_makes_it(tmp_path, monkeypatch, capsys):
     """A fresh clone has no runs/: training bc-brisk-ft stops before any work, naming the key, the path and the recipe."""
     (tmp_path / "config").mkdir()
     shutil.copytree(POLICY_CONFIGS, tmp_path / "config" / "policy")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SystemExit) as exit_:
         main(["--config", "config/policy/bc-brisk-ft.yaml", "--variant", "3d-only"])
-    assert str(err.value) == ("config/policy/bc-brisk-ft.yaml: trainer.init_from: runs/bc-3d-only-side-xl does not exist; "
-                              "train the recipe that produces it first: --config config/policy/bc-side-xl.yaml --set variant=3d-only")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: config/policy/bc-brisk-ft.yaml: trainer.init_from: runs/bc-3d-only-side-xl does not exist; "
+        "train the recipe that produces it first: --config config/policy/bc-side-xl.yaml --set variant=3d-only\n")
     assert not (tmp_path / "data").exists()  # nothing was prepared
 
 

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from distill.config import add_config_args
+from distill.config import add_config_args, exit_on_config_error
 from distill.data.config import RenderConfig, load_config
 from distill.data.plan import ShardSpec, clip_seed, make_plan
 from distill.data.shards import (
@@ -172,6 +172,7 @@ def run(cfg: RenderConfig, out: Path, workers: int = 1, progress: bool = True) -
     return index
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(ap, help="YAML render config (config/data/*.yaml)")

@@ -528,6 +528,7 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     configlib.add_config_args(p, required=False, help="YAML with DemoConfig fields (command-line flags and --set override it)")

@@ -344,6 +344,7 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
 # ----------------------------------------------------------------------------- CLI
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     configlib.add_config_args(parser, help="a recipe, config/policy/*.yaml")

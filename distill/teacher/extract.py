@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.config import add_config_args, load_config
+from distill.config import add_config_args, exit_on_config_error, load_config
 from distill.teacher.cache import FeatureCacheWriter
 from distill.teacher.wan import WanDiftConfig, WanDiftTeacher
 
@@ -134,6 +134,7 @@ def extract(teacher: WanDiftTeacher, clips: Iterable[tuple[str, Video]], out: st
             "seconds_per_clip": seconds / done if done else None}
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distill.teacher.extract", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="local WAN 2.1 checkpoint root (diffusers layout)")
