@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
         trainer_fields["max_steps"] = args.max_steps
     trainer_fields.setdefault("images_per_sample", cfg.data.num_frames)
     configlib.check_run_path(trainer_fields.get("init_from"), "trainer.init_from", args.config, DistillConfig)
+    configlib.existing_path(cfg.data.root, "data.root", args.config,
+                            hint=f"render it first: python -m distill.data.render --config config/data/NAME.yaml --out {cfg.data.root}")
+    if cfg.teacher_cache:
+        configlib.existing_path(cfg.teacher_cache, "teacher_cache", args.config,
+                                hint=f"extract it first: python -m distill.teacher.extract ... --out {cfg.teacher_cache}")
     os.makedirs(run_dir, exist_ok=True)
     used = {k: v for k, v in trainer_fields.items() if k != "run_dir"}  # what this run uses, overrides included
     configlib.dump(cfg, os.path.join(run_dir, "config.yaml"), extra={"trainer": used, "run_dir": run_dir})

@@ -92,6 +92,9 @@ def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tin
     assert capsys.readouterr().err == (f"error: {tmp_path / 'cfg.yaml'}: trainer.init_from: {tmp_path / 'no_run'} does not "
                                        "exist; a run writes it, and none has been made here\n")
     assert not (tmp_path / "stage3").exists()
+    with pytest.raises(SystemExit):
+        train_main(["--config", str(tmp_path / "cfg.yaml"), "--set", "data.root=data/nowhere", "--run-dir", str(tmp_path / "stage3")])
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'cfg.yaml'}: data.root: data/nowhere does not exist; render it first")
 
     _, _, fields = export_modules_from_run(str(tmp_path / "stage2"))
     training = fields["training"]

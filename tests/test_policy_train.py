@@ -302,6 +302,10 @@ def test_a_fine_tune_without_its_earlier_run_names_the_recipe_that_makes_it(tmp_
         "error: config/policy/bc-brisk-ft.yaml: trainer.init_from: runs/bc-3d-only-side-xl does not exist; "
         "train the recipe that produces it first: --config config/policy/bc-side-xl.yaml --set variant=3d-only\n")
     assert not (tmp_path / "data").exists()  # nothing was prepared
+    with pytest.raises(SystemExit):
+        main(["--config", "config/policy/bc-side-dart.yaml"])  # the first stage: its demos are not recorded here
+    assert capsys.readouterr().err.startswith(
+        "error: config/policy/bc-side-dart.yaml: demos[0]: data/demos_side/libero_spatial does not exist; record the demos first")
 
 
 def test_a_contradicting_fusion_and_an_unknown_variant_are_refused():

@@ -109,6 +109,15 @@ class BCConfig:
         return PolicyConfig(**{"tokens_3d": tokens_n, "token_dim_3d": tokens_c, "proprio_dim": len(self.proprio_layout), **self.policy})
 
 
+def check_inputs(cfg: BCConfig, config_path: str) -> None:
+    """Stop before any work when a path the recipe reads is not there, naming its key and what makes it."""
+    for i, folder in enumerate(cfg.demos):
+        configlib.existing_path(folder, f"demos[{i}]", config_path,
+                                hint="record the demos first (scripts/policy_study.sh with STAGES=demos runs distill.policy.demos)")
+    if cfg.encoder:
+        configlib.existing_path(cfg.encoder, "encoder", config_path, hint="it names a student artifact folder (models/<name>)")
+
+
 def demo_files(patterns: list[str]) -> list[str]:
     """Expand files and folders (all ``*.hdf5`` inside) into a sorted list; none found raises."""
     files: list[str] = []
@@ -359,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = BCConfig.from_yaml(args.config, overrides)
     configlib.check_run_path(cfg.trainer.get("init_from"), "trainer.init_from", args.config, BCConfig,
                              [f"variant={cfg.variant}"] if cfg.variant else [])
+    check_inputs(cfg, args.config)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
     index = prepare_cache(cfg, threads=args.encoder_threads)
     print(f"[policy] cache {cfg.cache}: {len(index['episodes'])} episodes")
