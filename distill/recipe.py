@@ -165,8 +165,7 @@ def _earlier_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """The chain of runs whose weights started this one (``trainer.init_from``), oldest first."""
     import os
 
-    import yaml
-
+    from distill.config import read_yaml
     from distill.training import checkpoint as ckpt
 
     stages: list[dict[str, Any]] = []
@@ -174,7 +173,7 @@ def _earlier_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
     while source:
         path = ckpt.resolve_checkpoint(source)
         run_dir = os.path.dirname(os.path.dirname(path))  # <run>/checkpoints/step_N
-        prev = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
+        prev = read_yaml(os.path.join(run_dir, "config.yaml"))
         stages.insert(0, {"run": run_dir, "config": prev.get("name"), "checkpoint": os.path.basename(path),
                           "loss_weights": prev.get("losses"), "trainer": prev.get("trainer")})
         source = (prev.get("trainer") or {}).get("init_from")
@@ -183,13 +182,13 @@ def _earlier_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 def export_modules_from_run(run_dir: str) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """``(encoder, heads, card_fields)`` of a distillation run's newest checkpoint, for distill.export."""
-    import yaml
-
+    from distill.config import from_dict, read_yaml
     from distill.training import checkpoint as ckpt
 
-    raw = yaml.safe_load(open(f"{run_dir}/config.yaml"))
-    model_cfg = ModelConfig(**{**raw["model"], "image_size": tuple(raw["model"]["image_size"])})
-    weights = LossWeights(**raw["losses"])
+    source = f"{run_dir}/config.yaml"
+    raw = read_yaml(source)
+    model_cfg = from_dict(ModelConfig, raw.get("model", {}), source, "model")
+    weights = from_dict(LossWeights, raw.get("losses", {}), source, "losses")
     model = DistillModel(model_cfg, weights)
     path = ckpt.latest_checkpoint(run_dir)
     if path is None:

@@ -1,4 +1,4 @@
-"""Train the student: ``python -m distill.train --config config/distill/NAME.yaml [--run-dir DIR]``.
+"""Train the student: ``python -m distill.train --config config/distill/NAME.yaml [--run-dir DIR] [--set KEY=VALUE ...]``.
 
 The same command runs under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU, NCCL on GPU).
 A run resumes from its newest checkpoint when restarted with the same config and run dir.
@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 
+from distill import config as configlib
 from distill.data.augment import PhotometricAugment
 from distill.data.sources import open_clips
 from distill.recipe import DistillModel, DistillObjective, LossWeights, ModelConfig
@@ -49,27 +48,22 @@ class DataConfig:
 @dataclasses.dataclass
 class DistillConfig:
     name: str
-    data: DataConfig
-    model: ModelConfig
-    losses: LossWeights
-    trainer: dict[str, Any]
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    losses: LossWeights = dataclasses.field(default_factory=LossWeights)
+    trainer: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrainerConfig fields but run_dir, checked
     teacher_cache: str | None = None
 
+    def __post_init__(self) -> None:
+        self.trainer = configlib.check_fields(TrainerConfig, self.trainer, "trainer", exclude=("run_dir",))
+
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> DistillConfig:
-        raw = yaml.safe_load(Path(path).read_text())
-        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
-        model = dict(raw.get("model", {}))
-        if "image_size" in model:
-            model["image_size"] = tuple(model["image_size"])
-        return cls(name=raw["name"], data=DataConfig(**raw.get("data", {})), model=ModelConfig(**model),
-                   losses=LossWeights(**raw.get("losses", {})), trainer=dict(raw.get("trainer", {})),
-                   teacher_cache=raw.get("teacher_cache"))
+    def from_yaml(cls, path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> DistillConfig:
+        """The config of a YAML file (``base:`` files allowed), then ``KEY=VALUE`` overrides; bad keys are a ConfigError."""
+        return configlib.load_config(cls, path, overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return configlib.to_dict(self)
 
 
 class WithTeacherTargets(Dataset):
@@ -133,25 +127,29 @@ def save_depth_picture(model: torch.nn.Module, batch: dict, step: int, out_dir: 
     cv2.imwrite(os.path.join(out_dir, f"step_{step:07d}.png"), np.concatenate(rows, axis=0)[..., ::-1])
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True)
+    configlib.add_config_args(parser)
     parser.add_argument("--run-dir", default=None, help="default: runs/<name>")
     parser.add_argument("--max-steps", type=int, default=None, help="override trainer.max_steps")
     args = parser.parse_args(argv)
 
-    cfg = DistillConfig.from_yaml(args.config)
+    cfg = DistillConfig.from_yaml(args.config, args.overrides)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
     trainer_fields = {**cfg.trainer, "run_dir": run_dir}
     if args.max_steps is not None:
         trainer_fields["max_steps"] = args.max_steps
     trainer_fields.setdefault("images_per_sample", cfg.data.num_frames)
+    configlib.check_run_path(trainer_fields.get("init_from"), "trainer.init_from", args.config, DistillConfig)
+    configlib.existing_path(cfg.data.root, "data.root", args.config,
+                            hint=f"render it first: python -m distill.data.render --config config/data/NAME.yaml --out {cfg.data.root}")
+    if cfg.teacher_cache:
+        configlib.existing_path(cfg.teacher_cache, "teacher_cache", args.config,
+                                hint=f"extract it first: python -m distill.teacher.extract ... --out {cfg.teacher_cache}")
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:  # what this run uses, overrides included
-        used = {k: v for k, v in trainer_fields.items() if k != "run_dir"}
-        yaml.safe_dump({**cfg.to_dict(), "trainer": used, "run_dir": run_dir}, f, sort_keys=False)
-    if "betas" in trainer_fields:
-        trainer_fields["betas"] = tuple(trainer_fields["betas"])
+    used = {k: v for k, v in trainer_fields.items() if k != "run_dir"}  # what this run uses, overrides included
+    configlib.dump(cfg, os.path.join(run_dir, "config.yaml"), extra={"trainer": used, "run_dir": run_dir})
     tcfg = TrainerConfig(**trainer_fields)
 
     torch.manual_seed(tcfg.seed)  # identical initial weights on every rank and every restart

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from distill.config import ConfigError
 from distill.data.config import RenderConfig, load_config
 from distill.data.plan import make_plan, tasks_by_split
 from distill.data.scenes import all_tasks, scene_id_of, split_of_scene
@@ -78,3 +79,14 @@ def test_unknown_config_key_rejected(tmp_path):
     p.write_text("seed: 1\nwidht: 3\n")
     with pytest.raises(ValueError, match="widht"):
         load_config(p)
+
+
+def test_overrides_and_bad_values_name_the_file_and_key(tmp_path):
+    small = load_config(DEFAULT, ["frames=2", "radius_m=[0.5, 0.7]", "clips.train=3"])
+    assert small.frames == 2 and small.radius_m == (0.5, 0.7) and small.clips == {**load_config(DEFAULT).clips, "train": 3}
+    p = tmp_path / "bad.yaml"
+    p.write_text("base: " + str(DEFAULT) + "\nfov_y_deg: [40, wide]\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: fov_y_deg\[1\]: expected float, got str 'wide'$"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"libero_sim.yaml: unknown suite 'libero_99'$"):  # RenderConfig's own check
+        load_config(DEFAULT, ["suites=[libero_99]"])

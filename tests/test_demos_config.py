@@ -4,13 +4,17 @@ import json
 
 import pytest
 
+from distill.config import ConfigError
 from distill.policy.demos import MAX_STEPS, DemoConfig, load_config, summary_markdown
 
 
-def test_shipped_demo_config_loads_and_flags_override_it():
+def test_shipped_demo_config_loads_and_flags_and_sets_override_it():
     cfg = load_config("config/policy/demos.yaml", episodes_per_task=3, post_success_steps=20)
     assert cfg.episodes_per_task == 3 and cfg.post_success_steps == 20
     assert cfg.step_limit == MAX_STEPS["libero_spatial"]
+    brisk = load_config("config/policy/demos.yaml", ["pace=brisk", "tasks=[0, 4]", "episodes_per_task=5"], episodes_per_task=3)
+    assert brisk.pace == "brisk" and brisk.tasks == (0, 4) and brisk.episodes_per_task == 5  # --set wins over flags
+    assert load_config(None, tasks=[1]).tasks == (1,)  # no file: the defaults, then the flags
 
 
 BAD_VALUES = [{"post_success_steps": -1}, {"settle_steps": -1}, {"episodes_per_task": 0}, {"suite": "libero_99"},
@@ -25,11 +29,17 @@ def test_bad_demo_config_values_are_refused(bad):
         DemoConfig(**bad)
 
 
-def test_unknown_demo_config_keys_are_refused(tmp_path):
+def test_unknown_demo_config_keys_and_bad_values_are_refused_naming_file_and_key(tmp_path):
     path = tmp_path / "demos.yaml"
     path.write_text("suite: libero_spatial\npost_succes_steps: 5\n")
-    with pytest.raises(ValueError, match="post_succes_steps"):
+    with pytest.raises(ConfigError) as err:
         load_config(path)
+    assert str(err.value) == f"{path}: post_succes_steps: unknown field of DemoConfig; did you mean 'post_success_steps'?"
+    path.write_text("action_noise: loud\n")
+    with pytest.raises(ConfigError, match=r"demos.yaml: action_noise: expected float, got str 'loud'$"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"demos.yaml: init_states must be one of"):  # DemoConfig's own check
+        load_config(path, ["action_noise=0.1", "init_states=random"])
 
 
 def test_sampled_demo_summary_names_seeds_not_init_states():

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from distill.config import from_dict, read_yaml
 from distill.recipe import DistillModel, DistillObjective, LossWeights, ModelConfig, teacher_tokens
 from distill.train import DistillConfig, build_dataset, collate
 
@@ -73,20 +74,28 @@ def test_probe_camera_weight_scales_only_the_camera_term(tiny_libero, tmp_path):
     assert float(heavy - base) == pytest.approx(9 * logs["probe/camera"], rel=1e-4)
 
 
-def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tiny_libero, tmp_path):
+def test_a_second_stage_starts_from_the_first_and_its_export_card_names_both(tiny_libero, tmp_path, capsys):
     from distill.recipe import export_modules_from_run
     from distill.train import main as train_main
 
     stage1 = tmp_path / "stage1"
     train_main(["--config", str(_config_for(tiny_libero, tmp_path, progress=False, tensorboard=False)),
                 "--run-dir", str(stage1), "--max-steps", "2"])
-    raw = yaml.safe_load(open(TINY_CFG))
-    raw["data"]["root"] = str(tiny_libero)
-    raw["name"] = "tiny-stage2"
-    raw["losses"]["probe_camera"] = 10.0
-    raw["trainer"].update(init_from=str(stage1), progress=False, tensorboard=False)
-    (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(raw))
-    train_main(["--config", str(tmp_path / "stage2.yaml"), "--run-dir", str(tmp_path / "stage2"), "--max-steps", "1"])
+    stage2 = ["--set", "name=tiny-stage2", "--set", "losses.probe_camera=10", "--set", f"trainer.init_from={stage1}"]
+    train_main(["--config", str(_config_for(tiny_libero, tmp_path, progress=False, tensorboard=False)), *stage2,
+                "--run-dir", str(tmp_path / "stage2"), "--max-steps", "1"])
+    saved = read_yaml(tmp_path / "stage2" / "config.yaml")  # the run's config as used, overrides included
+    assert saved.pop("run_dir") == str(tmp_path / "stage2") and saved["trainer"]["max_steps"] == 1
+    assert from_dict(DistillConfig, saved).losses.probe_camera == 10.0 and saved["trainer"]["init_from"] == str(stage1)
+    with pytest.raises(SystemExit):
+        train_main(["--config", str(tmp_path / "cfg.yaml"), "--set", f"trainer.init_from={tmp_path / 'no_run'}",
+                    "--run-dir", str(tmp_path / "stage3")])
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'cfg.yaml'}: trainer.init_from: {tmp_path / 'no_run'} does not "
+                                       "exist; a run writes it, and none has been made here\n")
+    assert not (tmp_path / "stage3").exists()
+    with pytest.raises(SystemExit):
+        train_main(["--config", str(tmp_path / "cfg.yaml"), "--set", "data.root=data/nowhere", "--run-dir", str(tmp_path / "stage3")])
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'cfg.yaml'}: data.root: data/nowhere does not exist; render it first")
 
     _, _, fields = export_modules_from_run(str(tmp_path / "stage2"))
     training = fields["training"]

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from distill.config import ConfigError, to_dict
 from distill.nets.policy import GatedFusionPolicy
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from distill.policy.train import ROBOT_STATE_FILE, BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
@@ -249,31 +251,66 @@ def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_p
     assert picture.stat().st_size > 0 and json.load(open(tmp_path / "streams.json"))["frames"] == 16
 
 
-def _study_configs(recipe: str) -> dict[str, dict]:
-    """The three variants' configs of one recipe, less what must differ (name, out, fusion, init_from), checked."""
-    root = Path(__file__).resolve().parents[1] / "config" / "policy"
+POLICY_CONFIGS = Path(ROOT) / "config" / "policy"
+RECIPES = {"side-dart": None, "side-xl": "side-dart", "brisk-ft": "side-xl"}  # recipe -> the one it starts from
+VARIANTS = ("fused", "3d-only", "semantic-only")
+
+
+def _variant_configs(recipe: str) -> dict[str, dict]:
+    """The three variants of one recipe file, less what must differ (name, out, variant, fusion, init_from), checked."""
     cfgs = {}
-    for v in ("fused", "3d-only", "semantic-only"):
-        cfg = dataclasses.asdict(BCConfig.from_yaml(root / f"bc-{v}-{recipe}.yaml"))
+    for v in VARIANTS:
+        cfg = to_dict(BCConfig.from_yaml(POLICY_CONFIGS / f"bc-{recipe}.yaml", [f"variant={v}"]))
         assert cfg.pop("name") == f"bc-{v}-{recipe}" and cfg.pop("out") == f"models/bc-{v}-{recipe}"
-        assert cfg["policy"].pop("fusion") == v
-        first = recipe.replace("long", "dart").replace("xl", "dart")
-        start = {"brisk-ft": "side-xl"}.get(recipe, None if recipe == first else first)  # a fine-tune starts elsewhere
+        assert cfg.pop("variant") == v and cfg["policy"].pop("fusion") == v
+        start = RECIPES[recipe]
         assert cfg["trainer"].pop("init_from", None) == (start and f"runs/bc-{v}-{start}")
         cfgs[v] = cfg
     return cfgs
 
 
-@pytest.mark.parametrize("recipe", ["dart", "long", "xl", "clear-dart", "clear-xl", "side-dart", "side-xl",
-                                    "brisk-dart", "brisk-xl", "brisk-ft"])
-def test_ablation_configs_of_a_recipe_differ_only_in_the_fusion(recipe):
-    """scripts/policy_study.sh trains fused, 3d-only and semantic-only with config/policy/bc-<variant>-<recipe>.yaml:
-    an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
-    cfgs = _study_configs(recipe)
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_the_variants_of_a_recipe_differ_only_in_the_fusion(recipe):
+    """scripts/policy_study.sh trains fused, 3d-only and semantic-only from config/policy/bc-<recipe>.yaml with
+    --variant: an ablation is only fair if the demos, cache, encoder, model size and trainer budget are the same."""
+    cfgs = _variant_configs(recipe)
     assert cfgs["3d-only"] == cfgs["fused"] and cfgs["semantic-only"] == cfgs["fused"]
-    if recipe == "brisk-ft":  # side-xl's weights fine-tuned on brisk-xl's demos: only the schedule differs
-        assert {**cfgs["fused"], "trainer": {}} == {**_study_configs("brisk-xl")["fused"], "trainer": {}}
-    elif recipe.startswith(("clear-", "side-", "brisk-")):  # DEMOS=clear, side and brisk change the demos and nothing else
-        shipped = _study_configs(recipe.split("-", 1)[1])["fused"]
-        assert cfgs["fused"]["demos"] != shipped["demos"]
-        assert {**cfgs["fused"], "demos": shipped["demos"]} == shipped
+    assert {p.name for p in POLICY_CONFIGS.glob("*.yaml")} == {"base.yaml", "demos.yaml"} | {f"bc-{r}.yaml" for r in RECIPES}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_brisk_ft_recipe_reproduces_the_shipped_policy_card(variant):
+    """models/bc-<variant>-brisk-ft/policy_card.json records the settings it was trained with; the recipe gives them."""
+    card = json.load(open(Path(ROOT) / "models" / f"bc-{variant}-brisk-ft" / "policy_card.json"))
+    cfg = BCConfig.from_yaml(POLICY_CONFIGS / "bc-brisk-ft.yaml", [f"variant={variant}"])
+    t = card["training"]
+    assert card["name"] == cfg.name and card["fusion"] == variant and t["demos"] == cfg.demos
+    assert card["image_size"] == cfg.image_size and card["execute_steps"] == cfg.execute_steps
+    assert card["proprio_layout"] == list(cfg.proprio_layout)
+    assert {k: t["trainer"][k] for k in cfg.trainer} == to_dict(cfg.trainer)
+    assert {k: t["policy_config"][k] for k in cfg.policy} == to_dict(cfg.policy)
+
+
+def test_a_fine_tune_without_its_earlier_run_names_the_recipe_that_makes_it(tmp_path, monkeypatch, capsys):
+    """A fresh clone has no runs/: training bc-brisk-ft stops before any work, naming the key, the path and the recipe."""
+    (tmp_path / "config").mkdir()
+    shutil.copytree(POLICY_CONFIGS, tmp_path / "config" / "policy")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", "config/policy/bc-brisk-ft.yaml", "--variant", "3d-only"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: config/policy/bc-brisk-ft.yaml: trainer.init_from: runs/bc-3d-only-side-xl does not exist; "
+        "train the recipe that produces it first: --config config/policy/bc-side-xl.yaml --set variant=3d-only\n")
+    assert not (tmp_path / "data").exists()  # nothing was prepared
+    with pytest.raises(SystemExit):
+        main(["--config", "config/policy/bc-side-dart.yaml"])  # the first stage: its demos are not recorded here
+    assert capsys.readouterr().err.startswith(
+        "error: config/policy/bc-side-dart.yaml: demos[0]: data/demos_side/libero_spatial does not exist; record the demos first")
+
+
+def test_a_contradicting_fusion_and_an_unknown_variant_are_refused():
+    with pytest.raises(ConfigError, match=r"^--set: policy.fusion: fused contradicts variant 3d-only$"):
+        BCConfig.from_yaml(POLICY_CONFIGS / "bc-side-dart.yaml", ["variant=3d-only", "policy.fusion=fused"])
+    with pytest.raises(ConfigError, match=r"variant: expected one of fused, 3d-only, semantic-only; got '2d-only'"):
+        BCConfig.from_yaml(POLICY_CONFIGS / "bc-side-dart.yaml", ["variant=2d-only"])

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from distill.config import ConfigError
 from distill.teacher import chunking
 from distill.teacher.presets import save_random_checkpoint
 from distill.teacher.wan import (
@@ -252,6 +253,13 @@ def test_from_path_takes_a_checkpoint_or_a_yaml(t2v_root, tmp_path):
     yaml_path = tmp_path / "t.yaml"
     yaml_path.write_text(f"checkpoint: {t2v_root}\nblock: 1\nresolution: [32, 48]\ndevice: cpu\n")
     assert WanDiftTeacher.from_path(yaml_path).config.block == 1
+    cfg = WanDiftConfig.from_yaml(yaml_path, ["block=2", "seed=5"], block=0, model_id="m")
+    assert (cfg.block, cfg.seed, cfg.model_id, cfg.resolution) == (2, 5, "m", (32, 48))  # file, flags, then --set
+    with pytest.raises(ConfigError, match=r"t.yaml: timestep must be in \(0, 1000\), got 1000$"):
+        WanDiftConfig.from_yaml(yaml_path, ["timestep=1000"])
+    with pytest.raises(ConfigError, match=r"t.yaml: blok: unknown field of WanDiftConfig; did you mean 'block'\?$"):
+        yaml_path.write_text("blok: 3\n")
+        WanDiftConfig.from_yaml(yaml_path)
     direct = WanDiftTeacher.from_path(t2v_root, block=3, resolution=None, device="cpu")
     assert direct.config.block == 3 and direct.config.resolution is None
     assert len(direct.transformer.blocks) == 4

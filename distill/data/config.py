@@ -8,8 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from distill import config as configlib
 from distill.data.camera_paths import PathKind, PathRanges
 from distill.data.scenes import SPLITS, SUITES
 
@@ -74,15 +73,6 @@ class RenderConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-_TUPLE_FIELDS = {f.name for f in dataclasses.fields(RenderConfig) if "tuple" in str(f.type)}
-
-
-def load_config(path: str | Path) -> RenderConfig:
-    """Read a YAML render config; unknown keys are an error."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    known = {f.name for f in dataclasses.fields(RenderConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-    raw = {k: tuple(v) if k in _TUPLE_FIELDS and v is not None else v for k, v in raw.items()}
-    return RenderConfig(**raw)
+def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> RenderConfig:
+    """Read a YAML render config (``base:`` files, ``KEY=VALUE`` overrides); unknown keys are a ConfigError."""
+    return configlib.load_config(RenderConfig, path, overrides)

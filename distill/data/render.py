@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from distill.config import add_config_args, exit_on_config_error
 from distill.data.config import RenderConfig, load_config
 from distill.data.plan import ShardSpec, clip_seed, make_plan
 from distill.data.shards import (
@@ -171,14 +172,15 @@ def run(cfg: RenderConfig, out: Path, workers: int = 1, progress: bool = True) -
     return index
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="YAML render config (config/data/*.yaml)")
+    add_config_args(ap, help="YAML render config (config/data/*.yaml)")
     ap.add_argument("--out", required=True, help="output folder (resumed if it exists)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     t0 = time.perf_counter()
     index = run(cfg, Path(args.out), args.workers, progress=not args.no_progress)
     n = len(index["clips"])

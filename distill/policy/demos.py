@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from distill import config as configlib
 from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_tasks
 from distill.policy.experts import (
     FREE_SPACE_PHASES,
@@ -136,17 +136,10 @@ class DemoConfig:
         return self.max_steps if self.max_steps is not None else MAX_STEPS[self.suite]
 
 
-def load_config(path: str | Path, **overrides) -> DemoConfig:
-    """A ``DemoConfig`` from YAML (unknown keys are an error), with non-None ``overrides`` applied."""
-    raw = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
-    known = {f.name for f in dataclasses.fields(DemoConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    if raw.get("tasks") is not None:
-        raw["tasks"] = tuple(int(t) for t in raw["tasks"])
-    return DemoConfig(**raw)
+def load_config(path: str | Path | None, overrides: tuple[str, ...] | list[str] = (), **fields) -> DemoConfig:
+    """A ``DemoConfig`` from YAML (``base:`` files allowed; unknown keys are a ConfigError), then the keyword
+    ``fields`` that are not None (the CLI's flags), then ``KEY=VALUE`` ``overrides``."""
+    return configlib.load_config(DemoConfig, path, overrides, values={k: v for k, v in fields.items() if v is not None})
 
 
 @dataclass
@@ -535,9 +528,10 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=None, help="YAML with DemoConfig fields (command-line flags override it)")
+    configlib.add_config_args(p, required=False, help="YAML with DemoConfig fields (command-line flags and --set override it)")
     p.add_argument("--suite", default=None, choices=SUITES)
     p.add_argument("--episodes-per-task", type=int, default=None)
     p.add_argument("--tasks", type=lambda s: [int(x) for x in s.split(",")], default=None, help="comma-separated task indices")
@@ -561,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(
         args.config,
+        args.overrides,
         suite=args.suite,
         episodes_per_task=args.episodes_per_task,
         tasks=args.tasks,

@@ -1,4 +1,4 @@
-"""Behaviour cloning of the gated-fusion policy: ``python -m distill.policy.train --config config/policy/NAME.yaml``.
+"""Behaviour cloning of the gated-fusion policy: ``python -m distill.policy.train --config config/policy/NAME.yaml --variant fused``.
 
 Three stages, each resumable:
 
@@ -11,19 +11,23 @@ Three stages, each resumable:
 3. ``export``: ``policy.onnx`` (parity-checked against PyTorch), ``language_embeddings.json`` and
    ``policy_card.json`` into ``models/<name>/`` (see vega_ros.policy_runtime).
 
-Config (YAML)::
+Config (YAML; ``base:`` files and ``--set KEY=VALUE`` overrides as in distill.config)::
 
-    name: bc-fused
+    base: base.yaml                           # the shared parts (config/policy/base.yaml)
+    variant: fused                            # fused | 3d-only | semantic-only (or --variant / --set variant=...)
+    name: bc-${variant}                       # ${variant} is filled in, here and in out, policy.fusion, init_from
     demos: [data/demos/libero_spatial]        # files or folders of *.hdf5
     encoder: models/vega-sim-vit-ti            # student artifact (null for semantic-only)
     cache: data/bc_cache/vega-sim-vit-ti       # prepared arrays (shared by the three variants)
-    out: models/bc-fused
+    out: models/bc-${variant}
     image_size: 128
     execute_steps: 4                          # actions executed per predicted chunk
     proprio: rot6d                            # orientation encoding (vega_ros.proprio.PROPRIO_LAYOUTS)
     augment: {image_shift: 8, token_shift: 1}  # random shifts in training (distill.policy.augment)
-    policy: {fusion: fused, chunk: 8, ...}     # distill.nets.policy.PolicyConfig fields
-    trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, ...}
+    policy: {fusion: "${variant}", chunk: 8, ...}  # distill.nets.policy.PolicyConfig fields
+    trainer: {max_steps: 20000, batch_size: 32, lr: 3.0e-4, init_from: "runs/bc-${variant}-..."}  # TrainerConfig fields
+
+A ``trainer.init_from`` that is not there stops the run before stage 1 with the recipe that writes it.
 """
 
 from __future__ import annotations
@@ -35,15 +39,14 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from distill import config as configlib
 from distill.data.shards import atomic_write_bytes
 from distill.nets.policy import Fusion, GatedFusionPolicy, PolicyConfig
 from distill.policy.augment import random_shift_image, random_shift_tokens
@@ -56,34 +59,47 @@ from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 ROBOT_STATE_FILE = "robot_state.npy"  # [T, 9] per cached episode (ROBOT_STATE_LAYOUT); encoded per config
 
 
+VARIANTS = tuple(f.value for f in Fusion)  # fused, 3d-only, semantic-only
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Random shifts in training (distill.policy.augment); a config's ``augment:`` names any of them."""
+
+    image_shift: int = 0  # pixels
+    token_shift: int = 0  # tokens
+
+
 @dataclasses.dataclass
 class BCConfig:
     name: str
     demos: list[str]
     cache: str
     out: str
+    variant: str | None = dataclasses.field(default=None, metadata={"choices": VARIANTS})
+    """Which of the three ablations a recipe file trains; its ``${variant}`` fills name, out, policy.fusion."""
     encoder: str | None = None
     image_size: int = 128
     execute_steps: int = 4
     proprio: str = "rot6d"  # key of PROPRIO_LAYOUTS: rot6d (continuous) or rotvec (the policies of sessions 3-6)
-    augment: dict[str, int] = dataclasses.field(default_factory=dict)  # image_shift (px), token_shift (tokens)
-    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
-    trainer: dict[str, Any] = dataclasses.field(default_factory=dict)
+    augment: dict[str, int] = dataclasses.field(default_factory=dict)  # AugmentConfig fields
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)  # PolicyConfig fields
+    trainer: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrainerConfig fields but run_dir
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> BCConfig:
-        raw = yaml.safe_load(Path(path).read_text())
-        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        bad = set(raw.get("augment") or {}) - {"image_shift", "token_shift"}
-        if bad:
-            raise ValueError(f"{path}: unknown augment keys {sorted(bad)} (image_shift, token_shift)")
-        return cls(**raw)
+    def from_yaml(cls, path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> BCConfig:
+        """A recipe file (``base:`` files allowed), then ``KEY=VALUE`` overrides; bad keys are a ConfigError."""
+        return configlib.load_config(cls, path, overrides)
 
     def __post_init__(self) -> None:
         if self.proprio not in PROPRIO_LAYOUTS:
             raise ValueError(f"proprio must be one of {sorted(PROPRIO_LAYOUTS)}, got {self.proprio!r}")
+        self.augment = configlib.check_fields(AugmentConfig, self.augment, "augment")
+        self.policy = configlib.check_fields(PolicyConfig, self.policy, "policy")
+        self.trainer = configlib.check_fields(TrainerConfig, self.trainer, "trainer", exclude=("run_dir",))
+        fusion = self.policy.get("fusion")
+        if self.variant is not None and fusion is not None and Fusion(fusion).value != self.variant:
+            raise configlib.ConfigError(f"{Fusion(fusion).value} contradicts variant {self.variant}", key="policy.fusion")
 
     @property
     def proprio_layout(self) -> tuple[str, ...]:
@@ -91,6 +107,15 @@ class BCConfig:
 
     def policy_config(self, tokens_n: int, tokens_c: int) -> PolicyConfig:
         return PolicyConfig(**{"tokens_3d": tokens_n, "token_dim_3d": tokens_c, "proprio_dim": len(self.proprio_layout), **self.policy})
+
+
+def check_inputs(cfg: BCConfig, config_path: str) -> None:
+    """Stop before any work when a path the recipe reads is not there, naming its key and what makes it."""
+    for i, folder in enumerate(cfg.demos):
+        configlib.existing_path(folder, f"demos[{i}]", config_path,
+                                hint="record the demos first (scripts/policy_study.sh with STAGES=demos runs distill.policy.demos)")
+    if cfg.encoder:
+        configlib.existing_path(cfg.encoder, "encoder", config_path, hint="it names a student artifact folder (models/<name>)")
 
 
 def demo_files(patterns: list[str]) -> list[str]:
@@ -328,16 +353,22 @@ def export_policy(model: GatedFusionPolicy, cfg: BCConfig, cache_index: dict, ou
 # ----------------------------------------------------------------------------- CLI
 
 
+@configlib.exit_on_config_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True)
+    configlib.add_config_args(parser, help="a recipe, config/policy/*.yaml")
+    parser.add_argument("--variant", choices=VARIANTS, default=None, help="same as --set variant=VARIANT")
     parser.add_argument("--run-dir", default=None, help="default: runs/<name>")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--prepare-only", action="store_true", help="stop after stage 1 (the cache)")
     parser.add_argument("--encoder-threads", type=int, default=1, help="ONNX Runtime threads of the encoder in stage 1")
     args = parser.parse_args(argv)
-    cfg = BCConfig.from_yaml(args.config)
+    overrides = [*args.overrides, *([f"variant={args.variant}"] if args.variant else [])]
+    cfg = BCConfig.from_yaml(args.config, overrides)
+    configlib.check_run_path(cfg.trainer.get("init_from"), "trainer.init_from", args.config, BCConfig,
+                             [f"variant={cfg.variant}"] if cfg.variant else [])
+    check_inputs(cfg, args.config)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
     index = prepare_cache(cfg, threads=args.encoder_threads)
     print(f"[policy] cache {cfg.cache}: {len(index['episodes'])} episodes")
@@ -363,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         card = export_policy(model, cfg, index, cfg.out, training={
             "demos": cfg.demos, "episodes": len(index["episodes"]), "frames": len(data), "steps": trainer.step,
             "batch_size": tcfg.batch_size, "augment": cfg.augment, "final_l1": last.get("l1"),
-            "config": args.config, "trainer": dataclasses.asdict(tcfg)})
+            "config": args.config, "overrides": overrides, "trainer": dataclasses.asdict(tcfg)})
         print(f"[policy] exported {cfg.out} ({card.fusion}); final l1 {last.get('l1')}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.config import add_config_args, exit_on_config_error, load_config
 from distill.teacher.cache import FeatureCacheWriter
 from distill.teacher.wan import WanDiftConfig, WanDiftTeacher
 
@@ -133,12 +134,13 @@ def extract(teacher: WanDiftTeacher, clips: Iterable[tuple[str, Video]], out: st
             "seconds_per_clip": seconds / done if done else None}
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distill.teacher.extract", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="local WAN 2.1 checkpoint root (diffusers layout)")
     parser.add_argument("--data", required=True, type=Path, help="dataset directory")
     parser.add_argument("--out", required=True, type=Path, help="feature cache directory (created or resumed)")
-    parser.add_argument("--config", type=Path, help="config/teacher/*.yaml with WanDiftConfig fields")
+    add_config_args(parser, required=False, help="config/teacher/*.yaml with WanDiftConfig fields")
     parser.add_argument("--source", default="libero", choices=sorted(SOURCES), help="how to read --data")
     parser.add_argument("--split", help="only this split (libero source), e.g. train")
     parser.add_argument("--model-id")
@@ -161,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                      "resolution": args.resolution, "chunk_frames": args.chunk_frames, "max_blocks": args.max_blocks,
                      "device": args.device, "dtype": args.dtype}
     if args.config:
-        config = WanDiftConfig.from_yaml(args.config, **overrides)
+        config = WanDiftConfig.from_yaml(args.config, args.overrides, **overrides)
     else:
-        config = WanDiftConfig(**{k: v for k, v in overrides.items() if v is not None})
+        config = load_config(WanDiftConfig, None, args.overrides, values={k: v for k, v in overrides.items() if v is not None})
     teacher = WanDiftTeacher(config)
     print(f"teacher: {teacher.describe()} on {teacher.device}", file=sys.stderr)
     clips = SOURCES[args.source](args.data, args.split)

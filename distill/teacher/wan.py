@@ -15,7 +15,7 @@ Use: `WanDiftTeacher(WanDiftConfig(checkpoint="/models/Wan2.1-T2V-1.3B-Diffusers
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -85,17 +85,12 @@ class WanDiftConfig:
         return asdict(self)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> WanDiftConfig:
-        """Read a config/teacher/*.yaml file; keyword overrides that are not None win. Unknown keys fail."""
-        import yaml
+    def from_yaml(cls, path: str | Path, overrides: tuple[str, ...] | list[str] = (), **values) -> WanDiftConfig:
+        """Read a config/teacher/*.yaml file (``base:`` files allowed); keyword ``values`` that are not None
+        win over it, then ``KEY=VALUE`` ``overrides``. Unknown keys and wrong types are a ConfigError."""
+        from distill.config import load_config
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown teacher setting(s) {unknown}; known: {sorted(known)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        return load_config(cls, path, overrides, values={k: v for k, v in values.items() if v is not None})
 
 
 class _StopForward(Exception):
