@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from distill.config import ConfigError
 from distill.encoders import HFEncoder, ModuleEncoder, parse_encoder_spec
 from distill.nets.models import build_student, save_student
 from distill.probe import (
@@ -274,10 +275,12 @@ def test_pixel_encoder_tokens_are_patches():
 
 
 def test_cli_set_overrides_and_rejects_unknown_keys(tmp_path):
-    with pytest.raises(ValueError, match="unknown probe setting"):
+    with pytest.raises(ConfigError, match="no_such_key: unknown field"):
         ProbeRunConfig.from_yaml("config/probe/tiny.yaml", no_such_key=1)
-    run = ProbeRunConfig.from_yaml("config/probe/cpu.yaml", min_gap=2)
-    assert run.min_gap == 2 and run.preset == "cpu" and run.lr == pytest.approx(1e-4)
+    with pytest.raises(ConfigError, match=r"--set: steps: expected int, got str .many."):
+        ProbeRunConfig.from_yaml("config/probe/cpu.yaml", ["steps=many"])
+    run = ProbeRunConfig.from_yaml("config/probe/cpu.yaml", ["seed=3"], min_gap=2)
+    assert run.min_gap == 2 and run.seed == 3 and run.preset == "cpu" and run.lr == pytest.approx(1e-4)
     assert run.loss_config().weight_points == 1.0
 
 

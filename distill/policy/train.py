@@ -53,6 +53,7 @@ from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
 from distill.training import checkpoint as ckpt
 from distill.training.trainer import Trainer, TrainerConfig
+from vega_ros.contract import ENCODER_FILE
 from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
 from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
@@ -162,7 +163,7 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
 
         engine, _ = create_engine(cfg.encoder, "onnxruntime-cpu", intra_op_threads=threads)
         tokens_shape = (engine.card.tokens_n, engine.card.tokens_c)
-        encoder_sha = engine.artifact.sha256("encoder.onnx")
+        encoder_sha = engine.artifact.sha256(ENCODER_FILE)
     index_path = os.path.join(cfg.cache, "index.json")
     index = json.load(open(index_path)) if os.path.exists(index_path) else {"episodes": []}
     if index.get("encoder_sha256", encoder_sha) != encoder_sha:

@@ -7,26 +7,26 @@ import json
 import sys
 from pathlib import Path
 
+from distill.config import add_config_args, exit_on_config_error
 from distill.probe.config import DEFAULT_CONFIG, ProbeRunConfig
 from distill.probe.features import cache_splits
 from distill.probe.report import markdown_table, paired_table, record_in_card
 from distill.probe.run import run_probe, score_own_heads
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m distill.probe", description="The 3D probe benchmark: how much 3D does a frozen encoder hold?")
     ap.add_argument("--encoder", help="random-vit-ti | random-cnn | pixels | student:PATH | wan:PATH | hf:PATH")
     ap.add_argument("--data", help="a data spec: DIR or libero_sim:DIR, co3d:DIR[:HxW], dl3dv:DIR[:HxW], synthetic:N[:HxW]")
     ap.add_argument("--out", type=Path, help="output directory (cache, checkpoint, results)")
-    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--steps", type=int)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--max-train-clips", type=int)
     ap.add_argument("--max-test-clips", type=int)
     ap.add_argument("--min-gap", type=int)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override any ProbeRunConfig field (VALUE is parsed as YAML), repeatable")
+    add_config_args(ap, default=DEFAULT_CONFIG, help="probe preset (config/probe/*.yaml); --set overrides any ProbeRunConfig field")
     ap.add_argument("--table", nargs="+", type=Path, metavar="OUT", help="print one table from runs' results.json")
     ap.add_argument("--cache-only", action="store_true",
                     help="only encode the splits into --out/cache (e.g. before --own-heads); no probe training")
@@ -52,17 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.own_heads and args.out) and not (args.encoder and args.data and args.out):
         ap.error("--encoder, --data and --out are required (or --table, or --own-heads with --out)")
-    import yaml
-
-    extra = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            ap.error(f"--set wants KEY=VALUE, got {item!r}")
-        extra[key] = yaml.safe_load(value)
-    run = ProbeRunConfig.from_yaml(args.config, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+    run = ProbeRunConfig.from_yaml(args.config, args.overrides, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                    max_train_clips=args.max_train_clips, max_test_clips=args.max_test_clips,
-                                   min_gap=args.min_gap, **extra)
+                                   min_gap=args.min_gap)
     if args.own_heads:
         score_own_heads(args.own_heads, args.out, run, command=command)
         print((args.out / "own_heads" / "results.md").read_text(), end="")

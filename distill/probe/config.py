@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distill.config import load_config
 from distill.losses import ProbeLossConfig, ScaleNorm
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "probe" / "cpu.yaml"
@@ -51,19 +51,10 @@ class ProbeRunConfig:
     """Clips per cached-feature shard."""
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> ProbeRunConfig:
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown probe setting(s) {unknown}; known: {sorted(known)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown probe setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_yaml(cls, path: str | Path, overrides: tuple[str, ...] | list[str] = (), **values) -> ProbeRunConfig:
+        """The preset ``path`` (with its ``base:`` chain), then typed ``values`` (None = not given), then
+        ``KEY=VALUE`` overrides; any bad key or type is a :class:`distill.config.ConfigError` naming it."""
+        return load_config(cls, path, overrides, values={k: v for k, v in values.items() if v is not None})
 
     def loss_config(self) -> ProbeLossConfig:
         d = dict(self.loss)
