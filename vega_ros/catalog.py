@@ -386,8 +386,9 @@ def model_table_markdown(catalog: Catalog | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_models_command(verify: bool = False, out: TextIO = sys.stdout) -> int:
+def run_models_command(verify: bool = False, out: TextIO | None = None) -> int:
     """``vega-ros models [--verify]``: the table, the archived variants; with ``verify``, every sha256. Returns the exit code."""
+    out = out or sys.stdout
     try:
         catalog = load_catalog()
         print(model_table_markdown(catalog), file=out)
