@@ -111,6 +111,19 @@ def test_an_archived_name_says_it_left_the_tree_and_how_to_restore_it(catalog, m
     assert f"git checkout {a.commit} -- models/bc-fused-long" in str(e.value)
 
 
+def test_loading_an_archived_folder_by_path_gives_the_restore_command(catalog):
+    from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
+
+    a = {a.name: a for a in catalog.archived}["bc-semantic-only-xl"]
+    with pytest.raises(PolicyArtifactError, match="left the tree") as e:
+        OnnxPolicy(os.path.join(MODELS, a.name))
+    assert a.restore in str(e.value)
+    with pytest.raises(artifact.ArtifactError, match=f"does not exist; 'bc-fused' left the tree .*{catalog.archived[0].restore}"):
+        artifact.load_artifact(os.path.join(MODELS, "bc-fused"))
+    with pytest.raises(artifact.ArtifactError, match="'.*never-shipped' does not exist$"):
+        artifact.load_artifact(os.path.join(MODELS, "never-shipped"))
+
+
 def test_each_archived_commit_holds_its_folder(catalog):
     """The restore commands work: each commit's tree has the variant's policy card (skipped outside a git checkout)."""
     probe = subprocess.run(["git", "-C", ROOT, "rev-parse", "--git-dir"], capture_output=True, text=True)
@@ -188,6 +201,15 @@ def test_the_markdown_table_has_a_row_per_model_with_its_numbers(catalog):
         elif e.abs_rel.value is not None:
             assert cells[4] == f"{e.abs_rel.value:.3f}"
     assert sum("(default)" in r for r in rows) == 1 and f"`{artifact.DEFAULT_MODEL}` (default)" in lines[2]
+
+
+def test_the_readme_models_block_is_the_catalog_table(catalog):
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    if "<!-- BEGIN models -->" not in readme:
+        pytest.skip("README.md has no <!-- BEGIN models --> block")
+    block = readme.split("<!-- BEGIN models -->", 1)[1].split("<!-- END models -->", 1)[0]
+    assert model_table_markdown(catalog) in block, "README's models block is not the catalog's table: paste the one `vega-ros models` prints"
 
 
 def test_vega_ros_models_prints_the_table_and_verifies(capsys):

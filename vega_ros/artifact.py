@@ -302,7 +302,9 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
     """Read and validate an artifact directory: card fields, sha256 of every file, ONNX I/O."""
     model_dir = os.path.abspath(model_dir)
     if not os.path.isdir(model_dir):
-        raise ArtifactError(f"model directory '{model_dir}' does not exist")
+        from vega_ros.catalog import archived_hint  # the catalog imports this module
+
+        raise ArtifactError(f"model directory '{model_dir}' does not exist{archived_hint(model_dir)}")
     card = read_card(model_dir)
     verify_checksums(model_dir, card)
     if check_graphs:

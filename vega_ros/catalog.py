@@ -331,6 +331,19 @@ def resolve_model_dir(name: str, catalog: Catalog | None = None) -> str:
         raise
 
 
+def archived_hint(model_dir: str) -> str:
+    """For an error about a missing ``model_dir``: how to restore it if its name is archived in the catalog, else ''."""
+    try:
+        catalog = load_catalog()
+    except CatalogError:
+        return ""
+    name = os.path.basename(os.path.normpath(model_dir))
+    for a in catalog.archived:
+        if a.name == name:
+            return f"; '{name}' left the tree (commit {a.commit[:12]} holds it): restore it with {a.restore}"
+    return ""
+
+
 # ----------------------------------------------------------------------------- verification
 
 
