@@ -1,12 +1,13 @@
 """vega_ros: an ament_python ROS 2 package that also installs with pip.
 
 `colcon build` on a robot and `pip install -e .` here use this same file. Data files
-(launch, config, models, package.xml, the ament index marker) install under
-`share/vega_ros`, where `ament_index_python.get_package_share_directory` finds them.
+(launch, config, the models listed in models/catalog.json, package.xml, the ament index marker)
+install under `share/vega_ros`, where `ament_index_python.get_package_share_directory` finds them.
 """
 
-from glob import glob
+import json
 import os
+from glob import glob
 
 from setuptools import find_packages, setup
 
@@ -23,13 +24,25 @@ def _tree(src: str, dst_root: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _catalog_models(catalog: str, dst_root: str) -> list[tuple[str, list[str]]]:
+    """(install dir, files) for the catalog itself and each file of each model it lists (JSON: stdlib only,
+    as pip builds this file in an isolated environment without PyYAML; vega_ros.catalog validates it)."""
+    with open(catalog) as f:
+        models = json.load(f)["models"]
+    folder = os.path.dirname(catalog)
+    out = [(os.path.join(dst_root, folder), [catalog])]
+    for m in models:
+        out.append((os.path.join(dst_root, folder, m["name"]), [os.path.join(folder, m["name"], f) for f in sorted(m["files"])]))
+    return out
+
+
 share = os.path.join("share", PACKAGE)
 data_files = [
     ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
     (share, ["package.xml"]),
     (os.path.join(share, "launch"), glob("launch/*.launch.py")),
     *_tree("config", share),
-    *_tree("models", share),
+    *_catalog_models("models/catalog.json", share),
 ]
 
 # Version ranges here; exact pins live in requirements/constraints.txt (used by the Makefile).

@@ -1,7 +1,7 @@
 """LIBERO evaluation cost: episodes that render the cameras every step against episodes that render
 only the steps the policy reads (what ``vega-ros libero-eval`` does).
 
-    python bench/bench_libero_eval.py --policy models/bc-fused-long --tasks 0 5 --episodes 2
+    python bench/bench_libero_eval.py --policy models/bc-fused-brisk-ft --tasks 0 5 --episodes 2
 
 Runs the same planned episodes (held-out init states from ``--init-state-offset``, the standard
 step limit and seeds) in one process, each episode in both modes back to back, and prints the
@@ -30,7 +30,7 @@ from vega_ros.policy_runtime import OnnxPolicy
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", default="models/bc-fused-long")
+    ap.add_argument("--policy", default="models/bc-fused-brisk-ft")
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--tasks", type=int, nargs="+", default=[0, 5])
     ap.add_argument("--episodes", type=int, default=2, help="per task")

@@ -180,13 +180,13 @@ def test_dart_noise_moves_the_hand_but_the_demo_records_the_experts_own_actions(
 
 
 def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_task, tmp_path, capsys):
-    """distill.policy.drift on a freshly recorded demo and the committed bc-fused policy: one table row
+    """distill.policy.drift on a freshly recorded demo and the shipped bc-fused-brisk-ft policy: one table row
     with the open-loop error, the closed-loop distances and the yaw commands."""
     from distill.policy import drift
     from distill.policy.demos import DemoConfig, record_task
 
     record_task(spatial_task, DemoConfig(suite="libero_spatial", episodes_per_task=1), tmp_path)
-    drift.main(["--policy", "models/bc-fused", "--demos", str(tmp_path / "libero_spatial"), "--tasks", "0",
+    drift.main(["--policy", "models/bc-fused-brisk-ft", "--demos", str(tmp_path / "libero_spatial"), "--tasks", "0",
                 "--trace", "3", "--language-swap"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0 |")]
     assert len(rows) == 1 + 3 + 1  # the summary, three traced steps, the language swap
@@ -203,13 +203,13 @@ def test_drift_check_runs_an_exported_policy_against_a_recorded_demo(spatial_tas
 
 
 def test_dagger_episode_labels_every_policy_step_with_the_expert_and_loads_as_a_demo(spatial_task, tmp_path):
-    """distill.policy.dagger with the committed bc-fused policy driving (beta 0): one short episode of
+    """distill.policy.dagger with the shipped bc-fused-brisk-ft policy driving (beta 0): one short episode of
     task 0 becomes a demo file whose actions are the expert's labels, not the policy's commands; the
     labeller's per-task side is surveyed from the episode's start, as the demos' is."""
     from distill.policy.dagger import DaggerConfig, collect_task
     from distill.policy.hdf5_io import load_demos
 
-    cfg = DaggerConfig(policy="models/bc-fused", tasks=(0,), episodes_per_task=1, beta=0.0, max_steps=24,
+    cfg = DaggerConfig(policy="models/bc-fused-brisk-ft", tasks=(0,), episodes_per_task=1, beta=0.0, max_steps=24,
                        grasp_side="per-task")
     result = collect_task(0, cfg, tmp_path)
     assert result["grasp_side"] in ("+x", "-x", "+y", "-y")

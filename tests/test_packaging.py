@@ -26,7 +26,7 @@ def test_ament_index_marker_and_setup_cfg_exist():
 def test_setup_py_installs_data_files_under_share_and_declares_extras():
     tree = ast.parse(open(os.path.join(ROOT, "setup.py")).read())
     source = ast.unparse(tree)
-    for needle in ("share/ament_index/resource_index/packages", "package.xml", "launch", "config", "models"):
+    for needle in ("share/ament_index/resource_index/packages", "package.xml", "launch", "config", "models/catalog.json"):
         assert needle in source, needle
     extras = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "extras")
     keys = {k.value for k in extras.keys}

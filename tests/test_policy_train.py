@@ -207,8 +207,8 @@ def test_cached_robot_states_are_encoded_per_config_and_old_caches_are_filled_in
 def test_a_card_with_an_unknown_proprio_layout_is_refused(tmp_path):
     import shutil
 
-    src = os.path.join(ROOT, "models", "bc-fused")
-    dst = tmp_path / "bc-fused"
+    src = os.path.join(ROOT, "models", "bc-fused-brisk-ft")
+    dst = tmp_path / "bc-fused-brisk-ft"
     shutil.copytree(src, dst)
     card = json.load(open(dst / "policy_card.json"))
     card["proprio_layout"] = ["ee_pos_x", "ee_pos_y", "ee_pos_z", "ee_euler_r", "ee_euler_p", "ee_euler_y", "gripper_q0", "gripper_q1"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -291,7 +290,9 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
     """Read and validate an artifact directory: card fields, sha256 of every file, ONNX I/O."""
     model_dir = os.path.abspath(model_dir)
     if not os.path.isdir(model_dir):
-        raise ArtifactError(f"model directory '{model_dir}' does not exist")
+        from vega_ros.catalog import archived_hint  # the catalog imports this module
+
+        raise ArtifactError(f"model directory '{model_dir}' does not exist{archived_hint(model_dir)}")
     card = read_card(model_dir)
     verify_checksums(model_dir, card)
     if check_graphs:
@@ -301,23 +302,13 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
 
 
 def default_model_dir() -> str:
-    """The artifact the package ships: ``models/vega-sim-vit-ti``, the student trained on the simulated data.
+    """The directory of the default artifact, ``vega-sim-vit-ti`` (``$VEGA_MODEL`` names another).
 
-    Looks next to the source tree first, then in ``<prefix>/share/vega_ros`` (pip), then in the
-    ament share directory (colcon). ``$VEGA_MODEL`` picks another name under ``models/``.
+    The name is looked up in the model catalog (``models/catalog.json``, next to the source tree,
+    in ``<prefix>/share/vega_ros`` for pip or in the ament share for colcon): see
+    :func:`vega_ros.catalog.resolve_model_dir`. A name that left the tree raises an error saying
+    which git commit holds it and how to restore it.
     """
-    name = os.environ.get("VEGA_MODEL", DEFAULT_MODEL)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    candidates = [os.path.join(here, "models", name), os.path.join(sys.prefix, "share", "vega_ros", "models", name)]
-    try:
-        from ament_index_python.packages import get_package_share_directory
+    from vega_ros.catalog import resolve_model_dir  # the catalog imports this module
 
-        share = get_package_share_directory("vega_ros")
-    except (ImportError, LookupError, OSError):  # not installed as a ROS package
-        share = None
-    if share:
-        candidates.append(os.path.join(share, "models", name))
-    for c in candidates:
-        if os.path.isfile(os.path.join(c, CARD_FILE)):
-            return c
-    return candidates[0]
+    return resolve_model_dir(os.environ.get("VEGA_MODEL", DEFAULT_MODEL))

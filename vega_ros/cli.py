@@ -4,6 +4,7 @@
   vega-ros bringup [--params config/perception.yaml] [--camera sim|/ns]        nodes as processes
   vega-ros build-engine --model models/<name> [--backend tensorrt]             build / check an engine
   vega-ros check-model models/<name>                                           validate an artifact
+  vega-ros models [--verify]                                                   the model catalog (and its sha256)
   vega-ros libero-eval --suite libero_spatial --policy models/<policy> [--episodes 50] [--workers 2]
   vega-ros libero-compare RUN_A RUN_B [...] [--names a b ...] [--plot PNG]     paired success of eval runs
 """
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-model", help="validate an artifact: card fields, sha256, ONNX signatures")
     chk.add_argument("model")
+
+    mod = sub.add_parser("models", help="the shipped models (models/catalog.json) and the archived ones with their restore commands")
+    mod.add_argument("--verify", action="store_true", help="also check the sha256 and size of every shipped file")
 
     ev = sub.add_parser("libero-eval", help="closed-loop LIBERO evaluation of an exported policy (standard protocol)")
     ev.add_argument("--suite", default="libero_spatial")
@@ -213,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         return _libero_eval(args)
     if args.command == "libero-compare":
         return _libero_compare(args)
+    if args.command == "models":
+        from vega_ros.catalog import run_models_command
+
+        return run_models_command(args.verify)
     if args.command in ("build-engine", "check-model"):
         from vega_ros.artifact import ArtifactError, default_model_dir, load_artifact
 

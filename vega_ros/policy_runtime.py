@@ -68,7 +68,10 @@ class PolicyCard:
         try:
             raw = json.load(open(path))
         except (OSError, json.JSONDecodeError) as e:
-            raise PolicyArtifactError(f"cannot read {path}: {e}") from e
+            from vega_ros.catalog import archived_hint
+
+            hint = "" if os.path.isdir(policy_dir) else archived_hint(policy_dir)
+            raise PolicyArtifactError(f"cannot read {path}: {e}{hint}") from e
         if raw.get("kind") != "policy":
             raise PolicyArtifactError(f"{path} is not a policy card (kind={raw.get('kind')!r})")
         try:

@@ -1,6 +1,6 @@
 """DAgger (Ross et al., AISTATS 2011) for the LIBERO policies, with the scripted expert as the labeller.
 
-    python -m distill.policy.dagger --policy models/bc-fused-long --out data/dagger1 \\
+    python -m distill.policy.dagger --policy models/bc-fused-brisk-ft --out data/dagger1 \\
         --episodes-per-task 10 --init-state-offset 0 --beta 0.5 --workers 2
 
 A cloned policy drifts into states its demonstrations never show and has no label for coming back

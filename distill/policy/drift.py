@@ -1,6 +1,6 @@
 """How far an exported policy drifts from a demonstration it was trained on (a compounding-error check).
 
-    python -m distill.policy.drift --policy models/bc-fused --demos data/demos/libero_spatial --tasks 0 1 2
+    python -m distill.policy.drift --policy models/bc-fused-brisk-ft --demos data/demos/libero_spatial --tasks 0 1 2
 
 Per task, the first demo of the task's file that starts from one of the suite's fixed init states
 (or, where all of its demos start from sampled placements, its first demo, restarted from the
