@@ -52,3 +52,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "make test" in ci and "make test" in readme
     constraints = open(os.path.join(ROOT, "requirements", "constraints.txt")).read().splitlines()
     assert "torch==2.13.0" in constraints
+
+
+def test_readme_is_a_front_door_of_at_most_150_lines_whose_links_resolve():
+    import re
+
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert len(text.splitlines()) <= 150
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert targets, "the README links into docs/"
+    missing = [t for t in targets if not t.startswith("http") and not os.path.exists(os.path.join(ROOT, t))]
+    assert not missing, f"README links to files that do not exist: {missing}"
