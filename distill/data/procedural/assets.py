@@ -131,19 +131,16 @@ def libero_textures() -> tuple[TextureAsset, ...]:
     return out
 
 
-def load_object_spec(asset: ObjectAsset):
-    """The object's ``mujoco.MjSpec``; texture files given as absolute paths of another machine are
-    looked up by name in LIBERO's texture folder (two LIBERO objects ship such paths)."""
-    import mujoco
-
-    spec = mujoco.MjSpec.from_file(str(asset.xml))
-    for tex in spec.textures:
-        if tex.file and Path(tex.file).is_absolute() and not Path(tex.file).is_file():
-            local = _libero_assets_dir() / "textures" / Path(tex.file).name
-            if not local.is_file():
-                raise FileNotFoundError(f"{asset.xml}: texture {tex.file} not found (nor {local})")
-            tex.file = str(local)
-    return spec
+def object_texture_file(asset: ObjectAsset, file: str) -> Path:
+    """Where a texture named in an object's XML lives; absolute paths of another machine are looked up
+    by name in LIBERO's texture folder (two LIBERO objects ship such paths)."""
+    p = Path(file) if Path(file).is_absolute() else asset.xml.parent / file
+    if p.is_file():
+        return p
+    local = _libero_assets_dir() / "textures" / Path(file).name
+    if not local.is_file():
+        raise FileNotFoundError(f"{asset.xml}: texture {file} not found (nor {local})")
+    return local
 
 
 def asset_pool(name: str, heldout_percent: float, salt: str = "") -> str:

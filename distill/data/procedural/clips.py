@@ -8,7 +8,7 @@ Path kinds (``path_kind`` in the index; ``static`` says whether anything moves):
 - ``handheld``   a random walk with hand shake and roll, from slightly below the table to above it (sideways views)
 - ``head``       a head camera 1.2-1.7 m above an arm's base, panning over the table while the arms move
 - ``fixed``      a fixed third-person camera while the arms move
-- ``wrist``      an arm's ``eye_in_hand`` camera (its fov drawn per clip) while the arms move
+- ``wrist``      an arm's ``eye_in_hand`` camera (its fov drawn per clip), aimed at the table or an object 0.15-1.2 m away, while the arms move
 
 Every fov is drawn from ``cfg.fov_y_deg`` (35-90 deg by default). Free paths are pulled towards their
 target when geometry sits between target and eye (the rule of :mod:`distill.data.clips`). A frame with
@@ -28,6 +28,9 @@ from vega_ros.geometry import look_at
 
 ARM_JITTER_RAD = 0.5
 ARM_MOTION_RAD = 0.4
+WRIST_MOTION_RAD = 0.2
+"""Smaller joint motion for wrist clips, so the camera stays on the table it was aimed at."""
+WRIST_SEARCH_RAD = 0.9
 
 
 def choose_kind(cfg: ProceduralConfig, rng: np.random.Generator, has_robot: bool) -> str:
@@ -50,10 +53,29 @@ def _pose_arms(scene: ProceduralScene, rng: np.random.Generator) -> None:
     scene.set_arm_qpos(scene.ready)
 
 
-def _arm_trajectory(scene: ProceduralScene, rng: np.random.Generator, n: int) -> np.ndarray:
+def _aim_wrist(scene: ProceduralScene, rng: np.random.Generator, cam: int, tries: int = 48) -> None:
+    """Pose the arms so the wrist camera ``cam`` looks at the table, the counter or an object 0.15-1.2 m away,
+    choosing among ``tries`` collision-free poses around the ready pose the one nearest 0.45 m."""
+    best, best_q = np.inf, scene.arm_qpos
+    skip = 0.12  # start the ray past the gripper's own fingers
+    for _ in range(tries):
+        q = scene.ready + rng.uniform(-1.0, 1.0, scene.ready.shape) * WRIST_SEARCH_RAD
+        scene.set_arm_qpos(q)
+        if scene.robot_penetration() > MAX_PENETRATION_M:
+            continue
+        _, T_wc = scene.camera_pose(cam)
+        d, geom = scene.first_hit(T_wc[:3, 3] + skip * T_wc[:3, 2], T_wc[:3, 2])
+        d += skip
+        score = abs(d - 0.45) if 0.15 < d < 1.2 and scene.is_workspace_geom(geom) else np.inf
+        if score < best:
+            best, best_q = score, q
+    scene.set_arm_qpos(best_q)
+
+
+def _arm_trajectory(scene: ProceduralScene, rng: np.random.Generator, n: int, amplitude: float = ARM_MOTION_RAD) -> np.ndarray:
     """Joint trajectory ``[T, J]`` of smooth sinusoids from the current pose (shrunk until collision-free)."""
     q0 = scene.arm_qpos
-    amp = rng.uniform(0.3, 1.0, q0.shape) * ARM_MOTION_RAD * rng.choice([-1.0, 1.0], q0.shape)
+    amp = rng.uniform(0.3, 1.0, q0.shape) * amplitude * rng.choice([-1.0, 1.0], q0.shape)
     freq, phase = rng.uniform(0.3, 1.0, q0.shape), rng.uniform(0, 2 * np.pi, q0.shape)
     t = np.linspace(0.0, 1.0, n)[:, None]
     for _ in range(4):
@@ -152,12 +174,14 @@ def render_clip(scene: ProceduralScene, kind: str, seed: int, cfg: ProceduralCon
             frames.append(scene.render(scene.free_camera_id))
             _check_frame(frames[-1][1], cfg, k)
     else:
-        traj = _arm_trajectory(scene, rng, T)
         if kind == "wrist":
             cam = scene.camera_id(scene.info.robots[int(rng.integers(len(scene.info.robots)))]["camera"])
             scene.model.cam_fovy[cam] = rng.uniform(*cfg.fov_y_deg)
             meta.update(camera=scene.model.camera(cam).name)
+            _aim_wrist(scene, rng, cam)
+            traj = _arm_trajectory(scene, rng, T, WRIST_MOTION_RAD)
         else:
+            traj = _arm_trajectory(scene, rng, T)
             poses, fov = _fixed_pose(scene, kind, rng, cfg)
             cam = scene.free_camera_id
             meta.update(camera=f"{kind} (free)")

@@ -56,6 +56,8 @@ class ProceduralConfig:
     counter_prob: float = 0.5
     texture_px: int = 128
     """Side of every texture in pixels (LIBERO PNGs are downscaled: faster software rendering)."""
+    object_texture_px: int = 256
+    """Side of LIBERO objects' textures in pixels (downscaled once per worker; close-ups keep detail)."""
     shadow_prob: float = 0.25
     """Probability that a scene has one shadow-casting light (a shadow pass about doubles a software render)."""
     lights: tuple[int, int] = (1, 3)

@@ -21,7 +21,7 @@ from distill.data.procedural.assets import (
     asset_pool,
     libero_objects,
     libero_textures,
-    load_object_spec,
+    object_texture_file,
     robot_asset,
 )
 from distill.data.procedural.config import ProceduralConfig
@@ -61,6 +61,13 @@ class SceneInfo:
                 "surfaces": [s.name for s in self.surfaces]}
 
 
+def _load(path) -> mujoco.MjSpec:
+    """A robosuite / LIBERO model file as a spec, with its angles read as radians (robosuite's convention)."""
+    spec = mujoco.MjSpec.from_file(str(path))
+    spec.compiler.degree = False
+    return spec
+
+
 def _quat_z(yaw: float) -> list[float]:
     return [float(np.cos(yaw / 2)), 0.0, 0.0, float(np.sin(yaw / 2))]
 
@@ -79,6 +86,7 @@ class _Builder:
         self.spec = mujoco.MjSpec()
         self.spec.modelname = "procedural"
         self.spec.compiler.autolimits = True
+        self.spec.compiler.degree = False  # robosuite's and LIBERO's models give angles (joint ranges) in radians
         self.n_mat = 0
         pool = "heldout" if family == "heldout" else "train"
         self.textures = [t for t in libero_textures() if asset_pool(t.name, cfg.heldout_percent, "tex-") == pool]
@@ -187,7 +195,12 @@ class _Builder:
             scale = float(rng.uniform(*cfg.object_scale))
             if self.objects and rng.uniform() < cfg.libero_object_share:
                 asset = self.objects[int(rng.integers(len(self.objects)))]
-                child = load_object_spec(asset)
+                child = _load(asset.xml)
+                for tex in child.textures:  # decoded and downscaled once per process, not at every compile
+                    if tex.file:
+                        px = cfg.object_texture_px
+                        tex.data = _png_rgb(str(object_texture_file(asset, tex.file)), px)
+                        tex.file, tex.width, tex.height, tex.nchannel = "", px, px, 3
                 for g in list(child.geoms):
                     if g.group != VISIBLE_GROUP:
                         child.delete(g)
@@ -231,14 +244,14 @@ class _Builder:
             prefix = f"r{i}_"
             self.box(f"{prefix}pedestal", (x, y, base_z / 2 - 0.005), (0.1, 0.1, base_z / 2 - 0.005), self.material(textured=False))
             frame = self.spec.worldbody.add_frame(pos=[x, y, base_z], quat=_quat_z(table.yaw + facing + float(rng.uniform(-0.3, 0.3))))
-            robot = mujoco.MjSpec.from_file(str(asset.xml))
+            robot = _load(asset.xml)
             for a in list(robot.actuators):
                 robot.delete(a)
             for cam in list(robot.cameras):
                 if cam.name != "eye_in_hand":
                     robot.delete(cam)
             frame.attach_body(robot.body("base"), prefix, "")
-            grip = mujoco.MjSpec.from_file(str(asset.gripper_xml))
+            grip = _load(asset.gripper_xml)
             for a in list(grip.actuators):
                 grip.delete(a)
             for e in list(grip.equalities):

@@ -153,13 +153,23 @@ class ProceduralScene:
                 worst = max(worst, -float(c.dist))
         return worst
 
-    def free_distance(self, start: np.ndarray, direction: np.ndarray) -> float:
-        """Distance (m) along unit ``direction`` from ``start`` to the first drawn geom; inf if none."""
+    def first_hit(self, start: np.ndarray, direction: np.ndarray) -> tuple[float, int]:
+        """``(distance m, geom id)`` of the first drawn geom along unit ``direction`` from ``start``; ``(inf, -1)`` if none."""
         groups = np.zeros(6, np.uint8)
         groups[[1, 2]] = 1
         geomid = np.zeros(1, np.int32)
         t = mujoco.mj_ray(self.model, self.data, np.asarray(start, np.float64), np.asarray(direction, np.float64), groups, 1, -1, geomid)
-        return float("inf") if t < 0 else float(t)
+        return (float("inf"), -1) if t < 0 else (float(t), int(geomid[0]))
+
+    def free_distance(self, start: np.ndarray, direction: np.ndarray) -> float:
+        """Distance (m) along unit ``direction`` from ``start`` to the first drawn geom; inf if none."""
+        return self.first_hit(start, direction)[0]
+
+    def is_workspace_geom(self, geom: int) -> bool:
+        """True for the table, the counter and the objects (what a wrist camera should look at)."""
+        name = self.model.geom(geom).name
+        body = self.model.body(int(self.model.geom_bodyid[geom])).name
+        return name.startswith(("table", "counter")) or body.startswith("obj")
 
     # ------------------------------------------------------------ cameras
     def camera_id(self, name: str) -> int:
