@@ -118,7 +118,7 @@ def render_scene(out: str, cfg: ProceduralConfig, s: SceneShard) -> dict:
             spec, info = build_scene(cfg, s.family, rng)
             scene = ProceduralScene(spec, info, cfg.width, cfg.height, cfg.rgb_msaa, rng)
             break
-        except (ValueError, RuntimeError, KeyError) as e:  # compile errors are ValueError; GL / empty renders RuntimeError
+        except Exception as e:  # noqa: BLE001 - compile errors are ValueError, GL / empty renders RuntimeError: all a counted skip
             skips.append({"scene_id": s.scene_id, "seed": scene_seed, "what": "scene", "reason": f"{type(e).__name__}: {e}"[:300]})
             log.warning("skip scene %s seed %d: %s", s.scene_id, scene_seed, skips[-1]["reason"])
     if scene is None:
@@ -133,8 +133,9 @@ def render_scene(out: str, cfg: ProceduralConfig, s: SceneShard) -> dict:
                 kind = choose_kind(cfg, np.random.default_rng([seed, 1]), bool(scene.info.robots))
                 try:
                     clip = render_clip(scene, kind, seed, cfg)
-                except RenderError as e:
-                    skips.append({"scene_id": s.scene_id, "clip_id": clip_id, "seed": seed, "what": "clip", "reason": str(e)[:300]})
+                except (RenderError, ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+                    skips.append({"scene_id": s.scene_id, "clip_id": clip_id, "seed": seed, "what": "clip",
+                                  "reason": f"{type(e).__name__}: {e}"[:300]})
                     log.warning("skip clip %s seed %d: %s", clip_id, seed, e)
                     continue
                 clips.append({"rgb": clip.rgb, "depth": clip.depth, "K": clip.K, "T_wc": clip.T_wc})
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     index = run(cfg, Path(args.out), args.workers, progress=not args.no_progress)
     n = len(index["clips"])
+    if index["skipped"]["count"] > 0.1 * max(n, 1):
+        print(f"WARNING: {index['skipped']['count']} skipped tries for {n} clips: see 'skipped' in {args.out}/index.json", file=sys.stderr)
     print(f"{n} clips in {args.out} ({time.perf_counter() - t0:.1f} s this run), {index['skipped']['count']} skipped tries; "
           + ", ".join(f"{sp}: {sum(r['split'] == sp for r in index['clips'])}" for sp in SPLITS))
     return 0
