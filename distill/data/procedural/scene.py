@@ -137,8 +137,8 @@ class ProceduralScene:
         """Set all arms' joint angles (clipped to their ranges) kinematically and run ``mj_forward``."""
         if len(self.arm_qpos_ids):
             lo, hi = self.model.jnt_range[self.arm_joint_ids].T
-            limited = self.model.jnt_limited[self.arm_joint_ids].astype(bool) if hasattr(self.model, "jnt_limited") else hi > lo
-            self.data.qpos[self.arm_qpos_ids] = np.where(limited & (hi > lo), np.clip(q, lo, hi), q)
+            limited = self.model.jnt_limited[self.arm_joint_ids].astype(bool)
+            self.data.qpos[self.arm_qpos_ids] = np.where(limited, np.clip(q, lo, hi), q)
         self.data.qvel[:] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
