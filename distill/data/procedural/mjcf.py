@@ -171,11 +171,12 @@ class _Builder:
 
     def counter(self, sx: float, sy: float) -> Surface:
         rng = self.rng
-        depth = float(rng.uniform(0.25, 0.35))
-        length = float(rng.uniform(0.6, min(1.6, sx / 2 - 0.1)))
-        top = float(rng.uniform(0.85, 0.95))
         side = int(rng.integers(4))
-        along = float(rng.uniform(-1, 1) * max(0.0, (sx if side < 2 else sy) / 2 - length - 0.1))
+        run = sy if side < 2 else sx  # the wall it stands against
+        depth = float(rng.uniform(0.25, 0.35))
+        length = float(rng.uniform(0.6, min(1.6, run / 2 - 0.1)))
+        top = float(rng.uniform(0.85, 0.95))
+        along = float(rng.uniform(-1, 1) * max(0.0, run / 2 - length - 0.1))
         if side < 2:  # against the +/- x wall, running along y
             x = (1 if side == 0 else -1) * (sx / 2 - 0.05 - depth)
             pos, half, yaw = (x, along), (depth, length), 0.0
@@ -219,7 +220,7 @@ class _Builder:
                 size = (rng.uniform(0.015, 0.07, 3) * scale).tolist()
                 b = frame.add_body(name=body)
                 tilt = rng.uniform() < 0.3
-                quat = [1.0, 0.0, 0.0, 0.0] if not tilt else list(np.roll(_rand_quat(rng), 0))
+                quat = [1.0, 0.0, 0.0, 0.0] if not tilt else _rand_quat(rng).tolist()
                 b.add_geom(type=_GEOM[prim], size=size, quat=quat, material=self.material(repeat=float(rng.uniform(1, 4))),
                            group=VISIBLE_GROUP, contype=0, conaffinity=0)
                 out.append({"body": body, "kind": "primitive", "asset": f"primitive:{prim}", "surface": surf.name})
