@@ -78,7 +78,7 @@ class PerceptionSettings:
     trt_cache_dir: str = param("", "TensorRT engine cache directory (empty = ~/.cache/vega_ros/trt)")
     trt_fp16: bool = param(True, "Build TensorRT engines in FP16 where the GPU supports it")
     odom_frame: str = param("odom", "Frame of pose / odometry (and the parent of the TF broadcast)")
-    camera_frame: str = param("", "Camera optical frame; empty = the image header's frame_id")
+    camera_frame: str = param("", "Camera optical frame; empty = the image header's frame_id", dynamic=True)
     clip_stride: int = param(5, "Frames between buffered clip frames", 1, 100)
     keyframe_max_translation_m: float = param(0.25, "New keyframe beyond this predicted translation (m)", 0.0, 100.0)
     keyframe_max_rotation_deg: float = param(15.0, "New keyframe beyond this predicted rotation (deg)", 0.0, 180.0)
@@ -96,29 +96,15 @@ class PerceptionSettings:
     depth_encoding: str = param("32FC1", "Encoding of depth/image: 32FC1 (metres) or 16UC1 (millimetres)", choices=("32FC1", "16UC1"),
                                 dynamic=True)
     lazy: bool = param(True, "Run no inference while no output topic has a subscriber (diagnostics go on and count the skipped frames)")
-    output_resolution: str = param("input", "Resolution of depth outputs: 'input' (the camera image) or 'model'", choices=("input", "model"))
+    output_resolution: str = param("input", "Resolution of depth outputs: 'input' (the camera image) or 'model'", choices=("input", "model"),
+                                   dynamic=True)
     cloud_stride: int = param(2, "Publish every n-th pixel (in both directions) in the point cloud", 1, 64, dynamic=True)
     cloud_max_range_m: float = param(10.0, "Drop cloud points farther than this (m); 0 = no limit", 0.0, 1000.0, dynamic=True)
     cloud_min_confidence: float = param(0.0, "Drop cloud points whose depth confidence is below this", 0.0, 1e9, dynamic=True)
-    image_qos_reliability: str = param("best_effort", "Default QoS reliability of image / camera_info subscriptions "
-                                                      "(qos_overrides.<topic>.subscription.* override it per topic)", choices=_RELIABILITY)
-    image_qos_depth: int = param(5, "Default QoS queue depth of image / camera_info subscriptions", 1, 10000)
-    output_qos_reliability: str = param("reliable", "Default QoS reliability of published outputs "
-                                                    "(qos_overrides.<topic>.publisher.* override it per topic)", choices=_RELIABILITY)
-    output_qos_depth: int = param(5, "Default QoS queue depth of published outputs", 1, 10000)
-    output_qos_durability: str = param("volatile", "Default QoS durability of published outputs", choices=_DURABILITY)
     stamp_reset_s: float = param(2.0, "A stamp this far before the last one is a clock reset (stream restarts), smaller steps back are rejected", 0.0, 1e6)
     diagnostics_period_s: float = param(1.0, "Period of /diagnostics messages (s)", 0.05, 3600.0)
-    log_throttle_s: float = param(5.0, "Minimum seconds between repeated warnings of one kind", 0.0, 3600.0)
+    log_throttle_s: float = param(5.0, "Minimum seconds between repeated warnings of one kind", 0.0, 3600.0, dynamic=True)
     latency_window: int = param(300, "Frames kept for latency / rate statistics", 10, 100000)
-
-    @property
-    def image_qos(self) -> QosSettings:
-        return QosSettings(self.image_qos_reliability, self.image_qos_depth)
-
-    @property
-    def output_qos(self) -> QosSettings:
-        return QosSettings(self.output_qos_reliability, self.output_qos_depth, self.output_qos_durability)
 
 
 @dataclass(frozen=True)
