@@ -491,19 +491,22 @@ class PerceptionNode(Node):
     def destroy_node(self) -> None:
         """Stop the worker (and the keyframe heads), then the engine, then the node.
 
-        A second Ctrl-C while the worker finishes its frame (a terminal and ``ros2 launch`` both
-        send one) is ignored here instead of raising KeyboardInterrupt out of the join.
+        A model run in progress is cancelled (it would otherwise hold the exit for up to a frame, and
+        tearing sessions down under it aborts the process). A second Ctrl-C meanwhile (a terminal
+        and ``ros2 launch`` both send one) is ignored here instead of raising KeyboardInterrupt out
+        of the join.
         """
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(timeout=1.5)
+        self.engine.cancel()  # a model run in progress stops now instead of finishing its frame
+        self._worker.join(timeout=1.5)
         if isinstance(self.stream, FrameStream):
             self.stream.close()
-        self.engine.close()
+        if not self._worker.is_alive():  # never free sessions a thread is still inside (that aborts the process)
+            self.engine.close()
         super().destroy_node()
 
 

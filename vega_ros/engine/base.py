@@ -137,5 +137,8 @@ class Engine(abc.ABC):
     def describe(self) -> str:
         return f"{self.backend.value} ({self.card.name})"
 
+    def cancel(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Make runs in progress (and later ones) stop early with an error, e.g. at shutdown (no-op by default)."""
+
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release device resources (no-op by default)."""

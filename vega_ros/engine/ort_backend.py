@@ -53,6 +53,7 @@ class OrtEngine(Engine):
 
         heads_intra = intra_op_threads if heads_intra_op_threads < 0 or not self.per_frame else heads_intra_op_threads
         providers: list = [("CUDAExecutionProvider", {"device_id": int(device_id)}), "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        self._run_options = ort.RunOptions()  # shared by every run: cancel() sets its terminate flag
         self._sessions: dict = {}
         try:
             for file_name in artifact.card.graphs:
@@ -66,13 +67,18 @@ class OrtEngine(Engine):
         self.threads = (int(intra_op_threads), int(inter_op_threads), int(heads_intra))
 
     def _encode(self, image: np.ndarray) -> np.ndarray:
-        return self._sessions[ENCODER_FILE].run([TOKENS], {ENCODER_INPUT: image})[0]
+        return self._sessions[ENCODER_FILE].run([TOKENS], {ENCODER_INPUT: image}, self._run_options)[0]
 
     def _run_frame(self, image: np.ndarray, focal_px: np.ndarray) -> FrameOutput:
-        return FrameOutput(*self._sessions[FRAME_FILE].run(list(FrameOutput.NAMES), {FRAME_IMAGE: image, FRAME_FOCAL: focal_px}))
+        return FrameOutput(*self._sessions[FRAME_FILE].run(list(FrameOutput.NAMES), {FRAME_IMAGE: image, FRAME_FOCAL: focal_px},
+                                                                self._run_options))
 
     def _run_heads(self, tokens: np.ndarray) -> HeadsOutput:
-        return HeadsOutput(*self._sessions[HEADS_FILE].run(list(HeadsOutput.NAMES), {HEADS_INPUT: tokens}))
+        return HeadsOutput(*self._sessions[HEADS_FILE].run(list(HeadsOutput.NAMES), {HEADS_INPUT: tokens}, self._run_options))
+
+    def cancel(self) -> None:
+        """Stop runs in progress on any thread (ONNX Runtime's terminate flag): they raise instead of finishing."""
+        self._run_options.terminate = True
 
     def describe(self) -> str:
         providers = next(iter(self._sessions.values())).get_providers()
