@@ -14,7 +14,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from rclpy.qos import ReliabilityPolicy
+from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 
@@ -158,7 +158,7 @@ def test_two_namespaces_do_not_collide_and_qos_overrides_apply(tmp_path):
     procs = [p for _, p in nodes.values()]
     t = RosTestNode(unique("ns_test"))
     try:
-        depth = {ns: t.collect(Image, f"{ns}/depth/image", qos=10) for ns in nodes}  # best effort matches both
+        depth = {ns: t.collect(Image, f"{ns}/depth/image", qos=qos_profile_sensor_data) for ns in nodes}  # best effort matches both
         pubs = {ns: (t.node.create_publisher(Image, f"{ns}/image", RELIABLE), t.node.create_publisher(CameraInfo, f"{ns}/camera_info", RELIABLE))
                 for ns in nodes}
         assert t.spin_until(lambda: all(a.get_subscription_count() == 1 and b.get_subscription_count() == 1 for a, b in pubs.values()),
