@@ -185,7 +185,8 @@ class FrameStudentConfig:
         presets = {
             "cpu": {},  # the shipped size: <= 40 ms per 224 x 224 frame on 2 CPU threads
             "tiny": {"stem_channels": (4, 8, 8, 16), "embed_dim": 32, "depth": 1, "num_heads": 2,
-                     "decoder_channels": (16, 8, 8, 4), "image_size": (32, 48)},  # tests only
+                     "decoder_channels": (16, 8, 8, 4), "image_size": (32, 48),
+                     "canonical_focal_px": 28.0},  # tests only (200 px at 224 is 28.6 px at 32)
         }
         if name not in presets:
             raise ValueError(f"unknown frame student preset {name!r}; choose from {sorted(presets)}")
