@@ -20,6 +20,13 @@ function returning ``(encoder, heads, card_fields)``::
 
     python -m distill.export --factory tests.fixtures.tiny_nets:build --name vega-random-tiny \
         --out models/vega-random-tiny
+
+Format version 2 (:func:`export_artifact_v2`: ``frame.onnx`` = image + focal_px -> depth, depth_conf,
+tokens, and optionally ``heads.onnx``): ``--run-v2`` exports a per-frame run (``recipe: frame``),
+``--random-v2`` the shipped per-frame architecture with random weights, for runtime speed tests::
+
+    python -m distill.export --run-v2 runs/student-v2-cpu --name vega-frame-v2 --out models/vega-frame-v2
+    python -m distill.export --random-v2 --out /tmp/floor
 """
 
 from __future__ import annotations
@@ -387,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="a distill.train run directory: export its newest checkpoint")
     src.add_argument("--factory", help="module:function returning (encoder, heads, card_fields)")
-    p.add_argument("--name", required=True)
+    src.add_argument("--run-v2", help="a per-frame (recipe: frame) run directory: a format version 2 artifact")
+    src.add_argument("--random-v2", action="store_true",
+                     help="a random-init format version 2 artifact of the shipped per-frame architecture "
+                          "(FrameStudentConfig preset 'cpu', 224 x 224), for runtime speed benchmarks")
+    p.add_argument("--name", default=None, help="the card's name (default for --random-v2: vega-frame-v2-random)")
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--tolerance", type=float, default=1e-3)
@@ -395,17 +406,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage of the weights: float16 halves the files (compute stays float32)")
+    p.add_argument("--seed", type=int, default=0, help="--random-v2: the weights' seed")
     args = p.parse_args(argv)
-    if args.run:
-        from distill.recipe import export_modules_from_run  # noqa: PLC0415
+    command = "python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.name is None and not args.random_v2:
+        p.error("--name is required")
+    if args.run_v2 or args.random_v2:
+        if args.run_v2:
+            from distill.frame_recipe import export_frame_from_run  # noqa: PLC0415
 
-        encoder, heads, fields = export_modules_from_run(args.run)
+            frame, fields = export_frame_from_run(args.run_v2)
+        else:
+            from distill.nets.models import build_frame_student, frame_card_fields  # noqa: PLC0415
+
+            frame = build_frame_student("cpu", seed=args.seed)
+            fields = frame_card_fields(frame)
+            fields["training"] = {**fields["training"], "random_init": True, "seed": args.seed}
+            fields["metrics"] = {"note": "not measured: random-init weights (for speed benchmarks only)"}
+        fields.setdefault("metrics", {})
+        a = export_artifact_v2(frame, args.out, name=args.name or "vega-frame-v2-random", card_fields=fields,
+                               opset=args.opset, tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite,
+                               command=command, weights=args.weights)
     else:
-        encoder, heads, fields = _load_factory(args.factory)()
-    fields.setdefault("metrics", {})
-    a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
-                        tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite, weights=args.weights,
-                        command="python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:]))
+        if args.run:
+            from distill.recipe import export_modules_from_run  # noqa: PLC0415
+
+            encoder, heads, fields = export_modules_from_run(args.run)
+        else:
+            encoder, heads, fields = _load_factory(args.factory)()
+        fields.setdefault("metrics", {})
+        a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
+                            tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite, weights=args.weights,
+                            command=command)
     sizes = {k: os.path.getsize(os.path.join(a.path, k)) for k in a.card.files}
     print(f"exported {a.card.name} -> {a.path}: {sizes}; parity {a.card.export['parity_max_abs_error']}")
     return 0
