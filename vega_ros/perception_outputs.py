@@ -6,6 +6,7 @@ of the model's time and a test or benchmark can call these without ROS.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -61,20 +62,37 @@ def output_frame(depth: np.ndarray, depth_conf: np.ndarray, K_model: np.ndarray,
     raise ValueError(f"output resolution must be 'input' or 'model', got '{resolution}'")
 
 
+@functools.lru_cache(maxsize=8)
+def _ray_factors(h: int, w: int, K_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of an ``h x w`` image with intrinsics ``K``: (x / z, y / z) as flat float64 arrays (half-pixel centres)."""
+    K = np.frombuffer(K_bytes, dtype=np.float64).reshape(3, 3)
+    u, v = geometry.pixel_grid(h, w)
+    ay = (v - K[1, 2]) / K[1, 1]
+    ax = (u - K[0, 2] - K[0, 1] * ay) / K[0, 0]
+    return ax.reshape(-1), ay.reshape(-1)
+
+
 def cloud_arrays(out: OutputFrame, stride: int, max_range_m: float, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Back-project every ``stride``-th pixel of ``out.depth``: ``(points [M, 3] float32 m, rgb [M, 3] uint8)``.
 
     Points with no depth, beyond ``max_range_m`` (0 = no limit) or with confidence below
-    ``min_confidence`` are left out.
+    ``min_confidence`` are left out. The same points as :func:`vega_ros.geometry.depth_to_points`
+    on the subgrid; the per-pixel ray factors are cached per size and intrinsics.
     """
     if stride < 1:
         raise ValueError(f"cloud stride must be >= 1, got {stride}")
-    d = out.depth[::stride, ::stride]
-    pts = geometry.depth_to_points(d, strided_intrinsics(out.K, stride)).reshape(-1, 3)
-    cols = out.rgb[::stride, ::stride].reshape(-1, 3)
-    keep = pts[:, 2] > 0
+    z = out.depth[::stride, ::stride]
+    h, w = z.shape
+    z = z.reshape(-1)
+    keep = np.isfinite(z) & (z > 0)
     if max_range_m > 0:
-        keep &= pts[:, 2] <= max_range_m
+        keep &= z <= max_range_m
     if min_confidence > 0:
         keep &= out.depth_conf[::stride, ::stride].reshape(-1) >= min_confidence
-    return pts[keep], cols[keep]
+    ax, ay = _ray_factors(h, w, np.ascontiguousarray(strided_intrinsics(out.K, stride), dtype=np.float64).tobytes())
+    zk = z[keep].astype(np.float64)
+    pts = np.empty((zk.size, 3), np.float32)
+    pts[:, 0] = ax[keep] * zk
+    pts[:, 1] = ay[keep] * zk
+    pts[:, 2] = zk
+    return pts, out.rgb[::stride, ::stride].reshape(-1, 3)[keep]
