@@ -68,27 +68,27 @@ class LearnedPose:
 class VisualOdometryPose:
     """Adapts a visual-odometry tracker (``tracker.track(gray, depth, K, stamp_s, prior_T_ck)``) to :class:`PoseSource`.
 
-    The prior is the learned motion since the previous frame (current-from-previous-keyframe is the
-    tracker's business); the tracker's ``T_wc`` is the camera in its world = the odometry frame.
+    The prior ``T_ck`` (current camera from the tracker's keyframe) comes from the learned poses of
+    this frame and of the frame the tracker last made its keyframe; the tracker's ``T_wc`` is the
+    camera in its world = the odometry frame.
     """
 
     name = "visual_odometry"
 
     def __init__(self, tracker: Any):
         self.tracker = tracker
-        self._last_learned: np.ndarray | None = None
+        self._kf_learned: np.ndarray | None = None  # [4, 4] learned T_odom_cam of the tracker's keyframe
 
     def track(self, frame: PoseInput) -> PoseEstimate:
         gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
-        prior = None
-        if self._last_learned is not None:
-            prior = np.linalg.inv(frame.learned_T_odom_cam) @ self._last_learned  # T_cur_prev from the learned poses
-        self._last_learned = frame.learned_T_odom_cam
+        prior = None if self._kf_learned is None else np.linalg.inv(frame.learned_T_odom_cam) @ self._kf_learned
         r = self.tracker.track(gray, frame.depth, frame.K, frame.stamp_s, prior)
+        if r.keyframe:
+            self._kf_learned = np.asarray(frame.learned_T_odom_cam, dtype=np.float64)
         return PoseEstimate(np.asarray(r.T_wc, dtype=np.float64), np.asarray(r.covariance, dtype=np.float64), str(r.status),
                             bool(r.keyframe))
 
     def reset(self) -> None:
-        self._last_learned = None
+        self._kf_learned = None
         if hasattr(self.tracker, "reset"):
             self.tracker.reset()
