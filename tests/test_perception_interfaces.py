@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import NodeNameNonExistentError
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
@@ -147,12 +148,13 @@ def test_no_inference_without_subscribers_then_parameters_change_at_run_time(tmp
 
 
 def test_two_namespaces_do_not_collide_and_qos_overrides_apply(tmp_path):
-    nodes = {}
+    nodes, names = {}, {}
     for ns, size in (("/" + unique("front"), (96, 72)), ("/" + unique("back"), (80, 64))):
         name = unique("perception")
         params = {"intra_op_threads": 1, "diagnostics_period_s": 0.5, **reliable_inputs(ns, 20)}
         if not nodes:
             params[f"qos_overrides.{ns}/depth/image.publisher.reliability"] = "best_effort"
+        names[ns] = name
         nodes[ns] = (size, node_process("vega_ros.perception_node", name, ns, params=params,
                                         log_path=str(tmp_path / f"{name}.log")))
     procs = [p for _, p in nodes.values()]
@@ -171,13 +173,28 @@ def test_two_namespaces_do_not_collide_and_qos_overrides_apply(tmp_path):
             t.spin_for(0.3)
             pubs[ns][0].publish(conversions.numpy_to_image(f.rgb, "rgb8", header))
         assert t.spin_until(lambda: all(len(d) >= 1 for d in depth.values()), 60, procs)
-        t.spin_for(0.5)
+        endpoints = {}
+
+        def node_topics() -> bool:
+            for ns in nodes:
+                try:
+                    endpoints[ns] = ([tp for tp, _ in t.node.get_publisher_names_and_types_by_node(names[ns], ns)]
+                                     + [tp for tp, _ in t.node.get_subscriber_names_and_types_by_node(names[ns], ns)])
+                except NodeNameNonExistentError:  # the node's own graph entry arrives after its endpoints
+                    return False
+            return all(f"{ns}/depth/image" in endpoints[ns] and f"{ns}/image" in endpoints[ns] for ns in nodes)
+
+        assert t.spin_until(node_topics, 20, procs)
     finally:
         t.close()
         rcs = [stop(p) for p in procs]
     assert rcs == [0, 0]
     for ns, ((w, h), _) in nodes.items():
         assert len(depth[ns]) == 1 and (depth[ns][0].width, depth[ns][0].height) == (w, h)
+    absolute = {"/diagnostics", "/tf", "/rosout", "/parameter_events"}  # all else lives under the node's namespace
+    for ns, topics in endpoints.items():
+        assert f"{ns}/depth/image" in topics and f"{ns}/image" in topics
+        assert [tp for tp in topics if not tp.startswith(ns + "/") and tp not in absolute] == []
     front, back = list(nodes)
     assert [i.qos_profile.reliability for i in info[front]] == [ReliabilityPolicy.BEST_EFFORT]
     assert [i.qos_profile.reliability for i in info[back]] == [ReliabilityPolicy.RELIABLE]
