@@ -123,7 +123,7 @@ class PerceptionNode(Node):
         )
         self.backend_message = choice.message()
         card = self.engine.card
-        self.get_logger().info(f"model {card.name} from {model_dir}: {self.backend_message}")
+        self.get_logger().info(f"model {card.name} (format {card.format_version}) from {model_dir}: {self.backend_message}; {self.engine.describe()}")
         if card.random_init:
             self.get_logger().warning(f"model {card.name} is RANDOM-INIT: its depth and poses carry no information")
         scale = s.depth_scale if s.scale_source in ("fixed", "motion") else 1.0
