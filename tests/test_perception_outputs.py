@@ -91,3 +91,22 @@ def test_v2_frame_stream_runs_the_heads_at_keyframes_off_the_frame_path(tmp_path
         assert stream.heads.features.shape == (engine.card.frames_per_clip, engine.card.features_dim)
     finally:
         stream.close()
+
+
+def test_v2_engine_checks_its_inputs_and_cancel_stops_runs(tmp_path):
+    from tests.fixtures.artifacts import export_small_v2
+    from vega_ros.engine import EngineError, create_engine
+
+    engine, _ = create_engine(export_small_v2(tmp_path / "m", with_heads=False).path, "onnxruntime-cpu", intra_op_threads=1)
+    image = np.zeros((1, 3, 56, 84), np.float32)
+    out = engine.run_frame(image, [60.0])
+    assert out.depth.shape == (1, 56, 84) and out.tokens.shape == (1, engine.card.tokens_n, engine.card.tokens_c)
+    with pytest.raises(EngineError, match="focal_px"):
+        engine.run_frame(image, [0.0])
+    with pytest.raises(EngineError, match="no encoder.onnx"):
+        engine.encode(image)
+    with pytest.raises(EngineError, match="no heads.onnx"):
+        engine.run_heads(np.zeros((1, 2, engine.card.tokens_n, engine.card.tokens_c), np.float32))
+    engine.cancel()
+    with pytest.raises(Exception, match="(?i)terminate"):
+        engine.run_frame(image, [60.0])
