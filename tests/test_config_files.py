@@ -29,6 +29,10 @@ def _config_class(rel: str) -> type:
         from distill.data.config import RenderConfig
 
         return RenderConfig
+    if folder == "distill" and "student-v2" in rel:
+        from distill.frame_recipe import FrameDistillConfig
+
+        return FrameDistillConfig
     if folder == "distill":
         from distill.train import DistillConfig
 
