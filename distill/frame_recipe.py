@@ -14,9 +14,13 @@ transform, :mod:`distill.nets.heads.focal`), so random crops and zooms, which ch
 length, teach metric depth that follows the camera. A frame whose crop holds no valid depth is a
 counted skip (``skipped_empty`` in the logs), never a crash.
 
-Data: a decoded-frame cache (:mod:`distill.data.frames`) built once from any data spec; the CPU
-speed-ups (channels-last, explicit torch threads, a loader worker that prefetches) are config
-knobs here, measured by ``bench/bench_train_throughput.py``.
+Data: a decoded-frame cache (:mod:`distill.data.frames`) built once from any data spec. The net is
+fully convolutional with sin-cos token positions computed for the grid at hand, so it trains on
+crops smaller than the exported size (``data.train_size``, e.g. 128 x 128 crops of 224 x 224
+frames near their native pixel scale: the same pixel statistics as at inference, less context per
+sample, a third of the compute) and exports at ``model.image_size``. The CPU speed-ups (small
+crops, channels-last, explicit torch threads, a loader worker that prefetches) are config knobs,
+measured by ``bench/bench_train_throughput.py``.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ class FrameDataConfig:
     root: str = "data/libero_sim"  # a data spec (distill.data.sources)
     split: str = "train"
     cache: str | None = None  # the decoded-frame cache; default <root>-frames-<split>; built on first use
-    crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / frame side (a zoom: focal x 1/scale)
+    train_size: tuple[int, int] | None = None  # (h, w) of the training crops; None: model.image_size
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
     photometric: bool = True
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
@@ -239,9 +244,12 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
         build_frame_cache(d.root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
     augment = FrameAugment(scale=tuple(d.crop_scale), flip=d.flip,
                            photometric=PhotometricAugment() if d.photometric else None)
-    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=tuple(cfg.model.image_size), augment=augment, seed=seed)
+    out_hw = tuple(d.train_size or cfg.model.image_size)
+    if out_hw[0] % 16 or out_hw[1] % 16:
+        raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")
+    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed)
     if cfg.teacher_cache:
-        gh, gw = (s // 16 for s in cfg.model.image_size)
+        gh, gw = (s // 16 for s in out_hw)
         data = WithFrameTeacher(data, cfg.teacher_cache, (gh, gw))
     return data
 
