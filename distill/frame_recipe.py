@@ -86,6 +86,7 @@ class FrameDataConfig:
     crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
     photometric: bool = True
+    repeats: int = 16  # each frame listed this many times, each with its own crop/flip/photometric draw
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
     max_frames: int | None = None  # cap the cache (smoke runs)
 
@@ -247,7 +248,8 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
     out_hw = tuple(d.train_size or cfg.model.image_size)
     if out_hw[0] % 16 or out_hw[1] % 16:
         raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")
-    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed)
+    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed,
+                                                  repeats=d.repeats)
     if cfg.teacher_cache:
         gh, gw = (s // 16 for s in out_hw)
         data = WithFrameTeacher(data, cfg.teacher_cache, (gh, gw))

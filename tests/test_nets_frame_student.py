@@ -74,3 +74,17 @@ def test_config_round_trips_and_names_an_unknown_preset():
     assert FrameStudentConfig.from_dict(cfg.to_dict()) == cfg and cfg.depth == 2
     with pytest.raises(ValueError, match="unknown frame student preset 'huge'"):
         FrameStudentConfig.preset("huge")
+
+
+def test_random_v2_cli_exports_the_shipped_architecture_at_full_size(tmp_path):
+    from distill.export import main
+    from vega_ros.artifact import load_artifact
+
+    assert main(["--random-v2", "--out", str(tmp_path / "floor")]) == 0
+    a = load_artifact(tmp_path / "floor")
+    cfg = FrameStudentConfig.preset("cpu")
+    assert a.card.format_version == 2 and a.card.random_init and not a.card.has_heads
+    assert (a.card.input.height, a.card.input.width) == cfg.image_size == (224, 224)
+    assert (a.card.tokens_n, a.card.tokens_c) == (196, cfg.embed_dim)
+    assert a.card.canonical_focal_px == cfg.canonical_focal_px
+    assert a.card.export["command"] == f"python -m distill.export --random-v2 --out {tmp_path / 'floor'}"
