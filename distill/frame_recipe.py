@@ -79,26 +79,35 @@ class FrameModelConfig:
 
 @dataclass
 class FrameDataConfig:
-    root: str = "data/libero_sim"  # a data spec (distill.data.sources)
+    root: str | list[str] = "data/libero_sim"  # a data spec (distill.data.sources), or a list: their frames pooled
     split: str = "train"
-    cache: str | None = None  # the decoded-frame cache; default <root>-frames-<split>; built on first use
+    cache: str | list[str] | None = None  # decoded-frame cache(s), one per root; default <root>-frames-<split>
     train_size: tuple[int, int] | None = None  # (h, w) of the training crops; None: model.image_size
     crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
     photometric: bool = True
     repeats: int = 16  # each frame listed this many times, each with its own crop/flip/photometric draw
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
-    max_frames: int | None = None  # cap the cache (smoke runs)
+    max_frames: int | None = None  # cap each cache (smoke runs)
 
-    def cache_dir(self) -> str:
-        """``cache``, else ``<dataset dir>-frames-<split>`` (``data/<spec>-frames-<split>`` for synthetic specs)."""
-        if self.cache:
-            return self.cache
+    def sources(self) -> list[tuple[str, str]]:
+        """``(data spec, cache dir)`` per root; a root's default cache is ``<dataset dir>-frames-<split>``
+        (``data/<spec>-frames-<split>`` for synthetic specs). Caches are built on first use."""
         from distill.data.sources import parse_data_spec
 
-        path = parse_data_spec(self.root).path
-        base = str(path).rstrip("/") if path is not None else os.path.join("data", re.sub(r"[^A-Za-z0-9]+", "_", self.root))
-        return f"{base}-frames-{self.split}"
+        roots = [self.root] if isinstance(self.root, str) else list(self.root)
+        caches = [self.cache] if isinstance(self.cache, str) else list(self.cache or [None] * len(roots))
+        if not roots or len(caches) != len(roots):
+            raise configlib.ConfigError(f"{len(roots)} roots but {len(caches)} caches: give one cache per root, or none",
+                                        key="data.cache")
+        out = []
+        for root, cache in zip(roots, caches):
+            if cache is None:
+                path = parse_data_spec(root).path
+                base = str(path).rstrip("/") if path is not None else os.path.join("data", re.sub(r"[^A-Za-z0-9]+", "_", root))
+                cache = f"{base}-frames-{self.split}"
+            out.append((root, cache))
+        return out
 
 
 @dataclass
@@ -240,16 +249,17 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
     from distill.data.frames import FrameAugment, FrameDataset, build_frame_cache
 
     d = cfg.data
-    cache = d.cache_dir()
-    if not os.path.exists(cache):
-        build_frame_cache(d.root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
     augment = FrameAugment(scale=tuple(d.crop_scale), flip=d.flip,
                            photometric=PhotometricAugment() if d.photometric else None)
     out_hw = tuple(d.train_size or cfg.model.image_size)
     if out_hw[0] % 16 or out_hw[1] % 16:
         raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")
-    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed,
-                                                  repeats=d.repeats)
+    parts = []
+    for root, cache in d.sources():
+        if not os.path.exists(cache):
+            build_frame_cache(root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
+        parts.append(FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed, repeats=d.repeats))
+    data: torch.utils.data.Dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     if cfg.teacher_cache:
         gh, gw = (s // 16 for s in out_hw)
         data = WithFrameTeacher(data, cfg.teacher_cache, (gh, gw))
