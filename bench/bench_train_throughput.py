@@ -107,6 +107,21 @@ def frame_recipe(config: str, clips: int, cache_dir: str, channels_last: bool, b
     return Variant(name, bs, step)
 
 
+def frame_loading(config: str, clips: int, cache_dir: str, batch_size: int | None) -> Variant:
+    """The per-frame recipe's data loading alone, in the main process (no worker): the rate one
+    core feeds; the training step must be slower than this for the loader never to starve it."""
+    cfg = fr.FrameDistillConfig.from_yaml(config, [f"data.root=synthetic:{clips}:224x224", f"data.cache={cache_dir}"])
+    bs = batch_size or int(cfg.trainer.get("batch_size", 16))
+    loader = _cycle(torch.utils.data.DataLoader(fr.build_frame_dataset(cfg), batch_size=bs, shuffle=True,
+                                                collate_fn=fr.collate))
+
+    def step() -> None:
+        next(loader)
+
+    h, w = cfg.data.train_size or cfg.model.image_size
+    return Variant(f"{cfg.name} {h}x{w} crops: data loading alone, 1 process", bs, step)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--old-config", default="config/distill/sim-cpu.yaml")
@@ -131,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for cl, bf, full in todo:
             variants.append((frame_recipe(args.new_config, args.clips, cache, cl, bf, args.batch_size, full),
                              args.new_steps))
+        variants.append((frame_loading(args.new_config, args.clips, cache, args.batch_size), args.new_steps))
         for v, _ in variants:  # warm-up: first-call allocations, loader workers
             v.step()
         rates: dict[str, list[float]] = {v.name: [] for v, _ in variants}

@@ -103,3 +103,9 @@ def test_several_roots_pool_their_frames_with_one_cache_each(tmp_path):
     default = fr.FrameDistillConfig.from_yaml(TINY, ["data.root=[data/libero_sim, synthetic:2:32x48]"]).data.sources()
     assert default == [("data/libero_sim", "data/libero_sim-frames-train"),
                        ("synthetic:2:32x48", "data/synthetic_2_32x48-frames-train")]
+
+
+def test_cpu_bf16_autocast_trains_with_float32_losses(tmp_path):
+    cfg = _cfg(tmp_path, "trainer.max_steps=3", "trainer.bf16_cpu=true", "trainer.checkpoint_every=3")
+    last = fr.train(cfg, str(tmp_path / "run"), TINY)
+    assert np.isfinite(last["loss"]) and last["skipped_empty"] == 0.0
