@@ -266,6 +266,34 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
     return data
 
 
+def save_frame_picture(model: nn.Module, batch: dict, step: int, out_dir: str) -> None:
+    """Write ``images/step_XXXXXXX.png``: RGB | truth | prediction (metric, same colour scale) |
+    |error| / truth (0..50 %) for up to 4 frames of the batch, with AbsRel in the log."""
+    import cv2
+    import numpy as np
+
+    from distill.metrics import depth_metrics
+
+    os.makedirs(out_dir, exist_ok=True)
+    n = min(4, batch["image"].shape[0])
+    pred = torch.exp(model(batch["image"][:n], batch["focal_px"][:n])["log_depth"]).float().cpu().numpy()
+    gt, valid = batch["depth"][:n].cpu().numpy(), batch["valid"][:n].cpu().numpy()
+    rgb = (batch["image"][:n].permute(0, 2, 3, 1).float().cpu().numpy() * 255).astype(np.uint8)
+    rows = []
+    for i in range(n):
+        hi = float(np.percentile(gt[i][valid[i]], 99)) if valid[i].any() else 1.0
+
+        def colour(x: np.ndarray, top: float) -> np.ndarray:
+            return cv2.applyColorMap(np.clip(x / max(top, 1e-6) * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+
+        err = np.where(valid[i], np.abs(pred[i] - gt[i]) / np.maximum(gt[i], 1e-6), 0.0)
+        rows.append(np.concatenate([rgb[i], colour(gt[i], hi), colour(pred[i], hi), colour(err, 0.5)], axis=1))
+        if valid[i].any():
+            m = depth_metrics(pred[i], gt[i], valid[i], median_scale=False)
+            print(f"[pictures] step {step} frame {i}: metric abs_rel {m['abs_rel']:.3f}, delta1 {m['delta1']:.3f}", flush=True)
+    cv2.imwrite(os.path.join(out_dir, f"step_{step:07d}.png"), np.concatenate(rows, axis=0)[..., ::-1])
+
+
 def export_frame_from_run(run_dir: str) -> tuple[FrameStudent, dict[str, Any]]:
     """``(frame student, card_fields)`` of a frame-recipe run's newest checkpoint, for ``export_artifact_v2``."""
     from distill.config import read_yaml
@@ -313,7 +341,7 @@ def train(cfg: FrameDistillConfig, run_dir: str, config_path: str | None = None,
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainer = Trainer(tcfg, model, FrameObjective(cfg.losses, cfg.channels_last), build_frame_dataset(cfg, tcfg.seed),
-                      collate_fn=collate)
+                      collate_fn=collate, visualize=save_frame_picture)
     last = trainer.fit()
     if trainer.dist.is_main:
         print(f"[train] {cfg.name}: finished at step {trainer.step}; last losses "

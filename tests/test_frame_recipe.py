@@ -109,3 +109,16 @@ def test_cpu_bf16_autocast_trains_with_float32_losses(tmp_path):
     cfg = _cfg(tmp_path, "trainer.max_steps=3", "trainer.bf16_cpu=true", "trainer.checkpoint_every=3")
     last = fr.train(cfg, str(tmp_path / "run"), TINY)
     assert np.isfinite(last["loss"]) and last["skipped_empty"] == 0.0
+
+
+def test_training_pictures_show_rgb_truth_prediction_and_error(tmp_path, capsys):
+    import cv2
+
+    cfg = _cfg(tmp_path)
+    batch = fr.collate([fr.build_frame_dataset(cfg)[i] for i in range(2)])
+    model = fr.FrameModel(cfg.model, cfg.losses).eval()
+    with torch.no_grad():
+        fr.save_frame_picture(model, batch, 7, str(tmp_path / "images"))
+    png = cv2.imread(str(tmp_path / "images" / "step_0000007.png"))
+    assert png.shape == (2 * 32, 4 * 48, 3)
+    assert "step 7 frame 1: metric abs_rel" in capsys.readouterr().out
