@@ -107,6 +107,24 @@ def _pin_output_shapes(path: str, example_outputs, names: list[str]) -> None:
     onnx.save(model, path)
 
 
+def fold_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode copy of ``module`` with every ``Conv2d`` directly followed by a ``BatchNorm2d``
+    inside an ``nn.Sequential`` folded into one conv (the BatchNorm becomes Identity).
+
+    The same arithmetic as the exporter's constant folding, done before any float16 rounding, so a
+    float16-weight graph and the rounded torch model round the same (folded) weights.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    module = copy.deepcopy(module).eval()
+    for seq in [m for m in module.modules() if isinstance(m, torch.nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], torch.nn.Conv2d) and isinstance(seq[i + 1], torch.nn.BatchNorm2d):
+                seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
+                seq[i + 1] = torch.nn.Identity()
+    return module
+
+
 def _round_weights_to_fp16(module: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``module`` whose float32 parameters and buffers are rounded to float16 values (still float32)."""
     module = copy.deepcopy(module)
@@ -298,8 +316,8 @@ def export_artifact_v2(
     ``card_fields`` needs ``height, width, tokens_n, tokens_c, canonical_focal_px, depth_scale``,
     with heads also ``frames_per_clip, features_dim``, and may carry ``normalization, training,
     metrics``. Parity is checked on a batch of 2 with focal lengths 0.7x and 1.3x the canonical
-    one; ``weights="float16"`` as in :func:`export_artifact`. Every graph must use only
-    :data:`TENSORRT_OPS`.
+    one; ``weights="float16"`` as in :func:`export_artifact` (BatchNorm folded into the convs first,
+    :func:`fold_batchnorm`). Every graph must use only :data:`TENSORRT_OPS`.
     """
     if opset < 17:
         raise ValueError(f"opset must be >= 17, got {opset}")
@@ -307,7 +325,7 @@ def export_artifact_v2(
         raise ValueError(f"weights must be 'float32' or 'float16', got {weights!r}")
     f = card_fields
     h, w, f_c = int(f["height"]), int(f["width"]), float(f["canonical_focal_px"])
-    frame = frame.eval()
+    frame = fold_batchnorm(frame)
     heads = heads.eval() if heads is not None else None
     if weights == "float16":
         frame = _round_weights_to_fp16(frame)

@@ -14,9 +14,13 @@ transform, :mod:`distill.nets.heads.focal`), so random crops and zooms, which ch
 length, teach metric depth that follows the camera. A frame whose crop holds no valid depth is a
 counted skip (``skipped_empty`` in the logs), never a crash.
 
-Data: a decoded-frame cache (:mod:`distill.data.frames`) built once from any data spec; the CPU
-speed-ups (channels-last, explicit torch threads, a loader worker that prefetches) are config
-knobs here, measured by ``bench/bench_train_throughput.py``.
+Data: a decoded-frame cache (:mod:`distill.data.frames`) built once from any data spec. The net is
+fully convolutional with sin-cos token positions computed for the grid at hand, so it trains on
+crops smaller than the exported size (``data.train_size``, e.g. 128 x 128 crops of 224 x 224
+frames near their native pixel scale: the same pixel statistics as at inference, less context per
+sample, a third of the compute) and exports at ``model.image_size``. The CPU speed-ups (small
+crops, channels-last, explicit torch threads, a loader worker that prefetches) are config knobs,
+measured by ``bench/bench_train_throughput.py``.
 """
 
 from __future__ import annotations
@@ -75,24 +79,35 @@ class FrameModelConfig:
 
 @dataclass
 class FrameDataConfig:
-    root: str = "data/libero_sim"  # a data spec (distill.data.sources)
+    root: str | list[str] = "data/libero_sim"  # a data spec (distill.data.sources), or a list: their frames pooled
     split: str = "train"
-    cache: str | None = None  # the decoded-frame cache; default <root>-frames-<split>; built on first use
-    crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / frame side (a zoom: focal x 1/scale)
+    cache: str | list[str] | None = None  # decoded-frame cache(s), one per root; default <root>-frames-<split>
+    train_size: tuple[int, int] | None = None  # (h, w) of the training crops; None: model.image_size
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
     photometric: bool = True
+    repeats: int = 16  # each frame listed this many times, each with its own crop/flip/photometric draw
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
-    max_frames: int | None = None  # cap the cache (smoke runs)
+    max_frames: int | None = None  # cap each cache (smoke runs)
 
-    def cache_dir(self) -> str:
-        """``cache``, else ``<dataset dir>-frames-<split>`` (``data/<spec>-frames-<split>`` for synthetic specs)."""
-        if self.cache:
-            return self.cache
+    def sources(self) -> list[tuple[str, str]]:
+        """``(data spec, cache dir)`` per root; a root's default cache is ``<dataset dir>-frames-<split>``
+        (``data/<spec>-frames-<split>`` for synthetic specs). Caches are built on first use."""
         from distill.data.sources import parse_data_spec
 
-        path = parse_data_spec(self.root).path
-        base = str(path).rstrip("/") if path is not None else os.path.join("data", re.sub(r"[^A-Za-z0-9]+", "_", self.root))
-        return f"{base}-frames-{self.split}"
+        roots = [self.root] if isinstance(self.root, str) else list(self.root)
+        caches = [self.cache] if isinstance(self.cache, str) else list(self.cache or [None] * len(roots))
+        if not roots or len(caches) != len(roots):
+            raise configlib.ConfigError(f"{len(roots)} roots but {len(caches)} caches: give one cache per root, or none",
+                                        key="data.cache")
+        out = []
+        for root, cache in zip(roots, caches):
+            if cache is None:
+                path = parse_data_spec(root).path
+                base = str(path).rstrip("/") if path is not None else os.path.join("data", re.sub(r"[^A-Za-z0-9]+", "_", root))
+                cache = f"{base}-frames-{self.split}"
+            out.append((root, cache))
+        return out
 
 
 @dataclass
@@ -234,16 +249,49 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
     from distill.data.frames import FrameAugment, FrameDataset, build_frame_cache
 
     d = cfg.data
-    cache = d.cache_dir()
-    if not os.path.exists(cache):
-        build_frame_cache(d.root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
     augment = FrameAugment(scale=tuple(d.crop_scale), flip=d.flip,
                            photometric=PhotometricAugment() if d.photometric else None)
-    data: torch.utils.data.Dataset = FrameDataset(cache, out_hw=tuple(cfg.model.image_size), augment=augment, seed=seed)
+    out_hw = tuple(d.train_size or cfg.model.image_size)
+    if out_hw[0] % 16 or out_hw[1] % 16:
+        raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")
+    parts = []
+    for root, cache in d.sources():
+        if not os.path.exists(cache):
+            build_frame_cache(root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
+        parts.append(FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed, repeats=d.repeats))
+    data: torch.utils.data.Dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     if cfg.teacher_cache:
-        gh, gw = (s // 16 for s in cfg.model.image_size)
+        gh, gw = (s // 16 for s in out_hw)
         data = WithFrameTeacher(data, cfg.teacher_cache, (gh, gw))
     return data
+
+
+def save_frame_picture(model: nn.Module, batch: dict, step: int, out_dir: str) -> None:
+    """Write ``images/step_XXXXXXX.png``: RGB | truth | prediction (metric, same colour scale) |
+    |error| / truth (0..50 %) for up to 4 frames of the batch, with AbsRel in the log."""
+    import cv2
+    import numpy as np
+
+    from distill.metrics import depth_metrics
+
+    os.makedirs(out_dir, exist_ok=True)
+    n = min(4, batch["image"].shape[0])
+    pred = torch.exp(model(batch["image"][:n], batch["focal_px"][:n])["log_depth"]).float().cpu().numpy()
+    gt, valid = batch["depth"][:n].cpu().numpy(), batch["valid"][:n].cpu().numpy()
+    rgb = (batch["image"][:n].permute(0, 2, 3, 1).float().cpu().numpy() * 255).astype(np.uint8)
+    rows = []
+    for i in range(n):
+        hi = float(np.percentile(gt[i][valid[i]], 99)) if valid[i].any() else 1.0
+
+        def colour(x: np.ndarray, top: float) -> np.ndarray:
+            return cv2.applyColorMap(np.clip(x / max(top, 1e-6) * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+
+        err = np.where(valid[i], np.abs(pred[i] - gt[i]) / np.maximum(gt[i], 1e-6), 0.0)
+        rows.append(np.concatenate([rgb[i], colour(gt[i], hi), colour(pred[i], hi), colour(err, 0.5)], axis=1))
+        if valid[i].any():
+            m = depth_metrics(pred[i], gt[i], valid[i], median_scale=False)
+            print(f"[pictures] step {step} frame {i}: metric abs_rel {m['abs_rel']:.3f}, delta1 {m['delta1']:.3f}", flush=True)
+    cv2.imwrite(os.path.join(out_dir, f"step_{step:07d}.png"), np.concatenate(rows, axis=0)[..., ::-1])
 
 
 def export_frame_from_run(run_dir: str) -> tuple[FrameStudent, dict[str, Any]]:
@@ -293,7 +341,7 @@ def train(cfg: FrameDistillConfig, run_dir: str, config_path: str | None = None,
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainer = Trainer(tcfg, model, FrameObjective(cfg.losses, cfg.channels_last), build_frame_dataset(cfg, tcfg.seed),
-                      collate_fn=collate)
+                      collate_fn=collate, visualize=save_frame_picture)
     last = trainer.fit()
     if trainer.dist.is_main:
         print(f"[train] {cfg.name}: finished at step {trainer.step}; last losses "

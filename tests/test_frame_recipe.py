@@ -89,3 +89,36 @@ def test_teacher_terms_join_when_a_feature_cache_is_named(tmp_path):
     assert {"feature", "global", "silog", "metric"} <= set(logs) and torch.isfinite(loss)
     loss.backward()
     assert model.teacher_proj.weight.grad is not None
+
+
+def test_several_roots_pool_their_frames_with_one_cache_each(tmp_path):
+    cfg = fr.FrameDistillConfig.from_yaml(TINY, ["data.root=[synthetic:2:32x48, synthetic:3:32x48]",
+                                                 f"data.cache=[{tmp_path / 'a'}, {tmp_path / 'b'}]", "data.repeats=2"])
+    data = fr.build_frame_dataset(cfg)
+    assert len(open_frame_cache(tmp_path / "a")) == 8 and len(open_frame_cache(tmp_path / "b")) == 12
+    assert len(data) == 2 * (8 + 12) and data[len(data) - 1]["image"].shape == (3, 32, 48)
+    with pytest.raises(ConfigError, match="2 roots but 1 caches"):
+        fr.FrameDistillConfig.from_yaml(TINY, ["data.root=[synthetic:2:32x48, synthetic:3:32x48]",
+                                               f"data.cache={tmp_path / 'c'}"]).data.sources()
+    default = fr.FrameDistillConfig.from_yaml(TINY, ["data.root=[data/libero_sim, synthetic:2:32x48]"]).data.sources()
+    assert default == [("data/libero_sim", "data/libero_sim-frames-train"),
+                       ("synthetic:2:32x48", "data/synthetic_2_32x48-frames-train")]
+
+
+def test_cpu_bf16_autocast_trains_with_float32_losses(tmp_path):
+    cfg = _cfg(tmp_path, "trainer.max_steps=3", "trainer.bf16_cpu=true", "trainer.checkpoint_every=3")
+    last = fr.train(cfg, str(tmp_path / "run"), TINY)
+    assert np.isfinite(last["loss"]) and last["skipped_empty"] == 0.0
+
+
+def test_training_pictures_show_rgb_truth_prediction_and_error(tmp_path, capsys):
+    import cv2
+
+    cfg = _cfg(tmp_path)
+    batch = fr.collate([fr.build_frame_dataset(cfg)[i] for i in range(2)])
+    model = fr.FrameModel(cfg.model, cfg.losses).eval()
+    with torch.no_grad():
+        fr.save_frame_picture(model, batch, 7, str(tmp_path / "images"))
+    png = cv2.imread(str(tmp_path / "images" / "step_0000007.png"))
+    assert png.shape == (2 * 32, 4 * 48, 3)
+    assert "step 7 frame 1: metric abs_rel" in capsys.readouterr().out

@@ -86,6 +86,11 @@ def test_augmented_items_are_reproducible_and_their_focal_follows_the_crop(cache
         assert float(item["K"][1, 1]) == float(item["focal_px"]) and flip in (0.0, 1.0)
     ds.set_epoch(1)
     assert not torch.equal(ds[4]["image"], a["image"])
+    twice = FrameDataset(cache, out_hw=(32, 48), augment=FrameAugment(scale=(0.5, 0.9)), seed=3, repeats=2)
+    assert len(twice) == 2 * len(ds) and twice[4 + len(ds)]["frame_id"] == a["frame_id"]
+    assert torch.equal(twice[4]["image"], a["image"]) and not torch.equal(twice[4 + len(ds)]["crop"], a["crop"])
+    with pytest.raises(IndexError):
+        twice[2 * len(ds)]
 
 
 def test_dataset_pickles_without_its_memory_maps(cache):

@@ -74,3 +74,37 @@ def test_config_round_trips_and_names_an_unknown_preset():
     assert FrameStudentConfig.from_dict(cfg.to_dict()) == cfg and cfg.depth == 2
     with pytest.raises(ValueError, match="unknown frame student preset 'huge'"):
         FrameStudentConfig.preset("huge")
+
+
+def test_random_v2_cli_exports_the_shipped_architecture_at_full_size(tmp_path):
+    from distill.export import main
+    from vega_ros.artifact import load_artifact
+
+    assert main(["--random-v2", "--out", str(tmp_path / "floor")]) == 0
+    a = load_artifact(tmp_path / "floor")
+    cfg = FrameStudentConfig.preset("cpu")
+    assert a.card.format_version == 2 and a.card.random_init and not a.card.has_heads
+    assert (a.card.input.height, a.card.input.width) == cfg.image_size == (224, 224)
+    assert (a.card.tokens_n, a.card.tokens_c) == (196, cfg.embed_dim)
+    assert a.card.canonical_focal_px == cfg.canonical_focal_px
+    assert a.card.export["command"] == f"python -m distill.export --random-v2 --out {tmp_path / 'floor'}"
+
+
+def test_batchnorm_folds_before_float16_rounding_so_the_fp16_export_keeps_parity(tmp_path):
+    from distill.export import fold_batchnorm
+
+    m = build_frame_student("tiny", seed=3).train()
+    h, w = m.cfg.image_size
+    with torch.no_grad():  # running statistics far from the defaults, as after training
+        for _ in range(3):
+            m(3 * torch.rand(4, 3, h, w), torch.full((4,), 28.0))
+    m.eval()
+    folded = fold_batchnorm(m)
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in folded.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # the original is untouched
+    x, f = torch.rand(2, 3, h, w), torch.tensor([20.0, 40.0])
+    with torch.no_grad():
+        for a, b in zip(folded(x, f), m(x, f)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    half = export_artifact_v2(m, str(tmp_path / "fp16"), name="fp16", card_fields=frame_card_fields(m), weights="float16")
+    assert max(half.card.export["parity_max_abs_error"].values()) < 1e-3

@@ -239,20 +239,24 @@ class FrameDataset(Dataset):
 
     ``out_hw`` is the size the net sees (default: the cache's); with ``augment`` each item's crop,
     flip and photometric draw is a function of (seed, epoch, index); without it the whole frame is
-    resized to ``out_hw``.
+    resized to ``out_hw``. ``repeats`` > 1 lists every frame that many times (item ``i`` is frame
+    ``i % N``), each with its own draw: a step-indexed sampler that never calls :meth:`set_epoch`
+    then still sees ``repeats`` different crops of each frame per pass.
     """
 
     def __init__(self, cache_dir: str | os.PathLike, out_hw: tuple[int, int] | None = None,
-                 augment: FrameAugment | None = None, seed: int = 0):
+                 augment: FrameAugment | None = None, seed: int = 0, repeats: int = 1):
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
         self.cache_dir = Path(cache_dir)
         cache = open_frame_cache(self.cache_dir)  # validate now, reopen lazily in each worker
         self._n, self.hw = len(cache), (cache.rgb.shape[1], cache.rgb.shape[2])
         self.out_hw = tuple(out_hw) if out_hw is not None else self.hw
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.seed, self.epoch, self.repeats = augment, seed, 0, int(repeats)
         self._cache: FrameCache | None = cache
 
     def __len__(self) -> int:
-        return self._n
+        return self._n * self.repeats
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -274,10 +278,11 @@ class FrameDataset(Dataset):
         return int(rng.integers(0, W - cw + 1)), int(rng.integers(0, H - ch + 1)), cw, ch
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        if not 0 <= idx < self._n:
+        if not 0 <= idx < len(self):
             raise IndexError(idx)
         c = self.cache
         rng = np.random.default_rng([self.seed, self.epoch, idx])
+        idx %= self._n
         flip = bool(self.augment is not None and self.augment.flip and rng.random() < 0.5)
         box = self._box(rng)
         rgb, depth, K = crop_resize(c.rgb[idx], c.depth[idx], c.K[idx], box, self.out_hw, flip)

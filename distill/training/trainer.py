@@ -1,7 +1,7 @@
 """The training loop shared by the distillation and policy trainers.
 
 One loop, driven by a config dataclass: AdamW with linear warm-up and cosine decay, gradient
-clipping, bf16 autocast on CUDA, DDP when launched by torchrun (gloo on CPU), a tqdm bar with
+clipping, bf16 autocast on CUDA (on CPU if asked), DDP when launched by torchrun (gloo on CPU), a tqdm bar with
 images/s, scalars to TensorBoard and to ``RUN/metrics.jsonl``, periodic pictures through a
 hook, and atomic checkpoints every N steps. A run restarted with the same config resumes from
 its newest checkpoint and logs the same losses an uninterrupted run would (the batch order is a
@@ -61,7 +61,8 @@ class TrainerConfig:
     init_from: str | None = None  # a checkpoint dir or run dir: its model weights start a fresh run
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    bf16: bool = True  # autocast to bf16 on CUDA; ignored on CPU
+    bf16: bool = True  # autocast to bf16 on CUDA; on CPU only with bf16_cpu
+    bf16_cpu: bool = False  # autocast to bf16 on CPU too (measure first: bench/bench_train_throughput.py --bf16)
     tensorboard: bool = True
     progress: bool = True
 
@@ -102,7 +103,7 @@ class Trainer:
 
     @property
     def _autocast(self):
-        enabled = self.cfg.bf16 and self.dist.device.type == "cuda"
+        enabled = self.cfg.bf16 and (self.dist.device.type == "cuda" or self.cfg.bf16_cpu)
         return torch.autocast(device_type=self.dist.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _to_device(self, batch: Any) -> Any:

@@ -100,6 +100,7 @@ class FrameStudent(nn.Module):
             t = blk(t)
         tokens = self.norm(t)
         raw = self.decoder(tokens.transpose(1, 2).reshape(b, c, gh, gw), [f8, f4, f2, f1])
+        raw = raw.float()  # the focal offset and the activations in float32, also under autocast
         log_c = raw[:, 0].clamp(-_CLAMP, _CLAMP)
         return {
             "log_depth_canonical": log_c,
