@@ -43,6 +43,13 @@ def _check_outputs(out, proc, random_init: bool):
     for pic in summary["pictures"]:
         assert (out / pic).stat().st_size > 1000
     assert "cloud.png" in summary["pictures"] and any(p.startswith("depth_") for p in summary["pictures"])
+    # the trajectory: a plot of published against true poses, ATE without alignment and AUC@30 in the summary
+    assert "trajectory.png" in summary["pictures"] and (out / "trajectory.png").stat().st_size > 1000
+    pose = summary["pose"]
+    assert pose["ate_pct_of_path"] >= 0 and pose["ate_rmse_m"] >= 0 and 0.0 <= pose["auc30"] <= 1.0
+    assert pose["ate_pct_of_path"] == pytest.approx(100 * pose["ate_rmse_m"] / pose["gt_path_length_m"])
+    md = (out / "summary.md").read_text()
+    assert "% of the true path" in md and "AUC@30" in md and "trajectory.png" in md
     return summary
 
 

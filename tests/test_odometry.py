@@ -264,3 +264,22 @@ def test_settings_are_validated_by_name():
         OdometrySettings().max_features = 3
     with pytest.raises(TypeError, match="OdometrySettings"):
         VisualOdometry({"max_features": 10})
+
+
+# ----------------------------------------------------------------------------- the trajectory plot
+
+
+def test_trajectory_plot_anchors_the_estimate_at_the_first_true_pose_and_draws_both():
+    from vega_ros.trajectory_plot import EST_BGR, TRUE_BGR, anchor_to_first, plot_trajectories
+
+    true = arc_path(20)
+    est = geometry.se3_inverse(true[0])[None] @ true  # the same path in the odometry's own world
+    assert np.allclose(anchor_to_first(est, true), true)
+    est_off = est.copy()
+    est_off[:, 0, 3] *= 1.5
+    img = plot_trajectories(est_off, true, "caption", size=300)
+    assert img.shape == (340, 600, 3) and img.dtype == np.uint8
+    for colour in (TRUE_BGR, EST_BGR):
+        assert np.sum(np.all(img == colour, axis=-1)) > 50
+    with pytest.raises(ValueError, match="plot_trajectories"):
+        plot_trajectories(est[:1], true[:1])

@@ -11,6 +11,8 @@ both to ``demo_out/bag/recording.mcap`` (+ rosbag2 ``metadata.yaml``), stops aft
                              summary says so)
   depth_*.png                image | predicted depth | ground-truth depth for a few frames
   cloud.png                  the predicted and the ground-truth point clouds of one frame
+  trajectory.png             the published pose against the true one (top view + side view); the
+                             summary adds ATE without alignment (% of path) and relative-pose AUC@30
   logs/*.log                 each node's output
 
 Topics: camera ``/camera/{image_raw, camera_info, ground_truth/depth, ground_truth/pose}``;
@@ -31,6 +33,8 @@ import cv2
 import numpy as np
 
 from vega_ros import conversions, geometry
+from vega_ros.odometry import metrics as odometry_metrics
+from vega_ros.trajectory_plot import plot_trajectories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERA_NS = "/camera"
@@ -329,12 +333,16 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
         pose["ate_rmse_m_sim3"] = float(np.sqrt(np.mean(np.sum((aligned - G[:, :3, 3]) ** 2, 1))))
         pose["gt_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(G[:, :3, 3], axis=0), axis=1)))
         pose["pred_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1)))
-        idx = np.linspace(0, len(pose_stamps) - 1, min(len(pose_stamps), 24)).astype(int)
+        idx = odometry_metrics.pair_indices(len(pose_stamps))
         r_err, t_err = geometry.pairwise_relative_pose_errors(P[idx], G[idx])
         pose["rel_rotation_err_deg_median"] = float(np.median(r_err))
         pose["rel_translation_dir_err_deg_median"] = float(np.median(t_err))
         pose["auc30"] = geometry.pose_auc(r_err, t_err, 30)
         pose["pairs"] = int(r_err.size)
+        pose["ate_rmse_m"] = odometry_metrics.ate_rmse_m(P, G)
+        pose["ate_pct_of_path"] = odometry_metrics.ate_percent(P, G) if pose["gt_path_length_m"] > 0 else None
+        caption = f"ATE {n_fmt(pose['ate_pct_of_path'])} % of path (no alignment), AUC@30 {pose['auc30']:.3f}"
+        cv2.imwrite(os.path.join(out_dir, "trajectory.png"), plot_trajectories(P, G, caption))
 
     diag = {}
     for _, m in reversed(msgs["/diagnostics"]):
@@ -406,8 +414,15 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
             clouds.append((pts[ok], cols[ok]))
         cv2.imwrite(os.path.join(out_dir, "cloud.png"), _render_cloud(clouds))
         written.append("cloud.png")
+    if os.path.exists(os.path.join(out_dir, "trajectory.png")) and len(pose_stamps) >= 3:
+        written.append("trajectory.png")
     summary["pictures"] = written
     return summary
+
+
+def n_fmt(v, fmt: str = "{:.3g}") -> str:
+    """A number for the summary, or n/a."""
+    return "n/a" if v is None else fmt.format(v)
 
 
 def write_summary(summary: dict, out_dir: str) -> None:
@@ -415,8 +430,7 @@ def write_summary(summary: dict, out_dir: str) -> None:
         json.dump(summary, fh, indent=2)
     m, fr, lat, d, p, r = (summary["model"], summary["frames"], summary["latency_ms"], summary["depth"], summary["pose"], summary["rates_hz"])
 
-    def n(v, fmt="{:.3g}"):
-        return "n/a" if v is None else fmt.format(v)
+    n = n_fmt
 
     counts = " / ".join(n(fr[k], "{:.0f}") for k in ("received_by_node", "processed_by_node", "dropped_busy", "rejected_total"))
     rel_pose = (f"{n(p.get('rel_rotation_err_deg_median'))} / {n(p.get('rel_translation_dir_err_deg_median'))} deg, "
@@ -442,12 +456,15 @@ Source: {summary.get('run', {}).get('source')} camera, streamed {summary.get('ru
 | node overhead p50 (convert + publish) | {n(lat['node_overhead_p50'])} ms |
 | depth AbsRel (metric, as published) | {n(d['abs_rel'])} over {d['frames']} frames |
 | depth AbsRel after per-frame median scaling | {n(d['abs_rel_median_scaled'])} (delta<1.25: {n(d['delta1_median_scaled'])}) |
-| pose ATE RMSE after Sim(3) alignment | {n(p.get('ate_rmse_m_sim3'))} m (ground-truth path {n(p.get('gt_path_length_m'))} m) |
+| pose ATE RMSE, no alignment | {n(p.get('ate_rmse_m'))} m = {n(p.get('ate_pct_of_path'))} % of the true path ({n(p.get('gt_path_length_m'))} m) |
+| pose ATE RMSE after Sim(3) alignment | {n(p.get('ate_rmse_m_sim3'))} m |
+| relative pose AUC@30 ({p.get('pairs', 0)} ordered pairs of evenly spaced frames) | {n(p.get('auc30'))} |
 | relative pose: median rotation / translation-direction error | {rel_pose} |
 
 Recording: `{summary['bag']['path']}` ({summary['bag']['bytes'] / 1e6:.1f} MB; every channel decodes with mcap-ros2-support).
 Pictures: {', '.join(summary.get('pictures', []))} (image | predicted depth | ground-truth depth, one colour scale per row;
-cloud.png: predicted | ground-truth point cloud of the last scored frame from an oblique view).
+cloud.png: predicted | ground-truth point cloud of the last scored frame from an oblique view;
+trajectory.png: published (red) against true (green) camera positions, top and side view).
 """
     with open(os.path.join(out_dir, "summary.md"), "w") as fh:
         fh.write(text)
