@@ -29,6 +29,11 @@ from keyframe to keyframe as drift does. A prior fallback adds ``prior_sigma_*``
 ``lost_sigma_*``. The depth's own error is not modelled beyond what it does to the residuals.
 
 A stamp earlier than the previous one (a replayed bag, a reset simulation) resets the odometry.
+
+The prior from a pose head that gives ``T_odom_cam`` per frame in its own odometry frame: remember
+the head's pose ``H_kf`` of the last frame whose result had ``keyframe=True``; then
+``prior_T_ck = inv(H_current) @ H_kf`` (``geometry.relative_pose(H_current, H_kf)``), as
+bench/bench_odometry.py does.
 """
 
 from __future__ import annotations
