@@ -12,7 +12,7 @@ class OdometrySettings:
 
     max_features: int = 400
     """Features kept per keyframe (new corners top up the surviving tracks to this number)."""
-    fast_threshold: int = 12
+    fast_threshold: int = 6
     """FAST corner threshold (grey levels); halved once if a keyframe finds too few corners."""
     grid_cols: int = 8
     """Corners are bucketed in a ``grid_cols x grid_rows`` grid so that they cover the image."""
