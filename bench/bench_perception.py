@@ -1,26 +1,35 @@
 """Benchmark: the perception node on a simulated 224x224 stream with ONNX Runtime (CPU), over real DDS.
 
-The node runs as its own process (``python -m vega_ros.perception_node``); this process publishes
-pre-rendered frames (synthetic scene by default, ``--source libero`` for LIBERO frames) with fresh
-stamps and listens to ``points`` and ``/diagnostics``. Two phases:
+Paths side by side in one run: the format version 1 artifact (encoder + clip heads per frame, the
+shipped student) and the format version 2 per-frame path (``frame.onnx``; by default the random-init
+full-size floor model, ``python -m distill.export --random-v2``) as fp32, fp16-stored weights and
+int8 (ONNX Runtime dynamic quantization, :mod:`model_variants`), with each variant's depth change
+against fp32 (AbsRel between their depth maps on the same frames).
 
-  throughput  frames offered at ``--fast-hz`` (faster than the node can go): end-to-end FPS
-  latency     frames offered at ``--slow-hz`` (the node keeps up): latency image stamp -> cloud
+For each path the node runs as its own process (``python -m vega_ros.perception_node``); this
+process publishes pre-rendered frames with fresh stamps and subscribes to ``depth/image``,
+``points`` and ``pose`` (image in -> depth, cloud, pose out) and ``/diagnostics``. Two phases:
 
-Printed: end-to-end FPS, latency p50/p95 (node-side stamp -> cloud publish, and stamp -> cloud
-received here), model time inside the node and the same engine's time without ROS measured in
-this run, and the ROS overhead (node processing time minus model time) as a fraction of model
-time. Medians and ratios only; nothing here fails on time.
+  throughput  frames offered at ``--fast-hz`` (faster than the node can go): end-to-end FPS, drops
+  latency     frames offered at ``--slow-hz`` (the node keeps up): latency image stamp -> cloud,
+              model ms and node overhead ms (processing minus model: resize, cloud, messages)
 
-    .venv/bin/python bench/bench_perception.py [--duration 10] [--threads 1] [--source synthetic|libero]
+Prints a markdown table and writes ``docs/bench/perception.json`` (``fps_end_to_end``,
+``model_ms``, ``node_overhead_ms``, ``latency_p95_ms`` of the v2 fp32 path, every path under
+``paths``). Medians and percentiles only; nothing here fails on time.
+
+    .venv/bin/python bench/bench_perception.py [--duration 8] [--threads 2] [--model DIR] [--variants fp32,fp16w,int8]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -28,23 +37,26 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(101 + os.getpid() % 100))
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from model_variants import write_variant  # noqa: E402  (bench/, on the path above)
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from vega_ros import conversions
-from vega_ros.artifact import default_model_dir, load_artifact
+from vega_ros.artifact import default_model_dir
 from vega_ros.diagnostics import diagnostic_values
 from vega_ros.engine import create_engine
-from vega_ros.engine.stream import StreamingPerception
+from vega_ros.engine.stream import preprocess
 from vega_ros.perception_node import diagnostic_status_name
-from vega_ros.sim_camera_node import CameraPath, LiberoScene, SyntheticScene
+from vega_ros.sim_camera_node import CameraPath, LiberoScene, SyntheticScene  # noqa: E402
 
 SIZE = 224
 
@@ -56,16 +68,6 @@ def render_frames(source: str, n: int):
     if hasattr(scene, "close"):
         scene.close()
     return frames
-
-
-def model_only_ms(frames, threads: int, repeats: int) -> float:
-    engine, _ = create_engine(load_artifact(default_model_dir()), "onnxruntime-cpu", intra_op_threads=threads)
-    stream = StreamingPerception(engine)
-    times = []
-    for i in range(repeats):
-        f = frames[i % len(frames)]
-        times.append(stream.process(f.rgb, f.K).model_ms)
-    return float(np.median(times[3:]))
 
 
 def run_phase(node, executor, pubs, frames, rate_hz: float, duration: float, clouds: list, diags: list, name: str):
@@ -98,22 +100,14 @@ def run_phase(node, executor, pubs, frames, rate_hz: float, duration: float, clo
             "lat_recv_p95": float(np.percentile(lat, 95)), "diag": diag}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads in the node")
-    ap.add_argument("--fast-hz", type=float, default=60.0)
-    ap.add_argument("--slow-hz", type=float, default=10.0)
-    ap.add_argument("--source", default="synthetic", choices=("synthetic", "libero"))
-    args = ap.parse_args()
-
-    frames = render_frames(args.source, 40)
+def node_phases(model_dir: str, threads: int, frames, args) -> dict:
+    """Start the node on ``model_dir``, run the throughput and latency phases, stop it; the two phases' numbers."""
     ns, name = f"/bench_{uuid.uuid4().hex[:6]}", "perception_bench"
     node_cmd = [sys.executable, "-m", "vega_ros.perception_node", "--ros-args", "-r", f"__node:={name}", "-r", f"__ns:={ns}",
-                "-p", f"intra_op_threads:={args.threads}", "-p", "diagnostics_period_s:=0.5", "-p", "latency_window:=100000"]
+                "-p", f"model_dir:={model_dir}", "-p", f"intra_op_threads:={threads}", "-p", "backend:=onnxruntime-cpu",
+                "-p", "diagnostics_period_s:=0.5", "-p", "latency_window:=100000"]
     proc = subprocess.Popen(node_cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    rclpy.init()
-    node = rclpy.create_node("bench_camera")
+    node = rclpy.create_node(f"bench_camera_{uuid.uuid4().hex[:6]}")
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     pubs = (node.create_publisher(Image, f"{ns}/image", qos_profile_sensor_data),
@@ -121,6 +115,8 @@ def main() -> int:
     clouds: list = []
     diags: list = []
     node.create_subscription(PointCloud2, f"{ns}/points", lambda m: clouds.append((time.time(), m)), 10)
+    node.create_subscription(Image, f"{ns}/depth/image", lambda m: None, 10)
+    node.create_subscription(PoseStamped, f"{ns}/pose", lambda m: None, 10)
     node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
     try:
         deadline = time.monotonic() + 60
@@ -130,11 +126,64 @@ def main() -> int:
         fast = run_phase(node, ex, pubs, frames, args.fast_hz, args.duration, clouds, diags, name)
         slow = run_phase(node, ex, pubs, frames, args.slow_hz, args.duration, clouds, diags, name)
     finally:
+        ex.remove_node(node)
         node.destroy_node()
-        rclpy.try_shutdown()
         proc.send_signal(2)
         proc.wait(timeout=20)
-    baseline = model_only_ms(frames, args.threads, 60)
+    return {"fast": fast, "slow": slow, "exit_code": proc.returncode}
+
+
+def depth_change(model_dir: str, reference_dir: str, frames, threads: int) -> tuple[float, float]:
+    """(AbsRel of this model's depth against the reference model's on ``frames``, median model ms here without ROS)."""
+    ref, _ = create_engine(reference_dir, "onnxruntime-cpu", intra_op_threads=threads)
+    eng, _ = create_engine(model_dir, "onnxruntime-cpu", intra_op_threads=threads)
+    errs, times = [], []
+    for f in frames[:12]:
+        x = preprocess(f.rgb, SIZE, SIZE)
+        K = f.K
+        if eng.per_frame:
+            t0 = time.perf_counter()
+            d = eng.run_frame(x, [K[1, 1]]).depth[0]
+            times.append((time.perf_counter() - t0) * 1e3)
+            d_ref = ref.run_frame(x, [K[1, 1]]).depth[0]
+        else:
+            return float("nan"), float("nan")
+        valid = (d_ref > 0) & np.isfinite(d) & np.isfinite(d_ref)
+        errs.append(float(np.mean(np.abs(d[valid] - d_ref[valid]) / d_ref[valid])))
+    return float(np.mean(errs)), float(np.median(times[2:]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=8.0, help="seconds per phase")
+    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads in the node")
+    ap.add_argument("--fast-hz", type=float, default=60.0)
+    ap.add_argument("--slow-hz", type=float, default=10.0)
+    ap.add_argument("--source", default="synthetic", choices=("synthetic", "libero"))
+    ap.add_argument("--model", default=None, help="format version 2 artifact (default: export the random-init floor model)")
+    ap.add_argument("--v1-model", default=default_model_dir(), help="the format version 1 artifact beside it")
+    ap.add_argument("--variants", default="fp32,fp16w,int8", help="comma-separated weight variants of the v2 model")
+    ap.add_argument("--json", default=os.path.join(ROOT, "docs", "bench", "perception.json"))
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bench_perception_")
+    v2 = args.model
+    if v2 is None:
+        v2 = os.path.join(work, "floor")
+        subprocess.run([sys.executable, "-m", "distill.export", "--random-v2", "--out", v2], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = {f"v2-{k}": write_variant(v2, os.path.join(work, k), k) for k in args.variants.split(",")}
+    runs = {"v1": args.v1_model, **runs}
+    frames = render_frames(args.source, 40)
+    rclpy.init()
+    rows = {}
+    try:
+        for label, model_dir in runs.items():
+            r = node_phases(model_dir, args.threads, frames, args)
+            absrel, ms_here = depth_change(model_dir, runs.get("v2-fp32", v2), frames, args.threads) if label != "v1" else (float("nan"), float("nan"))
+            rows[label] = (r, absrel, ms_here)
+    finally:
+        rclpy.try_shutdown()
 
     def g(d, k):
         try:
@@ -142,24 +191,33 @@ def main() -> int:
         except (KeyError, ValueError):
             return float("nan")
 
-    model_p50 = g(slow, "model_ms.p50")
-    process_p50 = g(slow, "process_ms.p50")
-    overhead = process_p50 - model_p50
-    print(f"perception node, {SIZE}x{SIZE} {args.source} stream, ONNX Runtime CPU ({args.threads} intra-op thread(s)), "
-          f"{os.cpu_count()} CPUs (shared), {args.duration:.0f} s per phase")
-    print(f"  throughput phase ({args.fast_hz:.0f} Hz offered): end-to-end {fast['fps']:.1f} FPS "
-          f"({fast['received']} clouds from {fast['offered']} images; node dropped_busy {g(fast, 'dropped_busy'):.0f})")
-    print(f"  latency phase ({args.slow_hz:.0f} Hz offered): {slow['fps']:.1f} FPS")
-    print(f"    image stamp -> cloud publish (node)   p50 {g(slow, 'latency_ms.p50'):7.1f} ms   p95 {g(slow, 'latency_ms.p95'):7.1f} ms")
-    print(f"    image stamp -> cloud received (here)  p50 {slow['lat_recv_p50']:7.1f} ms   p95 {slow['lat_recv_p95']:7.1f} ms")
-    print(f"    model time in the node (enc + heads)  p50 {model_p50:7.1f} ms   (encoder {g(slow, 'encoder_ms.p50'):.1f}, heads {g(slow, 'heads_ms.p50'):.1f})")
-    print(f"    same engine without ROS, this run     p50 {baseline:7.1f} ms")
-    print(f"    node processing per frame             p50 {process_p50:7.1f} ms   (queue wait p50 {g(slow, 'queue_ms.p50'):.1f} ms)")
-    print(f"  ROS overhead (decode, resize, cloud, publish) = {overhead:.1f} ms = {100 * overhead / model_p50:.0f} % of model time (goal <= 20 %)")
-    m_cpu, o_cpu = g(slow, "model_cpu_ms.p50"), g(slow, "overhead_cpu_ms.p50")
-    print(f"  same, in CPU time of the node's worker thread (other processes' load excluded): model {m_cpu:.1f} ms, "
-          f"overhead {o_cpu:.1f} ms = {100 * o_cpu / m_cpu:.0f} % of model time")
-    print(f"  full path overhead (stamp -> cloud received minus model) = {100 * (slow['lat_recv_p50'] - model_p50) / model_p50:.0f} % of model time")
+    print(f"perception node, {SIZE}x{SIZE} {args.source} stream over DDS, ONNX Runtime CPU, {args.threads} intra-op threads, "
+          f"{os.cpu_count()} CPUs (shared), {args.duration:.0f} s per phase; image in -> depth/image, points, pose out")
+    print("| path | FPS end to end | model ms p50 | node overhead ms p50 (% of model) | latency p50 / p95 ms | dropped busy / offered | "
+          "AbsRel vs v2-fp32 | exit |")
+    print("|---|---|---|---|---|---|---|---|")
+    table = {}
+    for label, (r, absrel, ms_here) in rows.items():
+        fast, slow = r["fast"], r["slow"]
+        model, over = g(slow, "model_ms.p50"), g(slow, "overhead_ms.p50")
+        lat50, lat95 = g(slow, "latency_ms.p50"), g(slow, "latency_ms.p95")
+        table[label] = {"fps_end_to_end": fast["fps"], "model_ms": model, "node_overhead_ms": over, "latency_p50_ms": lat50,
+                        "latency_p95_ms": lat95, "latency_recv_p95_ms": slow["lat_recv_p95"], "dropped_busy": g(fast, "dropped_busy"),
+                        "offered": fast["offered"], "received": fast["received"], "absrel_vs_fp32": absrel, "model_ms_without_ros": ms_here,
+                        "overhead_cpu_ms": g(slow, "overhead_cpu_ms.p50"), "model_cpu_ms": g(slow, "model_cpu_ms.p50"),
+                        "exit_code": r["exit_code"]}
+        print(f"| {label} | {fast['fps']:.1f} | {model:.1f} | {over:.1f} ({100 * over / model:.0f} %) | {lat50:.0f} / {lat95:.0f} | "
+              f"{g(fast, 'dropped_busy'):.0f} / {fast['offered']} | {absrel:.5f} | {r['exit_code']} |")
+    print("goals: >= 20 FPS, overhead <= 20 % of model time, latency p95 <= 100 ms (image stamp -> cloud published, node side)")
+    primary = "v2-fp32" if "v2-fp32" in table else next(iter(table))
+    out = {**{k: table[primary][k] for k in ("fps_end_to_end", "model_ms", "node_overhead_ms", "latency_p95_ms")},
+           "primary": primary, "paths": table, "size": SIZE, "threads": args.threads, "cpus": os.cpu_count(), "source": args.source,
+           "duration_s": args.duration, "command": "python bench/bench_perception.py " + " ".join(sys.argv[1:])}
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"wrote {args.json}")
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -20,6 +20,13 @@ function returning ``(encoder, heads, card_fields)``::
 
     python -m distill.export --factory tests.fixtures.tiny_nets:build --name vega-random-tiny \
         --out models/vega-random-tiny
+
+Format version 2 (:func:`export_artifact_v2`: ``frame.onnx`` = image + focal_px -> depth, depth_conf,
+tokens, and optionally ``heads.onnx``): ``--run-v2`` exports a per-frame run (``recipe: frame``),
+``--random-v2`` the shipped per-frame architecture with random weights, for runtime speed tests::
+
+    python -m distill.export --run-v2 runs/student-v2-cpu --name vega-frame-v2 --out models/vega-frame-v2
+    python -m distill.export --random-v2 --out /tmp/floor
 """
 
 from __future__ import annotations
@@ -37,22 +44,46 @@ import numpy as np
 import torch
 
 from vega_ros import artifact as art
-from vega_ros.contract import ENCODER_INPUT, HEADS_INPUT, HEADS_OUTPUTS, TOKENS
+from vega_ros.contract import (
+    CARD_FORMAT_VERSION_V2,
+    ENCODER_INPUT,
+    FRAME_FILE,
+    FRAME_FOCAL,
+    FRAME_IMAGE,
+    FRAME_OUTPUTS,
+    HEADS_INPUT,
+    HEADS_OUTPUTS,
+    TOKENS,
+)
+
+TENSORRT_OPS = frozenset({
+    "Abs", "Add", "And", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat", "Constant",
+    "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "DepthToSpace", "Div", "Einsum", "Equal", "Erf", "Exp",
+    "Expand", "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool", "Greater", "HardSigmoid", "HardSwish",
+    "Identity", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less", "Log", "MatMul", "Max", "Mod",
+    "CumSum", "Elu", "GatherElements", "GlobalMaxPool", "PRelu", "ReduceL2", "ReduceProd", "ScatterND", "TopK", "Trilu",
+    "MaxPool", "Min", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "Range", "Reciprocal", "ReduceMax", "ReduceMean",
+    "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Sign", "Sin", "Slice", "Softmax",
+    "Softplus", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
+})
+"""ONNX ops the TensorRT ONNX parser (8.6 and later) builds; a v2 export refuses any other op."""
 
 
 class ExportParityError(RuntimeError):
     """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, path: str, input_name: str, output_names: list[str],
-            opset: int, dynamo: bool) -> None:
-    dynamic_axes = {input_name: {0: "batch"}, **{o: {0: "batch"} for o in output_names}}
-    kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": output_names, "opset_version": opset}
+def _export(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: str,
+            input_name: str | tuple[str, ...], output_names: list[str], opset: int, dynamo: bool) -> None:
+    examples = example if isinstance(example, tuple) else (example,)
+    input_names = list(input_name) if isinstance(input_name, tuple) else [input_name]
+    dynamic_axes = {**{i: {0: "batch"} for i in input_names}, **{o: {0: "batch"} for o in output_names}}
+    kwargs: dict[str, Any] = {"input_names": input_names, "output_names": output_names, "opset_version": opset}
     if dynamo:
         batch = torch.export.Dim("batch", min=1, max=64)
-        torch.onnx.export(module, (example,), path, dynamo=True, dynamic_shapes=({0: batch},), **kwargs)
+        torch.onnx.export(module, examples, path, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in examples), **kwargs)
     else:
-        torch.onnx.export(module, (example,), path, dynamo=False, dynamic_axes=dynamic_axes, do_constant_folding=True, **kwargs)
+        torch.onnx.export(module, examples, path, dynamo=False, dynamic_axes=dynamic_axes, do_constant_folding=True, **kwargs)
 
 
 def _pin_output_shapes(path: str, example_outputs, names: list[str]) -> None:
@@ -118,14 +149,15 @@ def _store_weights_fp16(path: str, min_elements: int = 1024) -> int:
     return n
 
 
-def _parity(module: torch.nn.Module, path: str, x: torch.Tensor, names: list[str]) -> dict[str, float]:
+def _parity(module: torch.nn.Module, path: str, x: torch.Tensor | tuple[torch.Tensor, ...], names: list[str]) -> dict[str, float]:
     import onnxruntime as ort
 
+    xs = x if isinstance(x, tuple) else (x,)
     with torch.no_grad():
-        ref = module(x)
+        ref = module(*xs)
     ref = ref if isinstance(ref, (tuple, list)) else (ref,)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = sess.run(names, {sess.get_inputs()[0].name: x.numpy()})
+    got = sess.run(names, {i.name: t.numpy() for i, t in zip(sess.get_inputs(), xs)})
     errors = {}
     for name, r, g in zip(names, ref, got):
         r = r.detach().numpy()
@@ -229,6 +261,127 @@ def export_artifact(
     return art.load_artifact(out_dir)
 
 
+class ExportOpsError(RuntimeError):
+    """A graph uses an op outside :data:`TENSORRT_OPS`."""
+
+
+def _check_ops(path: str) -> list[str]:
+    """The sorted op types of a graph; raises :class:`ExportOpsError` naming any that TensorRT does not build."""
+    import onnx
+
+    ops = sorted({n.op_type for n in onnx.load(path, load_external_data=False).graph.node})
+    bad = [o for o in ops if o not in TENSORRT_OPS]
+    if bad:
+        raise ExportOpsError(f"{os.path.basename(path)}: ops {bad} are not in the TensorRT-buildable set")
+    return ops
+
+
+def export_artifact_v2(
+    frame: torch.nn.Module,
+    out_dir: str,
+    *,
+    name: str,
+    card_fields: dict[str, Any],
+    heads: torch.nn.Module | None = None,
+    opset: int = 17,
+    tolerance: float = 1e-3,
+    dynamo: bool = False,
+    overwrite: bool = False,
+    command: str | None = None,
+    weights: str = "float32",
+) -> art.Artifact:
+    """Export a format version 2 artifact (``frame.onnx`` and, if ``heads`` is given, ``heads.onnx``)
+    to ``out_dir`` and return the loaded, validated artifact.
+
+    ``frame(image [B, 3, H, W] in [0, 1], focal_px [B]) -> (depth [B, H, W] metres, depth_conf
+    [B, H, W] > 0, tokens [B, N, C])``; ``heads`` takes tokens ``[B, S, N, C]`` as in version 1.
+    ``card_fields`` needs ``height, width, tokens_n, tokens_c, canonical_focal_px, depth_scale``,
+    with heads also ``frames_per_clip, features_dim``, and may carry ``normalization, training,
+    metrics``. Parity is checked on a batch of 2 with focal lengths 0.7x and 1.3x the canonical
+    one; ``weights="float16"`` as in :func:`export_artifact`. Every graph must use only
+    :data:`TENSORRT_OPS`.
+    """
+    if opset < 17:
+        raise ValueError(f"opset must be >= 17, got {opset}")
+    if weights not in ("float32", "float16"):
+        raise ValueError(f"weights must be 'float32' or 'float16', got {weights!r}")
+    f = card_fields
+    h, w, f_c = int(f["height"]), int(f["width"]), float(f["canonical_focal_px"])
+    frame = frame.eval()
+    heads = heads.eval() if heads is not None else None
+    if weights == "float16":
+        frame = _round_weights_to_fp16(frame)
+        heads = _round_weights_to_fp16(heads) if heads is not None else None
+    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite)")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        image = torch.rand(2, 3, h, w, generator=gen)
+        focal = torch.tensor([0.7 * f_c, 1.3 * f_c])
+        paths = {FRAME_FILE: os.path.join(tmp, FRAME_FILE)}
+        _export(frame, (image[:1], focal[:1]), paths[FRAME_FILE], (FRAME_IMAGE, FRAME_FOCAL), list(FRAME_OUTPUTS), opset, dynamo)
+        with torch.no_grad():
+            _pin_output_shapes(paths[FRAME_FILE], frame(image[:1], focal[:1]), list(FRAME_OUTPUTS))
+        if weights == "float16":
+            _store_weights_fp16(paths[FRAME_FILE])
+        errors = {f"frame/{k}": v for k, v in _parity(frame, paths[FRAME_FILE], (image, focal), list(FRAME_OUTPUTS)).items()}
+        if heads is not None:
+            s = int(f["frames_per_clip"])
+            paths[art.HEADS_FILE] = os.path.join(tmp, art.HEADS_FILE)
+            with torch.no_grad():
+                tokens = torch.stack([frame(torch.rand(2, 3, h, w, generator=gen), focal)[2] for _ in range(s)], 1)
+            _export(heads, tokens[:1], paths[art.HEADS_FILE], HEADS_INPUT, list(HEADS_OUTPUTS), opset, dynamo)
+            with torch.no_grad():
+                _pin_output_shapes(paths[art.HEADS_FILE], heads(tokens[:1]), list(HEADS_OUTPUTS))
+            if weights == "float16":
+                _store_weights_fp16(paths[art.HEADS_FILE])
+            errors.update({f"heads/{k}": v for k, v in _parity(heads, paths[art.HEADS_FILE], tokens, list(HEADS_OUTPUTS)).items()})
+        worst = max(errors, key=errors.get)
+        if errors[worst] > tolerance:
+            raise ExportParityError(f"ONNX vs PyTorch: max abs error {errors[worst]:.3g} on '{worst}' exceeds tolerance {tolerance:g}")
+        ops = {file: _check_ops(path) for file, path in paths.items()}
+        card = art.ModelCard(
+            name=name,
+            format_version=CARD_FORMAT_VERSION_V2,
+            input=art.InputSpec(height=h, width=w, normalization=dict(f.get("normalization", {}))),
+            tokens_n=int(f["tokens_n"]),
+            tokens_c=int(f["tokens_c"]),
+            frames_per_clip=int(f["frames_per_clip"]) if heads is not None else None,
+            features_dim=int(f["features_dim"]) if heads is not None else None,
+            depth_scale=art.DepthScale(f["depth_scale"]),
+            pose_encoding=art.POSE_ENCODING if heads is not None else None,
+            files={file: art.sha256_file(path) for file, path in paths.items()},
+            training=dict(f.get("training", {})),
+            metrics=dict(f.get("metrics", {})),
+            export={
+                "opset": opset,
+                "exporter": "torch.onnx (dynamo/onnxscript)" if dynamo else "torch.onnx (TorchScript)",
+                "torch": torch.__version__,
+                "parity_max_abs_error": errors,
+                "parity_tolerance": tolerance,
+                "parity_focal_px": focal.tolist(),
+                "weights_storage": "float32" if weights == "float32" else "float16 (weights rounded to float16, Cast to float32 in the graph)",
+                "dynamic_axes": {FRAME_IMAGE: ["batch"], FRAME_FOCAL: ["batch"], **({HEADS_INPUT: ["batch"]} if heads is not None else {})},
+                "ops": ops,
+                "command": command,
+            },
+            canonical_focal_px=f_c,
+        )
+        art.write_card(tmp, card)
+        os.chmod(tmp, 0o755)
+        art.load_artifact(tmp)  # refuse to ship what the runtime would refuse to load
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return art.load_artifact(out_dir)
+
+
 def _load_factory(spec: str):
     module, _, attr = spec.partition(":")
     if not attr:
@@ -241,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="a distill.train run directory: export its newest checkpoint")
     src.add_argument("--factory", help="module:function returning (encoder, heads, card_fields)")
-    p.add_argument("--name", required=True)
+    src.add_argument("--run-v2", help="a per-frame (recipe: frame) run directory: a format version 2 artifact")
+    src.add_argument("--random-v2", action="store_true",
+                     help="a random-init format version 2 artifact of the shipped per-frame architecture "
+                          "(FrameStudentConfig preset 'cpu', 224 x 224), for runtime speed benchmarks")
+    p.add_argument("--name", default=None, help="the card's name (default for --random-v2: vega-frame-v2-random)")
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--tolerance", type=float, default=1e-3)
@@ -249,17 +406,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage of the weights: float16 halves the files (compute stays float32)")
+    p.add_argument("--seed", type=int, default=0, help="--random-v2: the weights' seed")
     args = p.parse_args(argv)
-    if args.run:
-        from distill.recipe import export_modules_from_run  # noqa: PLC0415
+    command = "python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.name is None and not args.random_v2:
+        p.error("--name is required")
+    if args.run_v2 or args.random_v2:
+        if args.run_v2:
+            from distill.frame_recipe import export_frame_from_run  # noqa: PLC0415
 
-        encoder, heads, fields = export_modules_from_run(args.run)
+            frame, fields = export_frame_from_run(args.run_v2)
+        else:
+            from distill.nets.models import build_frame_student, frame_card_fields  # noqa: PLC0415
+
+            frame = build_frame_student("cpu", seed=args.seed)
+            fields = frame_card_fields(frame)
+            fields["training"] = {**fields["training"], "random_init": True, "seed": args.seed}
+            fields["metrics"] = {"note": "not measured: random-init weights (for speed benchmarks only)"}
+        fields.setdefault("metrics", {})
+        a = export_artifact_v2(frame, args.out, name=args.name or "vega-frame-v2-random", card_fields=fields,
+                               opset=args.opset, tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite,
+                               command=command, weights=args.weights)
     else:
-        encoder, heads, fields = _load_factory(args.factory)()
-    fields.setdefault("metrics", {})
-    a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
-                        tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite, weights=args.weights,
-                        command="python -m distill.export " + " ".join(argv if argv is not None else sys.argv[1:]))
+        if args.run:
+            from distill.recipe import export_modules_from_run  # noqa: PLC0415
+
+            encoder, heads, fields = export_modules_from_run(args.run)
+        else:
+            encoder, heads, fields = _load_factory(args.factory)()
+        fields.setdefault("metrics", {})
+        a = export_artifact(encoder, heads, args.out, name=args.name, card_fields=fields, opset=args.opset,
+                            tolerance=args.tolerance, dynamo=args.dynamo, overwrite=args.overwrite, weights=args.weights,
+                            command=command)
     sizes = {k: os.path.getsize(os.path.join(a.path, k)) for k in a.card.files}
     print(f"exported {a.card.name} -> {a.path}: {sizes}; parity {a.card.export['parity_max_abs_error']}")
     return 0

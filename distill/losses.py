@@ -206,3 +206,128 @@ def cross_view_consistency_loss(
 def global_alignment_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """``mean(1 − cos(student, teacher))`` over descriptors ``[..., C]`` (pooled per frame or clip)."""
     return (1.0 - F.cosine_similarity(student, teacher, dim=-1, eps=1e-8)).mean()
+
+
+# ----------------------------------------------------------------------------- per-frame depth (student v2)
+#
+# All in log depth: ``log_pred [B, H, W]`` (log metres, the student's output before exp), ``depth
+# [B, H, W]`` metres (0, negative, NaN or inf = invalid) and an optional ``valid [B, H, W]`` mask.
+# A pixel counts where the mask holds and the depth is finite and > 0; a sample counts where it
+# has at least one such pixel; a batch with none raises :class:`EmptyDepthError`.
+
+
+class EmptyDepthError(ValueError):
+    """No valid ground-truth depth pixel in the whole batch (every sample empty, NaN or masked)."""
+
+
+def depth_mask(depth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B, H, W]`` bool: ``valid`` (if given) and finite, positive ``depth``."""
+    m = torch.isfinite(depth) & (depth > 0)
+    if valid is not None:
+        if valid.shape != depth.shape:
+            raise ValueError(f"valid {tuple(valid.shape)} does not match depth {tuple(depth.shape)}")
+        m = m & valid.bool()
+    return m
+
+
+def _log_residual(log_pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(r = log_pred - log depth, 0 where invalid; mask)``, both ``[B, H, W]``; raises on an empty batch."""
+    if log_pred.shape != depth.shape or log_pred.dim() != 3:
+        raise ValueError(f"log_pred {tuple(log_pred.shape)} and depth {tuple(depth.shape)} must both be [B, H, W]")
+    m = depth_mask(depth, valid)
+    if not bool(m.any()):
+        raise EmptyDepthError(f"no valid depth pixel in a batch of {depth.shape[0]} (all empty, NaN or masked)")
+    safe = torch.where(m, depth, torch.ones_like(depth))
+    r = torch.where(m, log_pred - torch.log(safe).to(log_pred.dtype), torch.zeros_like(log_pred))
+    return r, m
+
+
+def silog_loss(log_pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor | None = None,
+               lam: float = 1.0, eps: float = 1e-6) -> torch.Tensor:
+    """Scale-invariant log depth (Eigen et al. 2014): per sample ``sqrt(mean r² − λ (mean r)²)``
+    with ``r = log d̂ − log d`` over its valid pixels, averaged over the samples that have any.
+
+    With ``λ = 1`` (default) it is the standard deviation of ``r``: multiplying the prediction by
+    any per-sample factor leaves it unchanged; ``λ < 1`` keeps a share of the metric error.
+    """
+    r, m = _log_residual(log_pred, depth, valid)
+    mf = m.to(r.dtype)
+    n = mf.flatten(1).sum(1)
+    has = n > 0
+    mean_r = r.flatten(1).sum(1) / n.clamp_min(1)
+    centred = (r - mean_r.view(-1, 1, 1)) * mf  # mean r² − λ (mean r)² = var r + (1 − λ)(mean r)², stably
+    var = (centred * centred).flatten(1).sum(1) / n.clamp_min(1) + (1.0 - lam) * mean_r * mean_r
+    return torch.sqrt(var.clamp_min(0.0) + eps)[has].mean()
+
+
+def gradient_matching_loss(log_pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor | None = None,
+                           scales: int = 4) -> torch.Tensor:
+    """Multi-scale gradient matching (MiDaS, Ranftl et al. 2020) on the log-depth residual
+    ``r = log d̂ − log d``: ``Σ_k mean(|∂x r_k| + |∂y r_k|)`` over ``scales`` levels, level k taking
+    every 2^k-th pixel; a difference counts where both of its pixels are valid. In log space a
+    prediction that is the truth times a constant has ``r`` constant, so the loss is 0: it scores
+    the shape (edges, slopes), not the scale.
+    """
+    r, m = _log_residual(log_pred, depth, valid)
+    total = r.new_zeros(())
+    for k in range(scales):
+        step = 2 ** k
+        rk, mk = r[:, ::step, ::step], m[:, ::step, ::step]
+        if rk.shape[-1] < 2 and rk.shape[-2] < 2:
+            break
+        vx = mk[:, :, 1:] & mk[:, :, :-1]
+        vy = mk[:, 1:, :] & mk[:, :-1, :]
+        gx = (rk[:, :, 1:] - rk[:, :, :-1]).abs() * vx.to(r.dtype)
+        gy = (rk[:, 1:, :] - rk[:, :-1, :]).abs() * vy.to(r.dtype)
+        count = (vx.sum() + vy.sum()).clamp_min(1).to(r.dtype)
+        total = total + (gx.sum() + gy.sum()) / count
+    return total
+
+
+def log_l1_loss(log_pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor | None = None,
+                conf: torch.Tensor | None = None, alpha: float = 0.2) -> torch.Tensor:
+    """The metric term: ``mean_valid |log d̂ − log d|`` (a relative error, the same weight at 0.3 m
+    and at 3 m). With ``conf [B, H, W]`` (> 0) it is confidence-weighted as the verifier's loss,
+    ``mean_valid(c |log d̂ − log d| − α log c)``: the net may lower ``c`` where it cannot know
+    the depth, at the price ``−α log c``."""
+    r, m = _log_residual(log_pred, depth, valid)
+    if conf is None:
+        return _masked_mean(r.abs(), m)
+    if conf.shape != r.shape:
+        raise ValueError(f"conf {tuple(conf.shape)} does not match depth {tuple(r.shape)}")
+    return conf_weighted_loss(r.abs(), conf, m, alpha)
+
+
+@dataclass
+class DepthLossWeights:
+    """Weights of :func:`frame_depth_loss`'s terms (0 switches one off)."""
+
+    silog: float = 1.0
+    gradient: float = 0.5
+    metric: float = 1.0
+    conf_alpha: float = 0.2
+    """``α`` of the confidence term; the metric term is confidence-weighted when a conf map is given."""
+    silog_lambda: float = 1.0
+    gradient_scales: int = 4
+
+
+def frame_depth_loss(log_pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor | None = None,
+                     conf: torch.Tensor | None = None, weights: DepthLossWeights | None = None,
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``w_silog SILog + w_grad GradMatch + w_metric (conf-weighted) log-L1`` on ``[B, H, W]`` maps;
+    returns the total and the detached terms (``silog``, ``gradient``, ``metric``)."""
+    w = weights or DepthLossWeights()
+    terms: dict[str, torch.Tensor] = {}
+    total = log_pred.new_zeros(())
+    if w.silog > 0:
+        terms["silog"] = silog_loss(log_pred, depth, valid, lam=w.silog_lambda)
+        total = total + w.silog * terms["silog"]
+    if w.gradient > 0:
+        terms["gradient"] = gradient_matching_loss(log_pred, depth, valid, scales=w.gradient_scales)
+        total = total + w.gradient * terms["gradient"]
+    if w.metric > 0:
+        terms["metric"] = log_l1_loss(log_pred, depth, valid, conf=conf, alpha=w.conf_alpha)
+        total = total + w.metric * terms["metric"]
+    if not terms:
+        raise ValueError("frame_depth_loss: every weight is 0")
+    return total, {k: v.detach() for k, v in terms.items()}

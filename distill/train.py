@@ -1,5 +1,8 @@
 """Train the student: ``python -m distill.train --config config/distill/NAME.yaml [--run-dir DIR] [--set KEY=VALUE ...]``.
 
+A config with ``recipe: frame`` trains the per-frame student (format version 2) with
+:mod:`distill.frame_recipe`; any other trains the clip recipe below (:mod:`distill.recipe`).
+
 The same command runs under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU, NCCL on GPU).
 A run resumes from its newest checkpoint when restarted with the same config and run dir.
 Outputs in the run dir: ``checkpoints/``, ``metrics.jsonl``, ``tensorboard/``, ``images/``
@@ -135,6 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="override trainer.max_steps")
     args = parser.parse_args(argv)
 
+    if configlib.read_yaml(args.config).get("recipe") == "frame":  # the per-frame student (v2)
+        from distill import frame_recipe
+
+        fcfg = frame_recipe.FrameDistillConfig.from_yaml(args.config, args.overrides)
+        frame_recipe.train(fcfg, args.run_dir or os.path.join("runs", fcfg.name), args.config,
+                           {"max_steps": args.max_steps} if args.max_steps is not None else None)
+        return
     cfg = DistillConfig.from_yaml(args.config, args.overrides)
     run_dir = args.run_dir or os.path.join("runs", cfg.name)
     trainer_fields = {**cfg.trainer, "run_dir": run_dir}

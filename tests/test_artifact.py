@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.fixtures.artifacts import export_small
+from tests.fixtures.artifacts import export_small, export_small_v2
 from vega_ros import artifact as art
 
 
@@ -108,3 +108,62 @@ def test_missing_directory_and_card(tmp_path):
         art.load_artifact(tmp_path / "nope")
     with pytest.raises(art.ArtifactError, match="no card.json"):
         art.load_artifact(tmp_path)
+
+
+# ----------------------------------------------------------------------------- format version 2
+
+@pytest.fixture(scope="module")
+def small_v2(tmp_path_factory):
+    return export_small_v2(tmp_path_factory.mktemp("art2") / "small_v2")
+
+
+def test_v2_artifact_loads_with_and_without_heads(small_v2, tmp_path):
+    c = small_v2.card
+    assert c.format_version == 2 and c.has_heads and c.graphs == (art.FRAME_FILE, art.HEADS_FILE)
+    assert c.canonical_focal_px == 60.0 and (c.input.height, c.input.width) == (56, 84)
+    assert small_v2.frame_path.endswith("frame.onnx")
+    bare = export_small_v2(tmp_path / "bare", with_heads=False).card
+    assert not bare.has_heads and bare.graphs == (art.FRAME_FILE,)
+    assert bare.frames_per_clip is None and bare.features_dim is None and bare.pose_encoding is None
+    card = json.loads((tmp_path / "bare" / "card.json").read_text())
+    assert "frames_per_clip" not in card and card["canonical_focal_px"] == 60.0
+
+
+def test_v2_changed_frame_graph_is_refused(small_v2, tmp_path):
+    d = _copy(small_v2, tmp_path)
+    with open(d / "frame.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(art.ArtifactError, match="frame.onnx: sha256"):
+        art.load_artifact(d)
+
+
+def test_v2_card_disagreeing_with_frame_graph_is_refused(small_v2, tmp_path):
+    d = _copy(small_v2, tmp_path)
+    _edit_card(d, input__width=56)
+    with pytest.raises(art.ArtifactError, match="frame.onnx: input 'image' axis 3 is 84 in the graph but 56"):
+        art.load_artifact(d)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"canonical_focal_px": None}, "missing field 'canonical_focal_px'"),
+    ({"canonical_focal_px": -5.0}, "canonical_focal_px must be a positive"),
+    ({"canonical_focal_px": "200"}, "canonical_focal_px"),
+    ({"files__frame.onnx": None}, "sha256 .* of 'frame.onnx'"),
+    ({"files__encoder.onnx": "0" * 64}, r"\['encoder.onnx'\] are not graphs of format_version 2"),
+    ({"frames_per_clip": None}, "missing field 'frames_per_clip'"),
+    ({"format_version": 3}, r"format_version 3 is not supported \(this loader reads \[1, 2\]\)"),
+])
+def test_v2_malformed_card_fields_are_named(small_v2, tmp_path, change, message):
+    d = _copy(small_v2, tmp_path)
+    _edit_card(d, **change)
+    with pytest.raises(art.ArtifactError, match=message):
+        art.load_artifact(d)
+
+
+def test_v1_card_listing_a_v2_graph_is_refused(small, tmp_path):
+    d = _copy(small, tmp_path)
+    card = json.loads((d / "card.json").read_text())
+    card["files"]["frame.onnx"] = "0" * 64
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(art.ArtifactError, match=r"\['frame.onnx'\] are not graphs of format_version 1"):
+        art.load_artifact(d)

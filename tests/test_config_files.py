@@ -21,10 +21,18 @@ BASES = {"config/policy/base.yaml"}  # only loaded through a recipe's `base:`
 
 def _config_class(rel: str) -> type:
     folder = rel.split("/")[1]
+    if folder == "data" and Path(rel).name.startswith("procedural"):
+        from distill.data.procedural.config import ProceduralConfig
+
+        return ProceduralConfig
     if folder == "data":
         from distill.data.config import RenderConfig
 
         return RenderConfig
+    if folder == "distill" and "student-v2" in rel:
+        from distill.frame_recipe import FrameDistillConfig
+
+        return FrameDistillConfig
     if folder == "distill":
         from distill.train import DistillConfig
 

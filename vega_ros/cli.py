@@ -165,7 +165,10 @@ def _libero_compare(args) -> int:
 
 
 def _bringup(args) -> int:
+    """Start the nodes, wait for Ctrl-C / SIGTERM / ``--duration`` / a node's exit, stop them all.
+    Exit code 0 only if every node ran until stopped and then exited 0 itself."""
     from vega_ros.demo import CAMERA_NS, NodeProcess, config_path, stop_all
+    from vega_ros.node_main import interrupts_as_keyboard_interrupt, uninterruptible
 
     params = os.path.abspath(args.params or config_path("perception.yaml"))
     procs = []
@@ -180,24 +183,29 @@ def _bringup(args) -> int:
         ns = args.camera.rstrip("/")
     procs.append(NodeProcess("vega_ros.perception_node", "perception", params,
                              remaps={"image": f"{ns}/image_raw", "camera_info": f"{ns}/camera_info"}))
-    for p in procs:
-        print("[bringup] " + " ".join(p.command()), flush=True)
-        p.start()
+    interrupts_as_keyboard_interrupt()
     t0 = time.monotonic()
     rc = 0
     try:
+        for p in procs:
+            print("[bringup] " + " ".join(p.command()), flush=True)
+            p.start()
         while all(p.alive() for p in procs):
             if args.duration and time.monotonic() - t0 > args.duration:
                 break
             time.sleep(0.2)
         for p in procs:
-            if not p.alive() and p.proc.returncode not in (0, None):
-                print(f"[bringup] {p.name} exited with {p.proc.returncode}", file=sys.stderr)
-                rc = 1
+            if not p.alive():
+                print(f"[bringup] {p.name} exited by itself with {p.proc.returncode}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        stop_all(procs)
+        with uninterruptible():
+            stop_all(procs)
+    for p in procs:
+        if p.proc is not None and p.proc.returncode != 0:
+            print(f"[bringup] {p.name} ended with exit code {p.proc.returncode}", file=sys.stderr)
+            rc = 1
     print(f"[bringup] stopped after {time.monotonic() - t0:.0f} s", flush=True)
     return rc
 
@@ -205,9 +213,13 @@ def _bringup(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from vega_ros.demo import run_demo
+        from vega_ros.demo import DemoInterrupted, run_demo
 
-        summary = run_demo(args.out, args.duration, args.source, args.model, args.backend, args.rate)
+        try:
+            summary = run_demo(args.out, args.duration, args.source, args.model, args.backend, args.rate)
+        except DemoInterrupted as e:
+            print(f"[demo] {e}", flush=True)
+            return 0
         with open(os.path.join(args.out, "summary.md")) as f:
             print(f.read())
         return 0 if summary["frames"]["depth_published"] > 0 else 1

@@ -1,4 +1,4 @@
-"""numpy <-> ROS 2 messages: Image, CameraInfo, PointCloud2, PoseStamped, Odometry.
+"""numpy <-> ROS 2 messages: Image, CompressedImage, CameraInfo, PointCloud2, PoseStamped, Odometry.
 
 Every decoder validates what it reads and raises :class:`ConversionError` with a message that
 names the problem (unknown encoding, step too small, data length mismatch, zero size, ...), so
@@ -23,7 +23,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from vega_ros import geometry
@@ -140,6 +140,40 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if enc in ("mono8", "8UC1"):
         return np.repeat(arr[..., None], 3, axis=2)
     raise ConversionError(f"encoding '{enc}' is not a colour image")
+
+
+def compressed_image_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """Decode a CompressedImage (JPEG, PNG, ... whatever OpenCV reads) to ``[H, W, 3]`` uint8 RGB.
+
+    Raises :class:`ConversionError` for empty data or data OpenCV cannot decode.
+    """
+    import cv2
+
+    data = np.frombuffer(msg.data, dtype=np.uint8) if len(msg.data) else np.zeros(0, np.uint8)
+    if data.size == 0:
+        raise ConversionError(f"compressed image (format '{msg.format}') has no data")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise ConversionError(f"compressed image (format '{msg.format}', {data.size} bytes) could not be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def rgb_to_compressed_image(rgb: np.ndarray, header: Header | None = None, fmt: str = "jpeg", quality: int = 90) -> CompressedImage:
+    """Encode ``rgb [H, W, 3]`` uint8 as a CompressedImage (``fmt`` 'jpeg' or 'png')."""
+    import cv2
+
+    ext = {"jpeg": ".jpg", "png": ".png"}.get(fmt)
+    if ext is None:
+        raise ConversionError(f"compressed format must be 'jpeg' or 'png', got '{fmt}'")
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if fmt == "jpeg" else []
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ConversionError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")
+    msg = CompressedImage(format=fmt)
+    if header is not None:
+        msg.header = header
+    msg.data = _to_uint8_array(buf)
+    return msg
 
 
 def image_to_depth_m(msg: Image) -> np.ndarray:
@@ -349,14 +383,21 @@ def pose_stamped_to_matrix(msg: PoseStamped) -> np.ndarray:
     return pose_to_matrix(msg.pose)
 
 
-def matrix_to_odometry(T: np.ndarray, header: Header, child_frame_id: str, covariance_diag: float | None = None) -> Odometry:
+def matrix_to_odometry(T: np.ndarray, header: Header, child_frame_id: str, covariance_diag: float | None = None,
+                       covariance: np.ndarray | None = None) -> Odometry:
     """Odometry of ``child_frame_id`` in ``header.frame_id`` from a 4x4 transform (twist left zero).
 
-    ``covariance_diag`` sets a diagonal pose covariance; None leaves it zero (unknown).
+    ``covariance [6, 6]`` (x, y, z, rot x, rot y, rot z) or ``covariance_diag`` (a diagonal) set the
+    pose covariance; neither leaves it zero (unknown).
     """
     msg = Odometry(header=header, child_frame_id=child_frame_id)
     msg.pose.pose = matrix_to_pose(T)
-    if covariance_diag is not None:
+    if covariance is not None:
+        cov = np.asarray(covariance, dtype=np.float64)
+        if cov.shape != (6, 6) or not np.all(np.isfinite(cov)):
+            raise ConversionError(f"pose covariance must be a finite 6x6 matrix, got shape {cov.shape}")
+        msg.pose.covariance = cov.ravel().tolist()
+    elif covariance_diag is not None:
         msg.pose.covariance = (np.eye(6) * covariance_diag).ravel().tolist()
     return msg
 

@@ -114,6 +114,10 @@ def stop_all(procs: list[NodeProcess], timeout: float = 10.0) -> None:
         proc.wait()
 
 
+class DemoInterrupted(RuntimeError):
+    """Ctrl-C / SIGTERM during ``run_demo``: the nodes were stopped and the recording closed, not scored."""
+
+
 def demo_nodes(out_dir: str, source: str, model_dir: str, backend: str, rate_hz: float, extra_camera: dict | None = None,
                extra_perception: dict | None = None) -> tuple[NodeProcess, NodeProcess]:
     logs = os.path.join(out_dir, "logs")
@@ -156,6 +160,7 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+    from vega_ros import node_main
     from vega_ros.artifact import default_model_dir
     from vega_ros.recorder import McapRecorder
 
@@ -167,7 +172,7 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
             os.remove(os.path.join(bag_dir, stale))
     camera, perception = demo_nodes(out_dir, source, model_dir, backend, rate_hz)
     log(f"[demo] model {model_dir}, backend {backend}, source {source}, {duration:.0f} s at {rate_hz} Hz")
-    rclpy.init()
+    node_main.init()
     node = rclpy.create_node("vega_demo_recorder")
     recorder = McapRecorder(node, bag_dir, compression="lz4")
     qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -204,12 +209,20 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
         while time.monotonic() < drain:
             executor.spin_once(timeout_sec=0.05)
         stream_s = time.monotonic() - t_stream0
+    except KeyboardInterrupt:
+        interrupted_after_s = time.monotonic() - t_wall0
+    else:
+        interrupted_after_s = None
     finally:
-        camera.stop()
-        perception_rc = perception.stop()
-        recorder.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        with node_main.uninterruptible():
+            stop_all([camera, perception])
+            perception_rc = perception.proc.returncode if perception.proc else None
+            recorder.close()
+            node.destroy_node()
+            rclpy.try_shutdown()
+    if interrupted_after_s is not None:
+        raise DemoInterrupted(f"interrupted after {interrupted_after_s:.1f} s: nodes stopped (perception exit code {perception_rc}), "
+                              f"recording closed in {recorder.path}; not scored")
     log(f"[demo] recorded {sum(s.count for s in recorder.topics.values())} messages to {recorder.path}; scoring")
     summary = evaluate_bag(recorder.path, out_dir, model_dir)
     summary["run"] = {"source": source, "requested_duration_s": duration, "streamed_s": round(stream_s, 2), "rate_hz": rate_hz,

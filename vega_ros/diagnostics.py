@@ -26,6 +26,7 @@ class RejectReason(str, Enum):
     SIZE_MISMATCH = "size_mismatch"  # image size differs from the camera_info size
     BAD_CAMERA_INFO = "bad_camera_info"  # camera_info with zero size, NaN / non-positive K, NaN D
     OUT_OF_ORDER = "out_of_order"  # stamp not after the previous image's stamp
+    BAD_COMPRESSED = "bad_compressed"  # a CompressedImage with no data or data OpenCV cannot decode
     ENGINE_ERROR = "engine_error"  # the engine raised on this frame
 
 

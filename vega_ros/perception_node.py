@@ -2,30 +2,50 @@
 
 Topics (relative to the node's namespace, all remappable):
 
-  in   image              sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)   SensorDataQoS by default
+  in   image              sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)   best effort, depth 5 by default
+    or image/compressed   sensor_msgs/CompressedImage (image_transport: compressed; decoded with OpenCV)
        camera_info        sensor_msgs/CameraInfo (K of a rectified camera; D is not applied)
-  out  depth              sensor_msgs/Image 32FC1, metres, 0 = invalid, same header as the image
+  out  depth/image        sensor_msgs/Image 32FC1 metres (or 16UC1 millimetres: depth_encoding), 0 = invalid,
+                          same header as the image
+       depth/camera_info  sensor_msgs/CameraInfo of depth/image: same stamp and frame, K at the depth's size
        depth/confidence   sensor_msgs/Image 32FC1, the model's depth confidence
        points             sensor_msgs/PointCloud2 x, y, z float32 + packed rgb, camera optical frame
        pose               geometry_msgs/PoseStamped: the camera in ``odom_frame``
        odometry           nav_msgs/Odometry: same pose, child_frame_id = camera frame
        path               nav_msgs/Path: the recent poses (for RViz)
-       features           std_msgs/Float32MultiArray, layout dim[0] = "frame" (S clip frames in
-                          order keyframe, buffered (older), buffered (newer), current), dim[1] =
+       features           std_msgs/Float32MultiArray, layout dim[0] = "frame" (v1: S clip frames in
+                          order keyframe, buffered (older), buffered (newer), current; v2: one, the
+                          current frame's tokens pooled over N), dim[1] =
                           "channel" (C' pooled feature channels); row-major, data_offset 0
        /diagnostics       diagnostic_msgs/DiagnosticArray: counters (received, processed,
-                          dropped_busy, rejected.<reason>), rate_hz, latency / model percentiles
+                          dropped_busy, dropped_no_subscribers, rejected.<reason>), rate_hz, latency /
+                          model percentiles
   tf   odom_frame -> camera frame, when ``tf2_ros`` is importable (else said once at start-up)
+
+Every name but /diagnostics and /tf is relative, so nodes in namespaces ``front`` and ``back`` do
+not collide. QoS: subscriptions best effort, publishers reliable (depth 5, volatile); each one is
+overridable with the standard ``qos_overrides.<topic>.<publisher|subscription>.<policy>``
+parameters. Parameters marked "changeable at run time" apply on ``ros2 param set``; others are
+refused with the reason.
 
 Processing: the subscription callbacks only validate and decode; a worker thread runs the
 engine on the newest frame (a frame that arrives while one is waiting replaces it and counts as
-``dropped_busy``), so a slow model never blocks DDS and drops are counted, not silent. A bad
+``dropped_busy``), so a slow model never blocks DDS and drops are counted, not silent. While no
+output has a subscriber, frames are validated but not run (``dropped_no_subscribers``). A bad
 message is counted by reason and logged at a throttled rate; an engine failure is counted as
 ``rejected.engine_error`` and the node goes on with the next frame.
+
+Per frame the stream runs the model (v1: encoder + heads over the clip; v2: frame.onnx), then the
+pose source (:mod:`vega_ros.pose_source`) gives the pose; at keyframes a v2 artifact's heads run on
+their own worker thread, off the frame path. Ctrl-C ends the node with exit code 0: the worker
+stops before the context goes, and nothing that fails during shutdown counts as an engine error.
 """
 
 from __future__ import annotations
 
+import array
+import dataclasses
+import signal
 import threading
 import time
 from collections import deque
@@ -35,8 +55,11 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry, Path
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vega_ros import conversions, geometry
@@ -44,6 +67,7 @@ from vega_ros.artifact import default_model_dir
 from vega_ros.conversions import CameraIntrinsics, ConversionError
 from vega_ros.diagnostics import NodeStats, RejectReason, to_diagnostic_array
 from vega_ros.engine import create_engine
+from vega_ros.engine.frame_stream import FrameStream
 from vega_ros.engine.stream import (
     FrameResult,
     MotionScale,
@@ -51,7 +75,9 @@ from vega_ros.engine.stream import (
     StreamingPerception,
 )
 from vega_ros.node_main import run_node
-from vega_ros.settings import PerceptionSettings, declare_settings
+from vega_ros.perception_outputs import cloud_arrays, output_frame
+from vega_ros.pose_source import LearnedPose, PoseEstimate, PoseInput, PoseSource
+from vega_ros.settings import PerceptionSettings, check_choice, declare_settings, dynamic_parameters
 
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
 
@@ -63,21 +89,12 @@ def diagnostic_status_name(node_name: str) -> str:
 PATH_MAX_POSES = 1000
 PATH_PERIOD_S = 0.5
 REFERENCE_WAIT_S = 2.0  # scale_source motion: how long a frame waits for its reference pose
-COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "camera_info_received", "scale_updates", "scale_reference_missing",
-            "camera_info_size_changes", "stream_resets", "keyframes")
-
-
-def strided_intrinsics(K: np.ndarray, stride: int) -> np.ndarray:
-    """Intrinsics of the pixel subgrid ``[::stride, ::stride]`` (half-pixel convention).
-
-    Pixel j of the subgrid is pixel ``stride * j`` of the image, so its centre u' = j + 0.5 sits at
-    u = stride * u' - (stride - 1) / 2: fx' = fx / stride, cx' = (cx + (stride - 1) / 2) / stride.
-    """
-    K2 = np.array(K, dtype=np.float64, copy=True)
-    K2[:2, :3] /= stride
-    K2[0, 2] = (K[0, 2] + (stride - 1) / 2.0) / stride
-    K2[1, 2] = (K[1, 2] + (stride - 1) / 2.0) / stride
-    return K2
+COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "dropped_no_subscribers", "dropped_reset",
+            "camera_info_received", "scale_updates", "scale_reference_missing", "camera_info_size_changes", "stream_resets",
+            "keyframes", "parameter_changes")
+INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
 
 
 def _stamp_ns(stamp) -> int:
@@ -101,37 +118,47 @@ class PerceptionNode(Node):
         model_dir = s.model_dir or default_model_dir()
         self.engine, choice = create_engine(
             model_dir, s.backend, intra_op_threads=s.intra_op_threads, inter_op_threads=s.inter_op_threads,
+            heads_intra_op_threads=s.heads_intra_op_threads,
             trt_cache_dir=s.trt_cache_dir or None, trt_fp16=s.trt_fp16,
         )
         self.backend_message = choice.message()
         card = self.engine.card
-        self.get_logger().info(f"model {card.name} from {model_dir}: {self.backend_message}")
+        self.get_logger().info(f"model {card.name} (format {card.format_version}) from {model_dir}: {self.backend_message}; {self.engine.describe()}")
         if card.random_init:
             self.get_logger().warning(f"model {card.name} is RANDOM-INIT: its depth and poses carry no information")
         scale = s.depth_scale if s.scale_source in ("fixed", "motion") else 1.0
         if card.depth_scale.value != "metric" and s.scale_source == "model":
             self.get_logger().warning("the model's depth is relative (card); set scale_source: fixed and depth_scale to get metres")
-        self.stream = StreamingPerception(self.engine, StreamConfig(
+        config = StreamConfig(
             clip_stride=s.clip_stride,
             keyframe_max_translation_m=s.keyframe_max_translation_m,
             keyframe_max_rotation_deg=s.keyframe_max_rotation_deg,
             keyframe_min_overlap=s.keyframe_min_overlap,
             keyframe_max_frames=s.keyframe_max_frames,
             depth_scale=scale,
-        ))
+        )
+        self.stream = FrameStream(self.engine, config) if self.engine.per_frame else StreamingPerception(self.engine, config)
+        # the one place the pose comes from (visual odometry plugs in here: vega_ros.pose_source.VisualOdometryPose)
+        self.pose_source: PoseSource = LearnedPose(keyframe_interval=s.clip_stride)
 
-        out_qos = s.output_qos.profile()
-        self.pub_depth = self.create_publisher(Image, "depth", out_qos)
-        self.pub_conf = self.create_publisher(Image, "depth/confidence", out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
-        self.pub_pose = self.create_publisher(PoseStamped, "pose", out_qos)
-        self.pub_odom = self.create_publisher(Odometry, "odometry", out_qos)
-        self.pub_path = self.create_publisher(Path, "path", out_qos)
-        self.pub_features = self.create_publisher(Float32MultiArray, "features", out_qos)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        in_qos = s.image_qos.profile()
-        self.create_subscription(Image, "image", self._on_image, in_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.pub_depth = self.create_publisher(Image, "depth/image", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_conf = self.create_publisher(Image, "depth/confidence", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_points = self.create_publisher(PointCloud2, "points", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_pose = self.create_publisher(PoseStamped, "pose", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_odom = self.create_publisher(Odometry, "odometry", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_path = self.create_publisher(Path, "path", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_features = self.create_publisher(Float32MultiArray, "features", OUTPUT_QOS, qos_overriding_options=overrides)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10, qos_overriding_options=overrides)
+        self._outputs = (self.pub_depth, self.pub_depth_info, self.pub_conf, self.pub_points, self.pub_pose, self.pub_odom,
+                         self.pub_path, self.pub_features)
+        if s.image_transport == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, INPUT_QOS, qos_overriding_options=overrides)
+        else:
+            self.create_subscription(Image, "image", self._on_image, INPUT_QOS, qos_overriding_options=overrides)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, INPUT_QOS, qos_overriding_options=overrides)
+        in_qos = INPUT_QOS
 
         self.tf_broadcaster = None
         try:
@@ -156,7 +183,7 @@ class PerceptionNode(Node):
             else:
                 if s.scale_reference_frame:
                     self.get_logger().warning("scale_reference_frame is set but tf2_ros is not importable: using the reference_pose topic")
-                self.create_subscription(PoseStamped, "reference_pose", self._on_reference_pose, in_qos)
+                self.create_subscription(PoseStamped, "reference_pose", self._on_reference_pose, in_qos, qos_overriding_options=overrides)
                 self.get_logger().info(f"scale from known motion: {self.resolve_topic_name('reference_pose')}")
 
         self._intr: CameraIntrinsics | None = None
@@ -169,10 +196,36 @@ class PerceptionNode(Node):
         self._worker = threading.Thread(target=self._work, name="perception-worker", daemon=True)
         self._worker.start()
         self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        image_topic = "image/compressed" if s.image_transport == "compressed" else "image"
+        path = "v2: frame.onnx per frame, heads at keyframes" if self.engine.per_frame else "v1: encoder + heads per frame"
         self.get_logger().info(
-            f"listening on {self.resolve_topic_name('image')} + {self.resolve_topic_name('camera_info')}; "
-            f"model input {card.input.width}x{card.input.height}, S={card.frames_per_clip}, stride {s.clip_stride}"
+            f"listening on {self.resolve_topic_name(image_topic)} + {self.resolve_topic_name('camera_info')}; "
+            f"model input {card.input.width}x{card.input.height} ({path}), pose from {self.pose_source.name}"
         )
+
+    # -- run-time parameters ------------------------------------------------------------------
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Apply changes of the parameters declared dynamic; refuse the others with the reason."""
+        fields = {f.name for f in dataclasses.fields(PerceptionSettings)}
+        dynamic = dynamic_parameters(PerceptionSettings)
+        changes = {}
+        for p in params:
+            if p.name not in fields:
+                continue  # use_sim_time, qos_overrides.* (rclpy keeps those read-only itself)
+            if p.name not in dynamic:
+                return SetParametersResult(successful=False, reason=f"'{p.name}' is read at start-up only: restart the node to change it "
+                                                                     f"(changeable at run time: {', '.join(sorted(dynamic))})")
+            why = check_choice(PerceptionSettings, p.name, p.value)
+            if why:
+                return SetParametersResult(successful=False, reason=why)
+            changes[p.name] = p.value
+        if changes:
+            self.settings = dataclasses.replace(self.settings, **changes)  # one attribute swap: the worker sees old or new
+            self.stats.count("parameter_changes", len(changes))
+            self.get_logger().info(f"parameters changed: {changes}")
+        return SetParametersResult(successful=True)
 
     # -- input validation ---------------------------------------------------------------------
 
@@ -252,14 +305,35 @@ class PerceptionNode(Node):
         except ConversionError as e:
             self._reject(RejectReason.BAD_LAYOUT, str(e))
             return
+        self._accept(msg.header, rgb, received)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        received = time.monotonic()
+        self.stats.count("frames_received")
+        try:
+            rgb = conversions.compressed_image_to_rgb(msg)
+        except ConversionError as e:
+            self._reject(RejectReason.BAD_COMPRESSED, str(e))
+            return
+        self._accept(msg.header, rgb, received)
+
+    def _has_subscribers(self) -> bool:
+        if any(p.get_subscription_count() > 0 for p in self._outputs):
+            return True
+        tf_pub = getattr(self.tf_broadcaster, "pub_tf", None)
+        return tf_pub is not None and tf_pub.get_subscription_count() > 0
+
+    def _accept(self, header, rgb: np.ndarray, received: float) -> None:
+        """Check a decoded image ``rgb [H, W, 3]`` against camera_info and the stamp order; hand it to the worker."""
         intr = self._intr
         if intr is None:
             self._reject(RejectReason.NO_CAMERA_INFO, "no valid camera_info received yet")
             return
-        if (msg.width, msg.height) != (intr.width, intr.height):
-            self._reject(RejectReason.SIZE_MISMATCH, f"image {msg.width}x{msg.height} but camera_info {intr.width}x{intr.height}")
+        h, w = rgb.shape[:2]
+        if (w, h) != (intr.width, intr.height):
+            self._reject(RejectReason.SIZE_MISMATCH, f"image {w}x{h} but camera_info {intr.width}x{intr.height}")
             return
-        stamp = conversions.stamp_to_seconds(msg.header.stamp)
+        stamp = conversions.stamp_to_seconds(header.stamp)
         if self._last_stamp is not None and stamp <= self._last_stamp:
             back = self._last_stamp - stamp
             if back > self.settings.stamp_reset_s:
@@ -270,17 +344,20 @@ class PerceptionNode(Node):
                 self._reject(RejectReason.OUT_OF_ORDER, f"stamp {stamp:.6f} is not after the previous {self._last_stamp:.6f}")
                 return
         self._last_stamp = stamp
+        if self.settings.lazy and not self._has_subscribers():
+            self.stats.count("dropped_no_subscribers")
+            return
         self.stats.count("frames_accepted")
         with self._cond:
             if self._pending is not None:
                 self.stats.count("dropped_busy")
-            self._pending = _Frame(msg.header, rgb, intr, received)
+            self._pending = _Frame(header, rgb, intr, received)
             self._cond.notify()
 
     def _request_reset(self) -> None:
         with self._cond:
             if self._pending is not None:
-                self.stats.count("dropped_busy")
+                self.stats.count("dropped_reset")
             self._pending = None
             self._reset_requested = True
 
@@ -299,6 +376,7 @@ class PerceptionNode(Node):
                 reset, self._reset_requested = self._reset_requested, False
             if reset:
                 self.stream.reset()
+                self.pose_source.reset()
                 if self.motion_scale is not None:
                     self.motion_scale.reset()
                     self._scale_queue.clear()
@@ -306,6 +384,8 @@ class PerceptionNode(Node):
             try:
                 self._process(frame)
             except Exception as e:  # noqa: BLE001 - the node must outlive a failing frame
+                if self._stop or not self.context.ok():
+                    return  # shutting down: publishing into a closing context fails, and that is no engine error
                 self._reject(RejectReason.ENGINE_ERROR, f"{type(e).__name__}: {e}")
 
     def _process(self, frame: _Frame) -> None:
@@ -317,13 +397,18 @@ class PerceptionNode(Node):
         result = self.stream.process(frame.rgb, K_model)
         if self.motion_scale is not None:
             self._update_scale(frame, result)
+        rgb_model = frame.rgb if frame.rgb.shape[:2] == (mh, mw) else cv2.resize(frame.rgb, (mw, mh), interpolation=cv2.INTER_AREA)
+        pose = self.pose_source.track(PoseInput(rgb_model, result.depth, result.K, conversions.stamp_to_seconds(frame.header.stamp),
+                                                result.frame_index, result.T_odom_cam, result.new_keyframe))
+        if pose.keyframe and isinstance(self.stream, FrameStream):
+            self.stream.keyframe(result, "first" if result.frame_index == 0 else pose.status)
         self.stats.sample("model_ms", result.model_ms)
         self.stats.sample("encoder_ms", result.encoder_ms)
         self.stats.sample("heads_ms", result.heads_ms)
         if result.new_keyframe:
             self.stats.count("keyframes")
             self.stats.count(f"keyframes.{result.keyframe_reason}")
-        self._publish(frame, result)
+        self._publish(frame, result, pose)
         done, cpu_done = time.monotonic(), time.thread_time()
         self.stats.sample("process_ms", (done - t_start) * 1e3)
         self.stats.sample("overhead_ms", (done - t_start) * 1e3 - result.model_ms)
@@ -334,40 +419,27 @@ class PerceptionNode(Node):
         self.stats.frame_done()
         self.stats.count("frames_processed")
 
-    def _publish(self, frame: _Frame, r: FrameResult) -> None:
+    def _publish(self, frame: _Frame, r: FrameResult, pose_estimate: PoseEstimate) -> None:
         s = self.settings
         header = frame.header
         if s.camera_frame:
             header.frame_id = s.camera_frame
         camera_frame = header.frame_id
-        if s.output_resolution == "input" and (frame.intr.width, frame.intr.height) != r.depth.shape[::-1]:
-            size = (frame.intr.width, frame.intr.height)
-            depth = cv2.resize(r.depth, size, interpolation=cv2.INTER_NEAREST)
-            conf = cv2.resize(r.depth_conf, size, interpolation=cv2.INTER_NEAREST)
-            K, rgb = frame.intr.K, frame.rgb
-        elif s.output_resolution == "input":
-            depth, conf, K, rgb = r.depth, r.depth_conf, frame.intr.K, frame.rgb
-        else:
-            depth, conf, K = r.depth, r.depth_conf, r.K
-            rgb = cv2.resize(frame.rgb, depth.shape[::-1], interpolation=cv2.INTER_AREA)
-        self.pub_depth.publish(conversions.depth_m_to_image(depth, header))
-        self.pub_conf.publish(conversions.numpy_to_image(np.ascontiguousarray(conf, dtype=np.float32), "32FC1", header))
-
-        st = s.cloud_stride
-        pts = geometry.depth_to_points(depth[::st, ::st], strided_intrinsics(K, st)).reshape(-1, 3)
-        cols = rgb[::st, ::st].reshape(-1, 3)
-        keep = pts[:, 2] > 0
-        if s.cloud_max_range_m > 0:
-            keep &= pts[:, 2] <= s.cloud_max_range_m
-        if s.cloud_min_confidence > 0:
-            keep &= conf[::st, ::st].reshape(-1) >= s.cloud_min_confidence
-        self.pub_points.publish(conversions.points_to_pointcloud2(pts[keep], cols[keep], header))
+        out = output_frame(r.depth, r.depth_conf, r.K, frame.rgb, frame.intr.K, s.output_resolution)
+        h, w = out.depth.shape
+        self.pub_depth.publish(conversions.depth_m_to_image(out.depth, header, s.depth_encoding))
+        self.pub_depth_info.publish(conversions.intrinsics_to_camera_info(
+            CameraIntrinsics(K=out.K, width=w, height=h, D=frame.intr.D, distortion_model=frame.intr.distortion_model), header))
+        self.pub_conf.publish(conversions.numpy_to_image(np.ascontiguousarray(out.depth_conf, dtype=np.float32), "32FC1", header))
+        pts, cols = cloud_arrays(out, s.cloud_stride, s.cloud_max_range_m, s.cloud_min_confidence)
+        self.pub_points.publish(conversions.points_to_pointcloud2(pts, cols, header))
         self.stats.sample("latency_ms", (self.get_clock().now().nanoseconds * 1e-9 - conversions.stamp_to_seconds(header.stamp)) * 1e3)
 
         odom_header = conversions.make_header(header.stamp, s.odom_frame)
-        pose = conversions.matrix_to_pose_stamped(r.T_odom_cam, odom_header)
+        pose = conversions.matrix_to_pose_stamped(pose_estimate.T_odom_cam, odom_header)
         self.pub_pose.publish(pose)
-        self.pub_odom.publish(conversions.matrix_to_odometry(r.T_odom_cam, odom_header, camera_frame))
+        self.pub_odom.publish(conversions.matrix_to_odometry(pose_estimate.T_odom_cam, odom_header, camera_frame,
+                                                             covariance=pose_estimate.covariance))
         self._path.header = odom_header
         self._path.poses.append(pose)
         if len(self._path.poses) > PATH_MAX_POSES:
@@ -383,7 +455,7 @@ class PerceptionNode(Node):
             MultiArrayDimension(label="frame", size=feats.shape[0], stride=feats.size),
             MultiArrayDimension(label="channel", size=feats.shape[1], stride=feats.shape[1]),
         ]
-        fmsg.data = feats.ravel().tolist()
+        fmsg.data = array.array("f", feats.ravel().tobytes())
         self.pub_features.publish(fmsg)
 
         if self.tf_broadcaster is not None:
@@ -403,6 +475,13 @@ class PerceptionNode(Node):
         values["model"] = self.engine.card.name
         values["scale"] = float(self.stream.scale)
         values["scale_source"] = self.settings.scale_source
+        values["pose_source"] = self.pose_source.name
+        heads = getattr(self.stream, "heads", None)
+        if heads is not None:
+            values["keyframes_dropped_busy"] = float(heads.dropped)
+            values["keyframe_heads_runs"] = float(heads.runs)
+            values["keyframe_heads_errors"] = float(heads.errors)
+            values["keyframe_heads_ms"] = float(heads.heads_ms)
         errors = values.get("rejected.engine_error", 0.0)
         level = DiagnosticStatus.WARN if errors > 0 else DiagnosticStatus.OK
         msg = f"{values['rate_hz']:.1f} Hz, latency p50 {values.get('latency_ms.p50', float('nan')):.1f} ms"
@@ -410,12 +489,24 @@ class PerceptionNode(Node):
                                                   self.get_fully_qualified_name(), values, level, msg))
 
     def destroy_node(self) -> None:
+        """Stop the worker (and the keyframe heads), then the engine, then the node.
+
+        A model run in progress is cancelled (it would otherwise hold the exit for up to a frame, and
+        tearing sessions down under it aborts the process). A second Ctrl-C meanwhile (a terminal
+        and ``ros2 launch`` both send one) is ignored here instead of raising KeyboardInterrupt out
+        of the join.
+        """
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
-        self.engine.close()
+        self.engine.cancel()  # a model run in progress stops now instead of finishing its frame
+        self._worker.join(timeout=1.5)
+        if isinstance(self.stream, FrameStream):
+            self.stream.close()
+        if not self._worker.is_alive():  # never free sessions a thread is still inside (that aborts the process)
+            self.engine.close()
         super().destroy_node()
 
 

@@ -23,9 +23,32 @@ from rclpy.qos import (
 T = TypeVar("T")
 
 
-def param(default: Any, description: str, lo: float | None = None, hi: float | None = None, choices: tuple[str, ...] = ()) -> Any:
-    """A dataclass field that is also a ROS parameter."""
-    return field(default=default, metadata={"description": description, "range": (lo, hi), "choices": choices})
+RUNTIME_NOTE = " (changeable at run time)"
+
+
+def param(default: Any, description: str, lo: float | None = None, hi: float | None = None, choices: tuple[str, ...] = (),
+          dynamic: bool = False) -> Any:
+    """A dataclass field that is also a ROS parameter.
+
+    ``dynamic`` marks a parameter the node applies when it changes at run time (its description
+    says so); the others are read once at start-up and a change is refused.
+    """
+    return field(default=default, metadata={"description": description + (RUNTIME_NOTE if dynamic else ""), "range": (lo, hi),
+                                            "choices": choices, "dynamic": dynamic})
+
+
+def dynamic_parameters(cls: type) -> frozenset[str]:
+    """Names of the fields of ``cls`` declared ``dynamic`` (applied on change at run time)."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("dynamic"))
+
+
+def check_choice(cls: type, name: str, value: Any) -> str | None:
+    """Why ``value`` is not allowed for field ``name`` of ``cls`` (None = allowed)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    choices = f.metadata.get("choices", ())
+    if choices and value not in choices:
+        return f"parameter '{name}' = {value!r} is not one of {choices}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,13 +73,15 @@ class PerceptionSettings:
 
     model_dir: str = param("", "Model artifact directory (models/<name>); empty = the shipped default")
     backend: str = param("auto", "Inference backend", choices=("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"))
-    intra_op_threads: int = param(0, "ONNX Runtime intra-op threads (0 = let ORT choose)", 0, 256)
+    intra_op_threads: int = param(0, "ONNX Runtime intra-op threads of the per-frame graph (0 = let ORT choose)", 0, 256)
     inter_op_threads: int = param(0, "ONNX Runtime inter-op threads (0 = let ORT choose)", 0, 256)
+    heads_intra_op_threads: int = param(1, "ONNX Runtime intra-op threads of a format version 2 artifact's keyframe heads, "
+                                           "which run on their own thread beside the per-frame graph (0 = let ORT choose)", 0, 256)
     trt_cache_dir: str = param("", "TensorRT engine cache directory (empty = ~/.cache/vega_ros/trt)")
     trt_fp16: bool = param(True, "Build TensorRT engines in FP16 where the GPU supports it")
     odom_frame: str = param("odom", "Frame of pose / odometry (and the parent of the TF broadcast)")
-    camera_frame: str = param("", "Camera optical frame; empty = the image header's frame_id")
-    clip_stride: int = param(5, "Frames between buffered clip frames", 1, 100)
+    camera_frame: str = param("", "Camera optical frame; empty = the image header's frame_id", dynamic=True)
+    clip_stride: int = param(5, "Frames between buffered clip frames (v1); frames between keyframes of the learned pose (v2)", 1, 100)
     keyframe_max_translation_m: float = param(0.25, "New keyframe beyond this predicted translation (m)", 0.0, 100.0)
     keyframe_max_rotation_deg: float = param(15.0, "New keyframe beyond this predicted rotation (deg)", 0.0, 180.0)
     keyframe_min_overlap: float = param(0.6, "New keyframe below this predicted overlap with the keyframe", 0.0, 1.0)
@@ -68,27 +93,20 @@ class PerceptionSettings:
     scale_reference_frame: str = param("", "scale_source 'motion' with tf2_ros: fixed frame whose TF to the camera frame "
                                            "is the known motion; empty = the reference_pose topic (PoseStamped)")
     scale_window: int = param(30, "scale_source 'motion': frames of motion the scale estimate averages over", 1, 100000)
-    output_resolution: str = param("input", "Resolution of depth outputs: 'input' (the camera image) or 'model'", choices=("input", "model"))
-    cloud_stride: int = param(2, "Publish every n-th pixel (in both directions) in the point cloud", 1, 64)
-    cloud_max_range_m: float = param(10.0, "Drop cloud points farther than this (m); 0 = no limit", 0.0, 1000.0)
-    cloud_min_confidence: float = param(0.0, "Drop cloud points whose depth confidence is below this", 0.0, 1e9)
-    image_qos_reliability: str = param("best_effort", "QoS reliability of image / camera_info subscriptions", choices=_RELIABILITY)
-    image_qos_depth: int = param(5, "QoS queue depth of image / camera_info subscriptions", 1, 10000)
-    output_qos_reliability: str = param("reliable", "QoS reliability of published outputs", choices=_RELIABILITY)
-    output_qos_depth: int = param(5, "QoS queue depth of published outputs", 1, 10000)
-    output_qos_durability: str = param("volatile", "QoS durability of published outputs", choices=_DURABILITY)
+    image_transport: str = param("raw", "Image input: 'raw' subscribes to image (sensor_msgs/Image), 'compressed' to "
+                                        "image/compressed (sensor_msgs/CompressedImage, decoded with OpenCV)", choices=("raw", "compressed"))
+    depth_encoding: str = param("32FC1", "Encoding of depth/image: 32FC1 (metres) or 16UC1 (millimetres)", choices=("32FC1", "16UC1"),
+                                dynamic=True)
+    lazy: bool = param(True, "Run no inference while no output topic has a subscriber (diagnostics go on and count the skipped frames)")
+    output_resolution: str = param("input", "Resolution of depth outputs: 'input' (the camera image) or 'model'", choices=("input", "model"),
+                                   dynamic=True)
+    cloud_stride: int = param(2, "Publish every n-th pixel (in both directions) in the point cloud", 1, 64, dynamic=True)
+    cloud_max_range_m: float = param(10.0, "Drop cloud points farther than this (m); 0 = no limit", 0.0, 1000.0, dynamic=True)
+    cloud_min_confidence: float = param(0.0, "Drop cloud points whose depth confidence is below this", 0.0, 1e9, dynamic=True)
     stamp_reset_s: float = param(2.0, "A stamp this far before the last one is a clock reset (stream restarts), smaller steps back are rejected", 0.0, 1e6)
     diagnostics_period_s: float = param(1.0, "Period of /diagnostics messages (s)", 0.05, 3600.0)
-    log_throttle_s: float = param(5.0, "Minimum seconds between repeated warnings of one kind", 0.0, 3600.0)
+    log_throttle_s: float = param(5.0, "Minimum seconds between repeated warnings of one kind", 0.0, 3600.0, dynamic=True)
     latency_window: int = param(300, "Frames kept for latency / rate statistics", 10, 100000)
-
-    @property
-    def image_qos(self) -> QosSettings:
-        return QosSettings(self.image_qos_reliability, self.image_qos_depth)
-
-    @property
-    def output_qos(self) -> QosSettings:
-        return QosSettings(self.output_qos_reliability, self.output_qos_depth, self.output_qos_durability)
 
 
 @dataclass(frozen=True)
@@ -141,9 +159,9 @@ def declare_settings(node, cls: type[T]) -> T:
     for f in dataclasses.fields(cls):
         p = node.declare_parameter(f.name, f.default, _descriptor(f))
         value = p.value
-        choices = f.metadata.get("choices", ())
-        if choices and value not in choices:
-            raise ValueError(f"parameter '{f.name}' = {value!r} is not one of {choices}")
+        why = check_choice(cls, f.name, value)
+        if why:
+            raise ValueError(why)
         values[f.name] = value
     return cls(**values)
 

@@ -18,6 +18,8 @@ Modules (one job each):
 - ``dataset``       torch ``Dataset`` over rendered shards
 - ``resize``        fitting real frames to the probe size (crop + resize, K and depth kept exact)
 - ``co3d``, ``dl3dv``  readers for the real datasets' on-disk layouts (scenes split by name hash)
+- ``procedural/``   procedural MuJoCo scenes (rooms, tables, LIBERO objects, robosuite arms) rendered into the
+                    same shards: ``assets``, ``config``, ``mjcf`` (sample + build), ``scene``, ``clips``, ``render``, ``preview``
 - ``synthetic``     analytic clips (textured floor + spheres, exact depth and poses) for smoke runs
 - ``sources``       the one data spec (``DIR``, ``co3d:DIR``, ``dl3dv:DIR``, ``synthetic:N``) -> clip samples
 """

@@ -5,8 +5,8 @@
 Every shard is opened and CRC-checked (a corrupt or truncated one raises ``ShardError`` naming
 it). For up to ``--max-clips`` clips (evenly spread), frame i's depth is reprojected into frame j
 (``distill.data.reproject``); the report gives the median and p90 of |disagreement| on the visible
-overlap, pooled over static clips (free cameras, nothing moves) and per path kind (in ``wrist`` and
-``agentview`` clips the arm moves, so they are reported but not in the headline). A preview grid
+overlap, pooled over static clips (the index's ``static`` flag, else the free-camera kinds: nothing moves) and per path kind (where
+the arm moves, clips are reported but not in the headline). A preview grid
 (RGB, colour-mapped depth, fused top view) is written as PNG. ``DIR/check.json`` keeps the numbers.
 """
 
@@ -95,7 +95,8 @@ def check(root: str | Path, max_clips: int | None = None, preview: str | Path | 
         per_clip.append({"clip_id": row["clip_id"], "path_kind": row["path_kind"], **_stats(r)})
         if row["path_kind"] not in preview_clips and len(preview_clips) < 4:
             preview_clips[row["path_kind"]] = clip
-    static = [r for kind, rs in by_kind.items() for r in rs if kind in ("orbit", "arc", "random_walk")]
+    static_kinds = {r["path_kind"] for r in rows if r.get("static", r["path_kind"] in ("orbit", "arc", "random_walk"))}
+    static = [r for kind, rs in by_kind.items() for r in rs if kind in static_kinds]
     report = {
         "root": str(root),
         "clips_in_index": len(rows),

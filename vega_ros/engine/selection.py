@@ -26,12 +26,13 @@ class BackendChoice:
 
 def create_engine(model: str | Artifact, backend: str | Backend = Backend.AUTO, *, intra_op_threads: int = 0,
                   inter_op_threads: int = 0, device_id: int = 0, trt_cache_dir: str | None = None,
-                  trt_fp16: bool = True) -> tuple[Engine, BackendChoice]:
+                  trt_fp16: bool = True, heads_intra_op_threads: int = -1) -> tuple[Engine, BackendChoice]:
     """Load ``model`` (a directory or a loaded :class:`Artifact`) on ``backend``.
 
     ``auto`` tries TensorRT, then ONNX Runtime CUDA, then ONNX Runtime CPU, recording why each
     earlier one was not used. An explicit backend that cannot be created raises
-    :class:`EngineError`.
+    :class:`EngineError`. ``heads_intra_op_threads`` (ONNX Runtime, format version 2): threads of
+    the keyframe heads (-1 = ``intra_op_threads``).
     """
     requested = Backend.parse(backend) if not isinstance(backend, Backend) else backend
     artifact = model if isinstance(model, Artifact) else load_artifact(model)
@@ -39,7 +40,8 @@ def create_engine(model: str | Artifact, backend: str | Backend = Backend.AUTO, 
     reasons: list[str] = []
     for candidate in order:
         try:
-            engine = _create(candidate, artifact, intra_op_threads, inter_op_threads, device_id, trt_cache_dir, trt_fp16)
+            engine = _create(candidate, artifact, intra_op_threads, inter_op_threads, device_id, trt_cache_dir, trt_fp16,
+                             heads_intra_op_threads)
         except EngineError as e:
             if requested != Backend.AUTO:
                 raise
@@ -54,7 +56,7 @@ def create_engine(model: str | Artifact, backend: str | Backend = Backend.AUTO, 
 
 
 def _create(backend: Backend, artifact: Artifact, intra: int, inter: int, device_id: int, cache_dir: str | None,
-            fp16: bool) -> Engine:
+            fp16: bool, heads_intra: int) -> Engine:
     if backend == Backend.TENSORRT:
         from vega_ros.engine.trt_backend import (
             DEFAULT_CACHE_DIR,
@@ -65,4 +67,5 @@ def _create(backend: Backend, artifact: Artifact, intra: int, inter: int, device
         return TrtEngine(artifact, TrtBuildOptions(fp16=fp16, cache_dir=cache_dir or DEFAULT_CACHE_DIR, device_id=device_id))
     from vega_ros.engine.ort_backend import OrtEngine
 
-    return OrtEngine(artifact, cuda=backend == Backend.ORT_CUDA, intra_op_threads=intra, inter_op_threads=inter, device_id=device_id)
+    return OrtEngine(artifact, cuda=backend == Backend.ORT_CUDA, intra_op_threads=intra, inter_op_threads=inter, device_id=device_id,
+                     heads_intra_op_threads=heads_intra)

@@ -67,6 +67,7 @@ class FrameResult:
     encoder_ms: float  # wall time, preprocessing included
     heads_ms: float
     model_cpu_ms: float  # CPU time of the calling thread for encoder + heads (all of it with 1 ORT thread)
+    tokens: np.ndarray | None = None  # [N, C] the current frame's tokens (format version 2; None in v1)
 
     @property
     def model_ms(self) -> float:

@@ -21,8 +21,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from vega_ros.artifact import Artifact
-from vega_ros.contract import ENCODER_FILE, ENCODER_INPUT, HEADS_FILE, HEADS_INPUT, TOKENS
-from vega_ros.engine.base import Backend, Engine, EngineError, HeadsOutput
+from vega_ros.contract import (
+    ENCODER_FILE,
+    ENCODER_INPUT,
+    FRAME_FILE,
+    FRAME_FOCAL,
+    FRAME_IMAGE,
+    HEADS_FILE,
+    HEADS_INPUT,
+    TOKENS,
+)
+from vega_ros.engine.base import Backend, Engine, EngineError, FrameOutput, HeadsOutput
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "vega_ros", "trt")
@@ -75,8 +84,8 @@ def _sanitize(name: str) -> str:
 class _TrtGraph:
     """One deserialised engine with an execution context, device buffers and a stream."""
 
-    def __init__(self, trt, cudart, engine_bytes: bytes, logger):
-        self.trt, self.cudart = trt, cudart
+    def __init__(self, trt, cudart, engine_bytes: bytes, logger, device_id: int = 0):
+        self.trt, self.cudart, self.device_id = trt, cudart, device_id
         self.runtime = trt.Runtime(logger)
         self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
@@ -99,6 +108,7 @@ class _TrtGraph:
 
     def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> list[np.ndarray]:
         cudart = self.cudart
+        _check(cudart.cudaSetDevice(self.device_id))  # the current device is per host thread (the heads run on their own)
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for name, arr in feeds.items():
@@ -133,7 +143,8 @@ class _TrtGraph:
 
 
 class TrtEngine(Engine):
-    """TensorRT engines for ``encoder.onnx`` and ``heads.onnx`` (FP16 where the GPU has it)."""
+    """A TensorRT engine per graph of the artifact (FP16 where the GPU has it): ``encoder.onnx`` +
+    ``heads.onnx`` (format version 1) or ``frame.onnx`` [+ ``heads.onnx``] (format version 2)."""
 
     backend = Backend.TENSORRT
 
@@ -151,8 +162,11 @@ class TrtEngine(Engine):
         c = artifact.card
         h, w = c.input.height, c.input.width
         self.built: dict[str, str] = {}
-        self._enc = self._load(ENCODER_FILE, {ENCODER_INPUT: (3, h, w)})
-        self._heads = self._load(HEADS_FILE, {HEADS_INPUT: (c.frames_per_clip, c.tokens_n, c.tokens_c)})
+        per_item = {ENCODER_FILE: {ENCODER_INPUT: (3, h, w)}, FRAME_FILE: {FRAME_IMAGE: (3, h, w), FRAME_FOCAL: ()},
+                    HEADS_FILE: {HEADS_INPUT: (c.frames_per_clip, c.tokens_n, c.tokens_c)}}
+        self._graphs: dict[str, _TrtGraph] = {}
+        for file_name in c.graphs:
+            self._graphs[file_name] = self._load(file_name, per_item[file_name])
 
     # -- building -----------------------------------------------------------------------------
 
@@ -176,7 +190,7 @@ class TrtEngine(Engine):
                 f.write(data)
             os.replace(tmp, path)
             self.built[file_name] = "built"
-        return _TrtGraph(self.trt, self.cudart, data, self.logger)
+        return _TrtGraph(self.trt, self.cudart, data, self.logger, self.options.device_id)
 
     def _build(self, onnx_path: str, per_item_shapes: dict[str, tuple[int, ...]]) -> bytes:
         trt, o = self.trt, self.options
@@ -190,7 +204,8 @@ class TrtEngine(Engine):
             raise EngineError(f"TensorRT could not parse {onnx_path}: {errors}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, o.workspace_bytes)
-        if o.fp16 and builder.platform_has_fast_fp16:
+        # platform_has_fast_fp16 is deprecated since TensorRT 10.5 (still present); where it is gone, trust the flag
+        if o.fp16 and getattr(builder, "platform_has_fast_fp16", True):
             config.set_flag(trt.BuilderFlag.FP16)
         elif o.fp16:
             log.warning("TensorRT: %s has no fast FP16; building FP32", self.gpu_name)
@@ -216,15 +231,17 @@ class TrtEngine(Engine):
     # -- running ------------------------------------------------------------------------------
 
     def _encode(self, image: np.ndarray) -> np.ndarray:
-        return self._enc.run({ENCODER_INPUT: image}, [TOKENS])[0]
+        return self._graphs[ENCODER_FILE].run({ENCODER_INPUT: image}, [TOKENS])[0]
+
+    def _run_frame(self, image: np.ndarray, focal_px: np.ndarray) -> FrameOutput:
+        return FrameOutput(*self._graphs[FRAME_FILE].run({FRAME_IMAGE: image, FRAME_FOCAL: focal_px}, list(FrameOutput.NAMES)))
 
     def _run_heads(self, tokens: np.ndarray) -> HeadsOutput:
-        return HeadsOutput(*self._heads.run({HEADS_INPUT: tokens}, list(HeadsOutput.NAMES)))
+        return HeadsOutput(*self._graphs[HEADS_FILE].run({HEADS_INPUT: tokens}, list(HeadsOutput.NAMES)))
 
     def describe(self) -> str:
         return f"tensorrt ({self.card.name}, {self.gpu_name}, TensorRT {self.trt.__version__}, fp16={self.options.fp16}, engines {self.built})"
 
     def close(self) -> None:
-        for g in (getattr(self, "_enc", None), getattr(self, "_heads", None)):
-            if g is not None:
-                g.close()
+        for g in getattr(self, "_graphs", {}).values():
+            g.close()

@@ -152,4 +152,53 @@ class VerifierConfig:
         return _fromdict(cls, d)
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ProbeConfig", "StudentArch", "StudentConfig", "VerifierConfig"]
+@dataclass
+class FrameStudentConfig:
+    """The per-frame student (format version 2): ``image [B, 3, H, W]`` in [0, 1], ``focal_px [B]``
+    -> metric depth, confidence and tokens. A conv stem (strides 2, 4, 8, 16) feeds a few
+    transformer blocks on the stride-16 token grid; a light decoder fuses the stem's features back
+    up to the image resolution. H and W must be multiples of 16."""
+
+    stem_channels: tuple[int, int, int, int] = (8, 16, 32, 64)
+    """Widths of the full-resolution image feature and of the stem stages at strides 2, 4, 8."""
+    embed_dim: int = 128
+    """Token width C (stride-16 grid, N = (H/16)(W/16))."""
+    depth: int = 4
+    """Transformer blocks on the token grid."""
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    decoder_channels: tuple[int, int, int, int] = (64, 32, 16, 8)
+    """Decoder widths at strides 8, 4, 2, 1."""
+    canonical_focal_px: float = 200.0
+    """The focal length (pixels of the H x W input) the net predicts depth for; the graph rescales
+    the depth by ``focal_px / canonical_focal_px`` (a 224 px image at fovy 58.5 deg has fy = 200)."""
+    log_depth_init: float = 0.0
+    """Initial canonical log depth (0: 1 m), the decoder's output bias."""
+    image_size: tuple[int, int] = (224, 224)
+    """(H, W) of the exported graph."""
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    """Normalisation applied inside the module (inputs are [0, 1] RGB)."""
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> FrameStudentConfig:
+        presets = {
+            "cpu": {},  # the shipped size: <= 40 ms per 224 x 224 frame on 2 CPU threads
+            "tiny": {"stem_channels": (4, 8, 8, 16), "embed_dim": 32, "depth": 1, "num_heads": 2,
+                     "decoder_channels": (16, 8, 8, 4), "image_size": (32, 48),
+                     "canonical_focal_px": 28.0},  # tests only (200 px at 224 is 28.6 px at 32)
+        }
+        if name not in presets:
+            raise ValueError(f"unknown frame student preset {name!r}; choose from {sorted(presets)}")
+        return cls(**{**presets[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return _asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrameStudentConfig:
+        return _fromdict(cls, d)
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "FrameStudentConfig", "ProbeConfig", "StudentArch", "StudentConfig",
+           "VerifierConfig"]
