@@ -36,7 +36,7 @@ def _check_outputs(out, proc, random_init: bool):
     meta = yaml.safe_load((out / "bag" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["relative_file_paths"] == ["recording.mcap"]
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
-    assert counts["/depth"] == summary["frames"]["depth_published"] and counts["/camera/image_raw"] > 0
+    assert counts["/depth/image"] == summary["frames"]["depth_published"] and counts["/camera/image_raw"] > 0
     decoded = summary["bag"]["decoded_by_mcap_ros2"]
     assert {t: n for t, n in counts.items() if n} == decoded
     assert meta["message_count"] == sum(counts.values())

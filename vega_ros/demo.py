@@ -16,7 +16,7 @@ both to ``demo_out/bag/recording.mcap`` (+ rosbag2 ``metadata.yaml``), stops aft
   logs/*.log                 each node's output
 
 Topics: camera ``/camera/{image_raw, camera_info, ground_truth/depth, ground_truth/pose}``;
-perception ``/{depth, depth/confidence, points, pose, odometry, path, features}``, ``/diagnostics``.
+perception ``/{depth/image, depth/camera_info, depth/confidence, points, pose, odometry, path, features}``, ``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def demo_topics():
     return {
         f"{CAMERA_NS}/image_raw": Image, f"{CAMERA_NS}/camera_info": CameraInfo,
         f"{CAMERA_NS}/ground_truth/depth": Image, f"{CAMERA_NS}/ground_truth/pose": PoseStamped,
-        "/depth": Image, "/depth/confidence": Image, "/points": PointCloud2, "/pose": PoseStamped,
+        "/depth/image": Image, "/depth/camera_info": CameraInfo, "/depth/confidence": Image, "/points": PointCloud2, "/pose": PoseStamped,
         "/odometry": Odometry, "/path": Path, "/features": Float32MultiArray, "/diagnostics": DiagnosticArray,
     }
 
@@ -185,7 +185,7 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
         perception.start()
         camera.start()
         deadline = time.monotonic() + startup_timeout
-        while recorder.topics["/depth"].count == 0:  # wait until the chain runs end to end
+        while recorder.topics["/depth/image"].count == 0:  # wait until the chain runs end to end
             executor.spin_once(timeout_sec=0.1)
             for p in (camera, perception):
                 if not p.alive():
@@ -242,7 +242,7 @@ def _read_bag(path: str):
 
     types = demo_topics()
     wanted = {f"{CAMERA_NS}/image_raw", f"{CAMERA_NS}/camera_info", f"{CAMERA_NS}/ground_truth/depth",
-              f"{CAMERA_NS}/ground_truth/pose", "/depth", "/points", "/pose", "/diagnostics"}
+              f"{CAMERA_NS}/ground_truth/pose", "/depth/image", "/points", "/pose", "/diagnostics"}
     out: dict[str, list] = {t: [] for t in wanted}
     with open(path, "rb") as f:
         for _schema, channel, message in make_reader(f).iter_messages(topics=sorted(wanted)):
@@ -311,10 +311,10 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
     gt_depth = {_stamp_ns(m.header): m for _, m in msgs[f"{CAMERA_NS}/ground_truth/depth"]}
     gt_pose = {_stamp_ns(m.header): conversions.pose_stamped_to_matrix(m) for _, m in msgs[f"{CAMERA_NS}/ground_truth/pose"]}
     infos = {_stamp_ns(m.header): m for _, m in msgs[f"{CAMERA_NS}/camera_info"]}
-    pred_depth = {_stamp_ns(m.header): m for _, m in msgs["/depth"]}
+    pred_depth = {_stamp_ns(m.header): m for _, m in msgs["/depth/image"]}
     pred_pose = {_stamp_ns(m.header): conversions.pose_stamped_to_matrix(m) for _, m in msgs["/pose"]}
     recv_latency_ms = [(t - _stamp_ns(m.header)) * 1e-6 for t, m in msgs["/points"]]
-    depth_times = [t for t, _ in msgs["/depth"]]
+    depth_times = [t for t, _ in msgs["/depth/image"]]
     image_times = [t for t, _ in msgs[f"{CAMERA_NS}/image_raw"]]
 
     # depth against ground truth
