@@ -36,13 +36,20 @@ def _check_outputs(out, proc, random_init: bool):
     meta = yaml.safe_load((out / "bag" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["relative_file_paths"] == ["recording.mcap"]
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
-    assert counts["/depth"] == summary["frames"]["depth_published"] and counts["/camera/image_raw"] > 0
+    assert counts["/depth/image"] == summary["frames"]["depth_published"] and counts["/camera/image_raw"] > 0
     decoded = summary["bag"]["decoded_by_mcap_ros2"]
     assert {t: n for t, n in counts.items() if n} == decoded
     assert meta["message_count"] == sum(counts.values())
     for pic in summary["pictures"]:
         assert (out / pic).stat().st_size > 1000
     assert "cloud.png" in summary["pictures"] and any(p.startswith("depth_") for p in summary["pictures"])
+    # the trajectory: a plot of published against true poses, ATE without alignment and AUC@30 in the summary
+    assert "trajectory.png" in summary["pictures"] and (out / "trajectory.png").stat().st_size > 1000
+    pose = summary["pose"]
+    assert pose["ate_pct_of_path"] >= 0 and pose["ate_rmse_m"] >= 0 and 0.0 <= pose["auc30"] <= 1.0
+    assert pose["ate_pct_of_path"] == pytest.approx(100 * pose["ate_rmse_m"] / pose["gt_path_length_m"])
+    md = (out / "summary.md").read_text()
+    assert "% of the true path" in md and "AUC@30" in md and "trajectory.png" in md
     return summary
 
 

@@ -11,10 +11,12 @@ both to ``demo_out/bag/recording.mcap`` (+ rosbag2 ``metadata.yaml``), stops aft
                              summary says so)
   depth_*.png                image | predicted depth | ground-truth depth for a few frames
   cloud.png                  the predicted and the ground-truth point clouds of one frame
+  trajectory.png             the published pose against the true one (top view + side view); the
+                             summary adds ATE without alignment (% of path) and relative-pose AUC@30
   logs/*.log                 each node's output
 
 Topics: camera ``/camera/{image_raw, camera_info, ground_truth/depth, ground_truth/pose}``;
-perception ``/{depth, depth/confidence, points, pose, odometry, path, features}``, ``/diagnostics``.
+perception ``/{depth/image, depth/camera_info, depth/confidence, points, pose, odometry, path, features}``, ``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import cv2
 import numpy as np
 
 from vega_ros import conversions, geometry
+from vega_ros.odometry import metrics as odometry_metrics
+from vega_ros.trajectory_plot import plot_trajectories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERA_NS = "/camera"
@@ -144,7 +148,7 @@ def demo_topics():
     return {
         f"{CAMERA_NS}/image_raw": Image, f"{CAMERA_NS}/camera_info": CameraInfo,
         f"{CAMERA_NS}/ground_truth/depth": Image, f"{CAMERA_NS}/ground_truth/pose": PoseStamped,
-        "/depth": Image, "/depth/confidence": Image, "/points": PointCloud2, "/pose": PoseStamped,
+        "/depth/image": Image, "/depth/camera_info": CameraInfo, "/depth/confidence": Image, "/points": PointCloud2, "/pose": PoseStamped,
         "/odometry": Odometry, "/path": Path, "/features": Float32MultiArray, "/diagnostics": DiagnosticArray,
     }
 
@@ -181,7 +185,7 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
         perception.start()
         camera.start()
         deadline = time.monotonic() + startup_timeout
-        while recorder.topics["/depth"].count == 0:  # wait until the chain runs end to end
+        while recorder.topics["/depth/image"].count == 0:  # wait until the chain runs end to end
             executor.spin_once(timeout_sec=0.1)
             for p in (camera, perception):
                 if not p.alive():
@@ -238,7 +242,7 @@ def _read_bag(path: str):
 
     types = demo_topics()
     wanted = {f"{CAMERA_NS}/image_raw", f"{CAMERA_NS}/camera_info", f"{CAMERA_NS}/ground_truth/depth",
-              f"{CAMERA_NS}/ground_truth/pose", "/depth", "/points", "/pose", "/diagnostics"}
+              f"{CAMERA_NS}/ground_truth/pose", "/depth/image", "/points", "/pose", "/diagnostics"}
     out: dict[str, list] = {t: [] for t in wanted}
     with open(path, "rb") as f:
         for _schema, channel, message in make_reader(f).iter_messages(topics=sorted(wanted)):
@@ -307,10 +311,10 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
     gt_depth = {_stamp_ns(m.header): m for _, m in msgs[f"{CAMERA_NS}/ground_truth/depth"]}
     gt_pose = {_stamp_ns(m.header): conversions.pose_stamped_to_matrix(m) for _, m in msgs[f"{CAMERA_NS}/ground_truth/pose"]}
     infos = {_stamp_ns(m.header): m for _, m in msgs[f"{CAMERA_NS}/camera_info"]}
-    pred_depth = {_stamp_ns(m.header): m for _, m in msgs["/depth"]}
+    pred_depth = {_stamp_ns(m.header): m for _, m in msgs["/depth/image"]}
     pred_pose = {_stamp_ns(m.header): conversions.pose_stamped_to_matrix(m) for _, m in msgs["/pose"]}
     recv_latency_ms = [(t - _stamp_ns(m.header)) * 1e-6 for t, m in msgs["/points"]]
-    depth_times = [t for t, _ in msgs["/depth"]]
+    depth_times = [t for t, _ in msgs["/depth/image"]]
     image_times = [t for t, _ in msgs[f"{CAMERA_NS}/image_raw"]]
 
     # depth against ground truth
@@ -342,12 +346,16 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
         pose["ate_rmse_m_sim3"] = float(np.sqrt(np.mean(np.sum((aligned - G[:, :3, 3]) ** 2, 1))))
         pose["gt_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(G[:, :3, 3], axis=0), axis=1)))
         pose["pred_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1)))
-        idx = np.linspace(0, len(pose_stamps) - 1, min(len(pose_stamps), 24)).astype(int)
+        idx = odometry_metrics.pair_indices(len(pose_stamps))
         r_err, t_err = geometry.pairwise_relative_pose_errors(P[idx], G[idx])
         pose["rel_rotation_err_deg_median"] = float(np.median(r_err))
         pose["rel_translation_dir_err_deg_median"] = float(np.median(t_err))
         pose["auc30"] = geometry.pose_auc(r_err, t_err, 30)
         pose["pairs"] = int(r_err.size)
+        pose["ate_rmse_m"] = odometry_metrics.ate_rmse_m(P, G)
+        pose["ate_pct_of_path"] = odometry_metrics.ate_percent(P, G) if pose["gt_path_length_m"] > 0 else None
+        caption = f"ATE {n_fmt(pose['ate_pct_of_path'])} % of path (no alignment), AUC@30 {pose['auc30']:.3f}"
+        cv2.imwrite(os.path.join(out_dir, "trajectory.png"), plot_trajectories(P, G, caption))
 
     diag = {}
     for _, m in reversed(msgs["/diagnostics"]):
@@ -419,8 +427,15 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
             clouds.append((pts[ok], cols[ok]))
         cv2.imwrite(os.path.join(out_dir, "cloud.png"), _render_cloud(clouds))
         written.append("cloud.png")
+    if os.path.exists(os.path.join(out_dir, "trajectory.png")) and len(pose_stamps) >= 3:
+        written.append("trajectory.png")
     summary["pictures"] = written
     return summary
+
+
+def n_fmt(v, fmt: str = "{:.3g}") -> str:
+    """A number for the summary, or n/a."""
+    return "n/a" if v is None else fmt.format(v)
 
 
 def write_summary(summary: dict, out_dir: str) -> None:
@@ -428,8 +443,7 @@ def write_summary(summary: dict, out_dir: str) -> None:
         json.dump(summary, fh, indent=2)
     m, fr, lat, d, p, r = (summary["model"], summary["frames"], summary["latency_ms"], summary["depth"], summary["pose"], summary["rates_hz"])
 
-    def n(v, fmt="{:.3g}"):
-        return "n/a" if v is None else fmt.format(v)
+    n = n_fmt
 
     counts = " / ".join(n(fr[k], "{:.0f}") for k in ("received_by_node", "processed_by_node", "dropped_busy", "rejected_total"))
     rel_pose = (f"{n(p.get('rel_rotation_err_deg_median'))} / {n(p.get('rel_translation_dir_err_deg_median'))} deg, "
@@ -455,12 +469,15 @@ Source: {summary.get('run', {}).get('source')} camera, streamed {summary.get('ru
 | node overhead p50 (convert + publish) | {n(lat['node_overhead_p50'])} ms |
 | depth AbsRel (metric, as published) | {n(d['abs_rel'])} over {d['frames']} frames |
 | depth AbsRel after per-frame median scaling | {n(d['abs_rel_median_scaled'])} (delta<1.25: {n(d['delta1_median_scaled'])}) |
-| pose ATE RMSE after Sim(3) alignment | {n(p.get('ate_rmse_m_sim3'))} m (ground-truth path {n(p.get('gt_path_length_m'))} m) |
+| pose ATE RMSE, no alignment | {n(p.get('ate_rmse_m'))} m = {n(p.get('ate_pct_of_path'))} % of the true path ({n(p.get('gt_path_length_m'))} m) |
+| pose ATE RMSE after Sim(3) alignment | {n(p.get('ate_rmse_m_sim3'))} m |
+| relative pose AUC@30 ({p.get('pairs', 0)} ordered pairs of evenly spaced frames) | {n(p.get('auc30'))} |
 | relative pose: median rotation / translation-direction error | {rel_pose} |
 
 Recording: `{summary['bag']['path']}` ({summary['bag']['bytes'] / 1e6:.1f} MB; every channel decodes with mcap-ros2-support).
 Pictures: {', '.join(summary.get('pictures', []))} (image | predicted depth | ground-truth depth, one colour scale per row;
-cloud.png: predicted | ground-truth point cloud of the last scored frame from an oblique view).
+cloud.png: predicted | ground-truth point cloud of the last scored frame from an oblique view;
+trajectory.png: published (red) against true (green) camera positions, top and side view).
 """
     with open(os.path.join(out_dir, "summary.md"), "w") as fh:
         fh.write(text)

@@ -1,0 +1,104 @@
+"""Every knob of the visual odometry, in one frozen dataclass (the lead exposes them as ROS parameters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class OdometrySettings:
+    """Settings of :class:`vega_ros.odometry.VisualOdometry`. Pixels are at the resolution of the
+    images handed to ``track``; metres and degrees as the names say."""
+
+    max_features: int = 400
+    """Features kept per keyframe (new corners top up the surviving tracks to this number)."""
+    fast_threshold: int = 6
+    """FAST corner threshold (grey levels); halved once if a keyframe finds too few corners."""
+    grid_cols: int = 8
+    """Corners are bucketed in a ``grid_cols x grid_rows`` grid so that they cover the image."""
+    grid_rows: int = 6
+    """See ``grid_cols``."""
+    min_feature_distance_px: float = 6.0
+    """A new corner is not placed closer than this to a tracked one."""
+    border_px: int = 8
+    """Corners closer than this to the image border are ignored."""
+    lk_window_px: int = 11
+    """Lucas-Kanade window side (odd)."""
+    lk_levels: int = 3
+    """Pyramid levels above the base image (0 = no pyramid)."""
+    lk_max_iterations: int = 30
+    """Lucas-Kanade iterations per level."""
+    lk_epsilon: float = 0.01
+    """Lucas-Kanade convergence threshold (px)."""
+    fb_max_error_px: float = 0.7
+    """Forward-backward check: a track survives if tracking it back lands within this of its start."""
+    depth_min_m: float = 0.05
+    """Depth below this is treated as invalid."""
+    depth_max_m: float = 20.0
+    """Depth above this is treated as invalid."""
+    depth_edge_max_ratio: float = 0.25
+    """A feature is given no 3D point where its 3x3 depth neighbourhood spans more than this share of
+    its median (a depth edge: the point could belong to either side); its depth is that median."""
+    ransac_reprojection_px: float = 2.0
+    """RANSAC inlier threshold of the PnP (px)."""
+    ransac_iterations: int = 200
+    """RANSAC iterations of the PnP."""
+    ransac_confidence: float = 0.999
+    """RANSAC confidence of the PnP."""
+    min_pnp_inliers: int = 12
+    """Fewer inliers than this and the PnP has failed (the prior, if any, is the fallback)."""
+    max_step_translation_m: float = 0.5
+    """A PnP pose more than this from the previous frame's is rejected as a failure."""
+    max_step_rotation_deg: float = 30.0
+    """A PnP pose rotated more than this from the previous frame's is rejected as a failure."""
+    keyframe_min_tracked_fraction: float = 0.6
+    """New keyframe when fewer than this share of the keyframe's 3D points are still inliers."""
+    keyframe_min_inliers: int = 80
+    """New keyframe when the PnP has fewer inliers than this."""
+    keyframe_max_parallax_px: float = 25.0
+    """New keyframe when the median feature displacement since the keyframe exceeds this."""
+    keyframe_max_frames: int = 40
+    """New keyframe at the latest after this many frames."""
+    window_keyframes: int = 5
+    """Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off."""
+    window_max_evaluations: int = 30
+    """Function evaluations of the windowed refinement (scipy.optimize.least_squares max_nfev)."""
+    window_huber_px: float = 1.5
+    """Huber scale of the windowed refinement's reprojection residuals (px)."""
+    max_prior_frames: int = 5
+    """Consecutive frames on which the prior may stand in for a failed PnP before tracking is LOST."""
+    recover_min_points: int = 40
+    """Corners with valid depth a frame needs to (re-)initialise a keyframe."""
+    min_pixel_sigma: float = 0.3
+    """Floor of the reprojection noise (px) used for the covariance (exact data would give zero)."""
+    prior_sigma_m: float = 0.05
+    """Standard deviation assumed for each translation axis of a pose taken from the prior (m)."""
+    prior_sigma_deg: float = 3.0
+    """Standard deviation assumed for each rotation axis of a pose taken from the prior (deg)."""
+    lost_sigma_m: float = 10.0
+    """Standard deviation of each translation axis reported while LOST (m)."""
+    lost_sigma_deg: float = 90.0
+    """Standard deviation of each rotation axis reported while LOST (deg)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and value < 0:
+                raise ValueError(f"OdometrySettings.{f.name} must be >= 0, got {value}")
+        if self.max_features < 8:
+            raise ValueError(f"OdometrySettings.max_features must be >= 8, got {self.max_features}")
+        if self.grid_cols < 1 or self.grid_rows < 1:
+            raise ValueError(f"OdometrySettings grid must be at least 1x1, got {self.grid_cols}x{self.grid_rows}")
+        if self.lk_window_px < 3 or self.lk_window_px % 2 == 0:
+            raise ValueError(f"OdometrySettings.lk_window_px must be odd and >= 3, got {self.lk_window_px}")
+        if self.min_pnp_inliers < 6:
+            raise ValueError(f"OdometrySettings.min_pnp_inliers must be >= 6 (PnP needs them), got {self.min_pnp_inliers}")
+        if not self.depth_min_m < self.depth_max_m:
+            raise ValueError(f"OdometrySettings.depth_min_m ({self.depth_min_m}) must be < depth_max_m ({self.depth_max_m})")
+        if not 0.0 < self.ransac_confidence < 1.0:
+            raise ValueError(f"OdometrySettings.ransac_confidence must be in (0, 1), got {self.ransac_confidence}")
+        if not 0.0 <= self.keyframe_min_tracked_fraction <= 1.0:
+            raise ValueError("OdometrySettings.keyframe_min_tracked_fraction must be in [0, 1], "
+                             f"got {self.keyframe_min_tracked_fraction}")
+        if self.keyframe_max_frames < 1:
+            raise ValueError(f"OdometrySettings.keyframe_max_frames must be >= 1, got {self.keyframe_max_frames}")
