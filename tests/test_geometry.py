@@ -217,6 +217,8 @@ def test_umeyama_recovers_similarity():
     assert s1 == 1.0 and np.allclose(R1, R)
     with pytest.raises(ValueError):
         g.umeyama_alignment(src[:2], dst[:2])
+    with pytest.raises(ValueError, match="no spread"):  # a path that never moved has no Sim(3) scale
+        g.umeyama_alignment(np.zeros((5, 3)), dst[:5])
 
 
 def test_umeyama_never_returns_a_reflection():

@@ -200,7 +200,7 @@ def run_demo(out_dir: str = "demo_out", duration: float = 40.0, source: str = "l
             if time.monotonic() >= next_report:
                 next_report += 10.0
                 log(f"[demo] {time.monotonic() - t_stream0:.0f} s: {recorder.topics[f'{CAMERA_NS}/image_raw'].count} images, "
-                    f"{recorder.topics['/depth'].count} depth maps")
+                    f"{recorder.topics['/depth/image'].count} depth maps")
             for p in (camera, perception):
                 if not p.alive():
                     raise RuntimeError(f"{p.name} exited with {p.proc.returncode} mid-run; see {p.log_path}")
@@ -341,9 +341,13 @@ def evaluate_bag(bag_path: str, out_dir: str, model_dir: str) -> dict:
     if len(pose_stamps) >= 3:
         P = np.stack([pred_pose[s] for s in pose_stamps])
         G = np.stack([gt_pose[s] for s in pose_stamps])
-        scale, R, t = geometry.umeyama_alignment(P[:, :3, 3], G[:, :3, 3], with_scale=True)
-        aligned = (scale * (R @ P[:, :3, 3].T)).T + t
-        pose["ate_rmse_m_sim3"] = float(np.sqrt(np.mean(np.sum((aligned - G[:, :3, 3]) ** 2, 1))))
+        try:
+            scale, R, t = geometry.umeyama_alignment(P[:, :3, 3], G[:, :3, 3], with_scale=True)
+            aligned = (scale * (R @ P[:, :3, 3].T)).T + t
+            pose["ate_rmse_m_sim3"] = float(np.sqrt(np.mean(np.sum((aligned - G[:, :3, 3]) ** 2, 1))))
+        except ValueError:  # the published pose never moved (e.g. odometry never initialised on a random model)
+            pose["ate_rmse_m_sim3"] = None
+            pose["note"] = "the published pose never moved: no Sim(3) alignment (see odometry.* in diagnostics)"
         pose["gt_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(G[:, :3, 3], axis=0), axis=1)))
         pose["pred_path_length_m"] = float(np.sum(np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1)))
         idx = odometry_metrics.pair_indices(len(pose_stamps))

@@ -352,6 +352,8 @@ def umeyama_alignment(src: np.ndarray, dst: np.ndarray, with_scale: bool = True)
         S[2, 2] = -1.0
     R = U @ S @ Vt
     var_s = np.mean(np.sum(xs**2, axis=1))
+    if with_scale and var_s <= 1e-18:
+        raise ValueError("the source points have no spread (all the same point): a Sim(3) scale is undefined")
     s = float(np.trace(np.diag(D) @ S) / var_s) if with_scale else 1.0
     t = mu_d - s * R @ mu_s
     return s, R, t

@@ -76,7 +76,7 @@ from vega_ros.engine.stream import (
 )
 from vega_ros.node_main import run_node
 from vega_ros.perception_outputs import cloud_arrays, output_frame
-from vega_ros.pose_source import LearnedPose, PoseEstimate, PoseInput, PoseSource
+from vega_ros.pose_source import PoseEstimate, PoseInput, PoseSource, make_pose_source
 from vega_ros.settings import PerceptionSettings, check_choice, declare_settings, dynamic_parameters
 
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
@@ -138,8 +138,8 @@ class PerceptionNode(Node):
             depth_scale=scale,
         )
         self.stream = FrameStream(self.engine, config) if self.engine.per_frame else StreamingPerception(self.engine, config)
-        # the one place the pose comes from (visual odometry plugs in here: vega_ros.pose_source.VisualOdometryPose)
-        self.pose_source: PoseSource = LearnedPose(keyframe_interval=s.clip_stride)
+        # the one place the pose comes from: visual odometry on the predicted depth, or the learned pose head
+        self.pose_source: PoseSource = make_pose_source(s.pose_source, keyframe_interval=s.clip_stride)
 
         overrides = QoSOverridingOptions.with_default_policies()
         self.pub_depth = self.create_publisher(Image, "depth/image", OUTPUT_QOS, qos_overriding_options=overrides)
@@ -476,6 +476,9 @@ class PerceptionNode(Node):
         values["scale"] = float(self.stream.scale)
         values["scale_source"] = self.settings.scale_source
         values["pose_source"] = self.pose_source.name
+        tracker = getattr(self.pose_source, "tracker", None)
+        if tracker is not None:  # visual odometry: frames, keyframes, losses, recoveries, prior fallbacks, PnP failures
+            values.update({f"odometry.{k}": float(v) for k, v in vars(tracker.counters).items()})
         heads = getattr(self.stream, "heads", None)
         if heads is not None:
             values["keyframes_dropped_busy"] = float(heads.dropped)

@@ -39,6 +39,17 @@ class PoseEstimate:
     keyframe: bool  # this frame should start a keyframe (multi-frame heads run on it)
 
 
+def make_pose_source(kind: str, keyframe_interval: int) -> PoseSource:
+    """The node's pose source by parameter value: ``visual_odometry`` (default) or ``learned``."""
+    if kind == "learned":
+        return LearnedPose(keyframe_interval)
+    if kind == "visual_odometry":
+        from vega_ros.odometry import OdometrySettings, VisualOdometry
+
+        return VisualOdometryPose(VisualOdometry(OdometrySettings()))
+    raise ValueError(f"pose_source must be 'visual_odometry' or 'learned', got {kind!r}")
+
+
 class PoseSource(Protocol):
     name: str
 
@@ -85,7 +96,8 @@ class VisualOdometryPose:
         r = self.tracker.track(gray, frame.depth, frame.K, frame.stamp_s, prior)
         if r.keyframe:
             self._kf_learned = np.asarray(frame.learned_T_odom_cam, dtype=np.float64)
-        return PoseEstimate(np.asarray(r.T_wc, dtype=np.float64), np.asarray(r.covariance, dtype=np.float64), str(r.status),
+        status = getattr(r.status, "value", r.status)  # an enum (vega_ros.odometry.TrackStatus) or a plain string
+        return PoseEstimate(np.asarray(r.T_wc, dtype=np.float64), np.asarray(r.covariance, dtype=np.float64), str(status),
                             bool(r.keyframe))
 
     def reset(self) -> None:
