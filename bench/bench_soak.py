@@ -119,8 +119,13 @@ def rss_kb(pid: int) -> int:
 
 
 def start_node(namespace: str, name: str, model: str, extra: dict, log_path: str) -> subprocess.Popen:
-    params = {"model_dir": model, "backend": "onnxruntime-cpu", "intra_op_threads": 1, "inter_op_threads": 1,
-              "image_qos_reliability": "reliable", "image_qos_depth": 1000, **extra}
+    # inputs reliable with a deep queue (every malformed message must reach the node to be counted);
+    # lazy off: the soak runs the model on every frame although nothing subscribes to the outputs
+    ns = "/" + namespace.strip("/")
+    inputs = {f"qos_overrides.{ns}/{topic}.subscription.{policy}": value
+              for topic in ("image", "image/compressed", "camera_info") for policy, value in (("reliability", "reliable"), ("depth", 1000))}
+    params = {"model_dir": model, "backend": "onnxruntime-cpu", "intra_op_threads": 1, "inter_op_threads": 1, "lazy": "false",
+              **inputs, **extra}
     cmd = [sys.executable, "-m", "vega_ros.perception_node", "--ros-args", "-r", f"__node:={name}", "-r", f"__ns:={namespace}",
            "--params-file", os.path.join(ROOT, "config", "perception.yaml")]
     for k, v in params.items():
