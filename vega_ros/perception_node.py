@@ -50,7 +50,6 @@ import threading
 import time
 from collections import deque
 
-import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TransformStamped
@@ -73,6 +72,7 @@ from vega_ros.engine.stream import (
     MotionScale,
     StreamConfig,
     StreamingPerception,
+    resize_to_model,
 )
 from vega_ros.node_main import run_node
 from vega_ros.perception_outputs import cloud_arrays, output_frame
@@ -394,10 +394,10 @@ class PerceptionNode(Node):
         self.stats.sample("queue_ms", (t_start - frame.received) * 1e3)
         mh, mw = card.input.height, card.input.width
         K_model = geometry.resize_intrinsics(frame.intr.K, (frame.intr.width, frame.intr.height), (mw, mh))
-        result = self.stream.process(frame.rgb, K_model)
+        rgb_model = resize_to_model(frame.rgb, mh, mw)  # once: the model and the pose source read the same pixels
+        result = self.stream.process(rgb_model, K_model)
         if self.motion_scale is not None:
             self._update_scale(frame, result)
-        rgb_model = frame.rgb if frame.rgb.shape[:2] == (mh, mw) else cv2.resize(frame.rgb, (mw, mh), interpolation=cv2.INTER_AREA)
         pose = self.pose_source.track(PoseInput(rgb_model, result.depth, result.K, conversions.stamp_to_seconds(frame.header.stamp),
                                                 result.frame_index, result.T_odom_cam, result.new_keyframe))
         if pose.keyframe and isinstance(self.stream, FrameStream):

@@ -74,11 +74,17 @@ class FrameResult:
         return self.encoder_ms + self.heads_ms
 
 
+def resize_to_model(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``rgb [h, w, 3]`` uint8 at the model's ``[height, width, 3]`` (area resize when shrinking; no copy when it fits)."""
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    interp = cv2.INTER_AREA if rgb.shape[0] > height else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, height), interpolation=interp)
+
+
 def preprocess(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``rgb [h, w, 3]`` uint8 -> ``[1, 3, height, width]`` float32 in [0, 1] (area resize when shrinking)."""
-    if rgb.shape[:2] != (height, width):
-        interp = cv2.INTER_AREA if rgb.shape[0] > height else cv2.INTER_LINEAR
-        rgb = cv2.resize(rgb, (width, height), interpolation=interp)
+    """``rgb [h, w, 3]`` uint8 -> ``[1, 3, height, width]`` float32 in [0, 1] (:func:`resize_to_model` first)."""
+    rgb = resize_to_model(rgb, height, width)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
