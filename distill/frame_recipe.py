@@ -272,6 +272,7 @@ def save_frame_picture(model: nn.Module, batch: dict, step: int, out_dir: str) -
     import cv2
     import numpy as np
 
+    from distill.eval_depth import depth_picture_row
     from distill.metrics import depth_metrics
 
     os.makedirs(out_dir, exist_ok=True)
@@ -281,13 +282,7 @@ def save_frame_picture(model: nn.Module, batch: dict, step: int, out_dir: str) -
     rgb = (batch["image"][:n].permute(0, 2, 3, 1).float().cpu().numpy() * 255).astype(np.uint8)
     rows = []
     for i in range(n):
-        hi = float(np.percentile(gt[i][valid[i]], 99)) if valid[i].any() else 1.0
-
-        def colour(x: np.ndarray, top: float) -> np.ndarray:
-            return cv2.applyColorMap(np.clip(x / max(top, 1e-6) * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
-
-        err = np.where(valid[i], np.abs(pred[i] - gt[i]) / np.maximum(gt[i], 1e-6), 0.0)
-        rows.append(np.concatenate([rgb[i], colour(gt[i], hi), colour(pred[i], hi), colour(err, 0.5)], axis=1))
+        rows.append(depth_picture_row(rgb[i], gt[i], pred[i], valid[i]))
         if valid[i].any():
             m = depth_metrics(pred[i], gt[i], valid[i], median_scale=False)
             print(f"[pictures] step {step} frame {i}: metric abs_rel {m['abs_rel']:.3f}, delta1 {m['delta1']:.3f}", flush=True)

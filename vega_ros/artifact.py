@@ -88,6 +88,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)  # measured numbers + "command"
     export: dict[str, Any] = field(default_factory=dict)  # opset, parity error, tool versions
     canonical_focal_px: float | None = None
+    eval: dict[str, Any] = field(default_factory=dict)  # held-out depth per set + "command" (distill.eval_depth)
 
     @property
     def random_init(self) -> bool:
@@ -111,6 +112,8 @@ class ModelCard:
         for key in ("canonical_focal_px", "frames_per_clip", "features_dim", "pose_encoding"):
             if d[key] is None:
                 del d[key]
+        if not d["eval"]:
+            del d["eval"]
         return d
 
 
@@ -226,6 +229,7 @@ def parse_card(data: dict[str, Any], where: str = CARD_FILE) -> ModelCard:
         metrics=dict(data.get("metrics", {})),
         export=dict(data.get("export", {})),
         canonical_focal_px=canonical_focal_px,
+        eval=dict(_require(data, "eval", dict, where)) if "eval" in data else {},
     )
 
 
