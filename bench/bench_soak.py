@@ -13,9 +13,13 @@ What it does, in order, against ONE perception node process (``python -m vega_ro
    kinds) are sent to the node's topics while the valid stream goes on; each reason's counter in
    /diagnostics must rise by exactly the number sent.
 4. CompressedImage (``image/compressed``, parameter ``image_transport: compressed``): a second,
-   short-lived node started with that parameter gets a share of the malformed messages as corrupt
-   / truncated / empty JPEG and PNG payloads; if it does not subscribe to ``image/compressed``, the
-   table says so and none are counted.
+   short-lived node started with that parameter gets ``--malformed-compressed`` messages of
+   tests/fixtures/fuzz_peer.py's COMPRESSED_KINDS: corrupt / truncated / empty JPEG and PNG payloads
+   (each must be ``rejected.bad_compressed``) and ``mislabeled_format``, a valid JPEG under a format
+   string naming another codec, which the node decodes by content (as compressed_image_transport
+   does) and so must accept as a frame, then process or replace by a newer one (``dropped_busy``).
+   The bench waits until the node has received every message and its worker is idle, and checks the
+   accounting is exact; if the node does not subscribe to ``image/compressed``, the table says so.
 5. SIGINT: the node must exit 0.
 
 Goals (issue 34): RSS growth < 5 % (median of the last 10 % of samples over the median of the
@@ -77,34 +81,46 @@ def run_camera(namespace: str, rate_hz: float) -> None:
 # ----------------------------------------------------------------------------- malformed messages
 
 
-COMPRESSED_KINDS = ("garbage_jpeg", "truncated_jpeg", "empty", "png_declared_jpeg_data", "unknown_format")
 IMAGE_INFO_KINDS = ("unknown_encoding", "step_too_small", "length_mismatch", "zero_size", "size_change",
                     "nan_k", "zero_fx", "zero_info_size", "nan_d")  # fuzz_peer's, out_of_order built here against the live stream
+# CompressedImage kinds: tests/fixtures/fuzz_peer.py's COMPRESSED_KINDS (four undecodable ones -> rejected.bad_compressed,
+# and mislabeled_format, a valid JPEG under a wrong format string, which the node decodes by content: a good frame)
+COMPRESSED_COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "dropped_reset",
+                       "dropped_no_subscribers", "rejected.total", "rejected.bad_compressed")
 
 
-def malformed_compressed(kind: str, rng: np.random.Generator, stamp: float):
-    """A CompressedImage that cannot be decoded into a W x H colour image."""
-    import cv2
-    from sensor_msgs.msg import CompressedImage
+def compressed_accounting(sent: dict, before: dict, after: dict) -> dict:
+    """Where each CompressedImage of ``sent`` ({kind: n}) went, from the node's diagnostics ``before`` / ``after``.
 
-    from vega_ros import conversions
+    Exact when: every message was received; each undecodable one is ``rejected.bad_compressed`` (and nothing
+    is rejected for another reason); each mislabeled one is accepted as a frame (or, lazy with nobody
+    subscribed to the outputs, ``dropped_no_subscribers``); and each accepted frame is processed or replaced
+    by a newer one before the worker got to it (``dropped_busy``, latest-frame-wins) or by a stream reset.
+    """
+    from tests.fixtures.fuzz_peer import MISLABELED_COMPRESSED_KIND, UNDECODABLE_COMPRESSED_KINDS
 
-    ok, jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
-    assert ok
-    data, fmt = jpeg.tobytes(), "rgb8; jpeg compressed bgr8"
-    if kind == "garbage_jpeg":
-        data = rng.integers(0, 256, int(rng.integers(1, 2000)), dtype=np.uint8).tobytes()
-    elif kind == "truncated_jpeg":
-        data = data[: int(rng.integers(1, max(2, len(data) // 3)))]
-    elif kind == "empty":
-        data = b""
-    elif kind == "png_declared_jpeg_data":
-        data, fmt = data[: len(data) // 2], "png"
-    elif kind == "unknown_format":
-        fmt = str(rng.choice(["webp2", "bmp; raw", "h264"]))
-    else:
-        raise ValueError(kind)
-    return CompressedImage(header=conversions.make_header(stamp, "cam"), format=fmt, data=data)
+    def delta(key: str) -> float:
+        return float(after.get(key, 0)) - float(before.get(key, 0))
+
+    d = {k: delta(k) for k in COMPRESSED_COUNTERS}
+    total = sum(sent.values())
+    undecodable = sum(n for k, n in sent.items() if k in UNDECODABLE_COMPRESSED_KINDS)
+    mislabeled = sent.get(MISLABELED_COMPRESSED_KIND, 0)
+    other_rejections = {k: delta(k) for k in after if k.startswith("rejected.") and k not in ("rejected.total", "rejected.bad_compressed")
+                        and delta(k) != 0}
+    checks = {
+        "received": d["frames_received"] == total,
+        "undecodable_rejected": d["rejected.bad_compressed"] == undecodable and d["rejected.total"] == undecodable,
+        "mislabeled_accepted": d["frames_accepted"] + d["dropped_no_subscribers"] == mislabeled,
+        "accepted_processed_or_replaced": d["frames_processed"] + d["dropped_busy"] + d["dropped_reset"] == d["frames_accepted"],
+    }
+    return {
+        "sent": total, "undecodable_sent": undecodable, "rejected_bad_compressed": d["rejected.bad_compressed"],
+        "mislabeled_sent": mislabeled, "accepted": d["frames_accepted"], "processed": d["frames_processed"],
+        "replaced_dropped_busy": d["dropped_busy"], "dropped_reset": d["dropped_reset"],
+        "accounted": d["rejected.bad_compressed"] + d["dropped_no_subscribers"] + d["frames_processed"] + d["dropped_busy"] + d["dropped_reset"],
+        "counter_deltas": d, "other_rejections": other_rejections, "checks": checks, "all_accounted": all(checks.values()),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -215,12 +231,14 @@ def send_malformed(probe: Probe, count: int, rng: np.random.Generator) -> Counte
 
 
 def run_compressed_phase(args, namespace: str, rng: np.random.Generator, out_dir: str, probe: Probe) -> dict:
-    """A node with image_transport: compressed gets ``args.malformed_compressed`` broken CompressedImages."""
-    from tests.fixtures.fuzz_peer import valid_info
+    """A node with image_transport: compressed gets ``args.malformed_compressed`` broken / mislabeled CompressedImages."""
+    from tests.fixtures.fuzz_peer import COMPRESSED_KINDS, compressed, valid_info
 
     ns = namespace + "_compressed"
-    proc = start_node(ns, COMPRESSED_NODE, args.model, {"image_transport": "compressed"}, os.path.join(out_dir, "perception_compressed.log"))
-    pub = probe.node.create_publisher(probe.CompressedImage, f"/{ns.strip('/')}/image/compressed", probe.compressed_qos)
+    topic = f"/{ns.strip('/')}/image/compressed"
+    proc = start_node(ns, COMPRESSED_NODE, args.model, {"image_transport": "compressed", "diagnostics_period_s": 0.5},
+                      os.path.join(out_dir, "perception_compressed.log"))
+    pub = probe.node.create_publisher(probe.CompressedImage, topic, probe.compressed_qos)
     info_pub = probe.node.create_publisher(type(valid_info(0.0)), f"/{ns.strip('/')}/camera_info", probe.compressed_qos)
     result = {"node_subscribes": False, "sent": 0, "counted": 0, "crashed": False}
     try:
@@ -233,20 +251,29 @@ def run_compressed_phase(args, namespace: str, rng: np.random.Generator, out_dir
                               "(CompressedImage input not available on this branch): nothing sent")
             return result
         result["node_subscribes"] = True
+        # the reliability the node's image/compressed reader runs with (did the qos_override take effect?); discovery
+        # does not carry the history depth, and every message being received (checks.received) is the test of that
+        result["subscription_reliability"] = [e.qos_profile.reliability.name.lower() for e in probe.node.get_subscriptions_info_by_topic(topic)]
         info_pub.publish(valid_info(probe.node.get_clock().now().nanoseconds * 1e-9))
         probe.spin_for(0.5)
         before = probe.fresh_diagnostics(COMPRESSED_NODE)
         sent: Counter[str] = Counter()
         for i in range(args.malformed_compressed):
             kind = COMPRESSED_KINDS[int(rng.integers(len(COMPRESSED_KINDS)))]
-            pub.publish(malformed_compressed(kind, rng, probe.node.get_clock().now().nanoseconds * 1e-9))
+            pub.publish(compressed(kind, rng, probe.node.get_clock().now().nanoseconds * 1e-9))
             sent[kind] += 1
             if i % 50 == 49:
                 probe.spin_for(0.03)
-        probe.spin_for(2.0)
-        after = probe.fresh_diagnostics(COMPRESSED_NODE)
-        result.update(sent=sum(sent.values()), sent_by_kind=dict(sent),
-                      counted=float(after.get("rejected.total", 0)) - float(before.get("rejected.total", 0)),
+        # until the node has read every message and its worker has no frame left, or 60 s
+        t_sent, after = time.monotonic(), {}
+        while time.monotonic() - t_sent < 60 and proc.poll() is None:
+            after = probe.fresh_diagnostics(COMPRESSED_NODE)
+            acc = compressed_accounting(sent, before, after)
+            if acc["checks"]["received"] and acc["checks"]["accepted_processed_or_replaced"]:
+                break
+        acc = compressed_accounting(sent, before, after)
+        result.update(sent_by_kind=dict(sent), seconds_to_drain=round(time.monotonic() - t_sent, 2), **acc,
+                      counted=acc["accounted"],  # every message: rejected as bad_compressed, or a frame processed / replaced
                       counted_by_reason={k: float(v) - float(before.get(k, 0)) for k, v in after.items()
                                          if k.startswith("rejected.") and float(v) != float(before.get(k, 0))})
         result["crashed"] = proc.poll() is not None
@@ -368,8 +395,13 @@ def print_table(r: dict) -> None:
         ("publisher killed at / recovered / s to 5 frames", f"{rs.get('at_s')} s / {rs.get('recovered')} / {rs.get('seconds_to_5_frames_after_restart')}"),
         ("malformed Image+CameraInfo sent / all counted", f"{m.get('sent')} / {m.get('all_counted')}"),
         ("engine errors", str(r["frames"].get("rejected.engine_error"))),
-        ("malformed CompressedImage sent / counted", f"{comp.get('sent')} / {comp.get('counted')}" if comp.get("node_subscribes")
-         else comp.get("note", "not run")),
+        ("CompressedImage sent / accounted / exact", f"{comp.get('sent')} / {comp.get('counted'):g} / {comp.get('all_accounted')}"
+         if comp.get("node_subscribes") else comp.get("note", "not run")),
+        ("  undecodable sent / rejected bad_compressed", f"{comp.get('undecodable_sent')} / {comp.get('rejected_bad_compressed'):g}"
+         if comp.get("node_subscribes") else "-"),
+        ("  mislabeled sent / accepted / processed + replaced", f"{comp.get('mislabeled_sent')} / {comp.get('accepted'):g} / "
+                                                                f"{comp.get('processed'):g} + {comp.get('replaced_dropped_busy'):g}"
+         if comp.get("node_subscribes") else "-"),
     ]
     width = max(len(a) for a, _ in rows)
     print(f"| {'what'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
