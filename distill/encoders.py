@@ -8,8 +8,13 @@ SPECs:
     random-vit-ti     the floor: a ViT-Ti student with fixed random weights (seed 0)
     random-cnn        the CNN student preset, fixed random weights (seed 0)
     pixels            raw 16x16 RGB patches (768-d), per frame: appearance only, no learning
+    random-frame-cpu  the per-frame student of format version 2 (``FrameStudent``, preset cpu), fixed
+                      random weights (seed 0): the random-init control of that architecture
+                      (``random-frame-tiny``: the tests' preset)
     student:PATH      a student checkpoint dir (config.json + model.safetensors), or an exported
-                      ``encoder.onnx`` (a file, or a directory holding one), run with onnxruntime
+                      ``encoder.onnx`` (a file, or a directory holding one), run with onnxruntime;
+                      or a format-version-2 artifact (a directory whose card.json says
+                      format_version 2, or its ``frame.onnx``): frame.onnx's ``tokens`` output
     wan:PATH          WAN 2.1 DIFT teacher from a local diffusers checkpoint (distill.teacher.wan);
                       the S frames of a clip go through the video model together
     hf:PATH           a local transformers vision model directory (e.g. DINOv2), read per frame;
@@ -21,6 +26,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.nets.models.config import IMAGENET_MEAN, IMAGENET_STD
-from vega_ros.contract import CARD_FILE, ENCODER_FILE
+from vega_ros.contract import CARD_FILE, CARD_FORMAT_VERSION_V2, ENCODER_FILE, FRAME_FILE, FRAME_FOCAL, FRAME_IMAGE, TOKENS
 
 
 class FrozenEncoder(abc.ABC):
@@ -65,16 +71,40 @@ class ModuleEncoder(FrozenEncoder):
         return torch.cat([self.module(images[i : i + self.batch]) for i in range(0, len(images), self.batch)])
 
 
+def default_threads() -> int:
+    """ONNX Runtime intra-op threads for the probe's encoders: ``OMP_NUM_THREADS`` if set, else 1.
+
+    ONNX Runtime ignores ``OMP_NUM_THREADS`` and would take every core; the probe runs beside
+    other jobs on a small machine, so the count is always given explicitly."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def ort_cpu_session(path: Path, threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` on CPU with an explicit intra-op thread count (and one
+    inter-op thread)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads if threads is not None else default_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class OnnxEncoder(FrozenEncoder):
     """An exported ``encoder.onnx`` (one image → tokens) run with onnxruntime on CPU."""
 
-    def __init__(self, path: Path, name: str):
-        import onnxruntime as ort
-
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path, name: str, threads: int | None = None):
+        self.session = ort_cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.name = name
-        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.sha256 = _file_sha256(path)
         shape = self.session.get_outputs()[0].shape
         self.dim = int(shape[-1]) if isinstance(shape[-1], int) else 0
         self.patch, self.grid = 16, None
@@ -106,6 +136,84 @@ class OnnxEncoder(FrozenEncoder):
         tokens = torch.from_numpy(np.concatenate(outs)).float()
         self.dim = tokens.shape[-1]
         return tokens
+
+
+class FrameOnnxEncoder(FrozenEncoder):
+    """A format-version-2 artifact's ``frame.onnx`` (image + focal → depth, conf, tokens) run per
+    frame with onnxruntime on CPU; the probe reads its ``tokens`` output ``[B, N, C]``.
+
+    Input and output names come from :mod:`vega_ros.contract`; the card gives the fixed input size,
+    the token grid and ``canonical_focal_px``. ``describe()`` carries frame.onnx's sha256.
+    """
+
+    def __init__(self, path: Path, name: str, threads: int | None = None, batch: int = 1):
+        from vega_ros.artifact import read_card
+
+        model_dir = path.parent
+        if not (model_dir / CARD_FILE).is_file():
+            raise FileNotFoundError(f"{name}: {path} has no {CARD_FILE} beside it (the card gives the focal and the grid)")
+        self.card = read_card(str(model_dir))
+        if self.card.format_version != CARD_FORMAT_VERSION_V2 or FRAME_FILE not in self.card.files:
+            raise ValueError(f"{name}: {model_dir / CARD_FILE} is format_version {self.card.format_version} "
+                             f"without {FRAME_FILE}, not a format-version-2 artifact")
+        self.session = ort_cpu_session(path, threads)
+        self.name, self.batch = name, batch
+        self.sha256 = _file_sha256(path)
+        h, w, n = self.card.input.height, self.card.input.width, self.card.tokens_n
+        gh = int(round((n * h / w) ** 0.5))
+        if gh * (n // gh) != n:
+            raise ValueError(f"{model_dir / CARD_FILE}: {n} tokens do not form a grid for a {h}x{w} input")
+        self.grid = (h, w, gh, n // gh)
+        self.dim = int(self.card.tokens_c)
+        # The tokens do not depend on focal_px (only the depth output is rescaled by
+        # focal_px / canonical_focal_px), and encode_clip is given images without intrinsics; the
+        # card's canonical focal is the one value the graph is sure to have been exported and
+        # parity-checked for, so every frame gets it.
+        self.focal = float(self.card.canonical_focal_px)
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        h, w, gh, gw = self.grid
+        if (height, width) != (h, w):
+            raise ValueError(f"{self.name}: {FRAME_FILE} takes {h}x{w} images, the data is {height}x{width}")
+        return gh, gw
+
+    def describe(self) -> dict:
+        return {**super().describe(), "graph": FRAME_FILE, "sha256": self.sha256}  # ties probe results to the exact file
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        self.grid_size(*images.shape[-2:])
+        outs = []
+        for i in range(0, len(images), self.batch):
+            x = images[i : i + self.batch].float().numpy()
+            focal = np.full((len(x),), self.focal, dtype=np.float32)
+            outs.append(self.session.run([TOKENS], {FRAME_IMAGE: x, FRAME_FOCAL: focal})[0])
+        tokens = torch.from_numpy(np.concatenate(outs)).float()
+        self.dim = tokens.shape[-1]
+        return tokens
+
+
+class FrameModuleEncoder(FrozenEncoder):
+    """A :class:`~distill.nets.models.frame_student.FrameStudent` in torch: ``maps(image, focal)['tokens']``.
+
+    Focal: the model's canonical one, as for :class:`FrameOnnxEncoder` (the tokens do not depend on it).
+    """
+
+    def __init__(self, model: torch.nn.Module, name: str, batch: int = 16):
+        self.model = model.eval().requires_grad_(False)
+        self.name, self.dim, self.batch = name, int(model.embed_dim), batch
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.model.grid_size(height, width)
+
+    @torch.no_grad()
+    def encode_clip(self, images: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for i in range(0, len(images), self.batch):
+            x = images[i : i + self.batch]
+            focal = torch.full((len(x),), float(self.model.canonical_focal_px))
+            outs.append(self.model.maps(x, focal)["tokens"])
+        return torch.cat(outs).float()
 
 
 class HFEncoder(FrozenEncoder):
@@ -202,14 +310,33 @@ class PixelEncoder(FrozenEncoder):
         return F.unfold(x, kernel_size=self.patch, stride=self.patch).transpose(1, 2).contiguous()
 
 
+def _is_v2_dir(path: Path) -> bool:
+    card = path / CARD_FILE
+    if not (path / FRAME_FILE).is_file() or not card.is_file():
+        return False
+    try:
+        return json.loads(card.read_text()).get("format_version") == CARD_FORMAT_VERSION_V2
+    except (OSError, ValueError):
+        return False
+
+
 def onnx_file_of_spec(spec: str) -> Path | None:
-    """The ``encoder.onnx`` a ``student:PATH`` SPEC runs (an exported artifact), else None."""
+    """The graph a ``student:PATH`` SPEC runs for its tokens (an exported artifact's
+    ``encoder.onnx``, or ``frame.onnx`` of a format-version-2 artifact), else None."""
     kind, sep, rest = spec.partition(":")
     if kind != "student" or not sep or not rest:
         return None
     path = Path(rest).expanduser()
+    if path.suffix != ".onnx" and _is_v2_dir(path):
+        return path / FRAME_FILE
     onnx = path if path.suffix == ".onnx" else path / ENCODER_FILE
     return onnx if onnx.is_file() and not (path / "model.safetensors").is_file() else None
+
+
+def token_graph_of_card(card) -> str:
+    """The graph file whose tokens the probe reads for an artifact with this card (a
+    ``vega_ros.artifact.ModelCard``): ``frame.onnx`` in format version 2, else ``encoder.onnx``."""
+    return FRAME_FILE if card.format_version == CARD_FORMAT_VERSION_V2 else ENCODER_FILE
 
 
 def parse_encoder_spec(spec: str) -> FrozenEncoder:
@@ -218,16 +345,23 @@ def parse_encoder_spec(spec: str) -> FrozenEncoder:
 
     if spec == "pixels":
         return PixelEncoder()
+    if spec.startswith("random-frame-"):
+        from distill.nets.models.frame_student import build_frame_student
+
+        return FrameModuleEncoder(build_frame_student(spec.removeprefix("random-frame-"), seed=0), spec)
     if spec in ("random-vit-ti", "random-vit-s", "random-cnn"):
         preset = spec.removeprefix("random-")
         model = build_student(preset, seed=0)
         return ModuleEncoder(model, spec, model.embed_dim, model.patch_size)
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise ValueError(f"bad encoder SPEC {spec!r}: use random-vit-ti, random-cnn, pixels, student:PATH, wan:PATH or hf:PATH")
+        raise ValueError(f"bad encoder SPEC {spec!r}: use random-vit-ti, random-cnn, random-frame-cpu, pixels, "
+                         f"student:PATH, wan:PATH or hf:PATH")
     path = Path(rest).expanduser()
     if kind == "student":
         onnx = onnx_file_of_spec(spec)
+        if onnx is not None and onnx.name == FRAME_FILE:
+            return FrameOnnxEncoder(onnx, spec)
         if onnx is not None:
             return OnnxEncoder(onnx, spec)
         model = load_student(path)

@@ -192,12 +192,27 @@ def test_training_resumes_exactly(tmp_path, monkeypatch):
     with pytest.raises(Killed):
         train_probe(first, cache, run, tmp_path / "killed", log_every=1, progress=False)
     monkeypatch.setattr(ckpt_mod, "save_checkpoint", orig)
-    resumed = build_probe(ProbeRunConfig(preset="tiny"), manifest)  # other initial weights: the checkpoint wins
+    resumed = build_probe(ProbeRunConfig(preset="tiny", seed=5), manifest)  # other initial weights: the checkpoint wins
     h2 = train_probe(resumed, cache, run, tmp_path / "killed", log_every=1, progress=False)
     assert [h["step"] for h in h2] == [1, 2, 3, 4, 5, 6]
     assert [h["total"] for h in h2] == pytest.approx([h["total"] for h in h1], rel=1e-5)
     for k, v in straight.state_dict().items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_probe_initial_weights_follow_the_run_seed(tmp_path):
+    manifest, _ = _one_clip_cache(tmp_path, size=32)
+    torch.manual_seed(1)
+    a = build_probe(ProbeRunConfig(preset="tiny", seed=3), manifest).state_dict()
+    state = torch.get_rng_state()
+    torch.rand(7)  # another global generator state: the same weights
+    b = build_probe(ProbeRunConfig(preset="tiny", seed=3), manifest).state_dict()
+    c = build_probe(ProbeRunConfig(preset="tiny", seed=4), manifest).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    torch.manual_seed(1)
+    build_probe(ProbeRunConfig(preset="tiny", seed=3), manifest)
+    assert torch.equal(torch.get_rng_state(), state)  # the global generator is left as it was
 
 
 def test_probe_overfits_one_clip(tmp_path):

@@ -17,7 +17,8 @@
    classical baseline (ORB + essential matrix with RANSAC, :mod:`~distill.probe.baseline`) is scored
    on the same frame pairs, and ``results.json``, ``results.md`` and ``predictions.png`` are written
    (:mod:`~distill.probe.report`); ``results.json`` keeps every test clip's values (``test.per_clip``),
-   so ``--versus`` can put a paired bootstrap interval on the difference between two encoders.
+   so ``--versus`` can put a paired bootstrap interval on the difference between two encoders
+   (each cell ends with its verdict: ahead / behind / n.s., whether the interval excludes zero).
    Rerunning a finished run only re-scores it.
 
 ``--data`` is a ``distill.data.sources`` spec: a rendered dataset directory (``libero_sim:DIR`` or

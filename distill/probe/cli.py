@@ -17,7 +17,7 @@ from distill.probe.run import run_probe, score_own_heads
 @exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m distill.probe", description="The 3D probe benchmark: how much 3D does a frozen encoder hold?")
-    ap.add_argument("--encoder", help="random-vit-ti | random-cnn | pixels | student:PATH | wan:PATH | hf:PATH")
+    ap.add_argument("--encoder", help="random-vit-ti | random-cnn | random-frame-cpu | pixels | student:PATH | wan:PATH | hf:PATH")
     ap.add_argument("--data", help="a data spec: DIR or libero_sim:DIR, co3d:DIR[:HxW], dl3dv:DIR[:HxW], synthetic:N[:HxW]")
     ap.add_argument("--out", type=Path, help="output directory (cache, checkpoint, results)")
     ap.add_argument("--steps", type=int)

@@ -17,12 +17,19 @@ from distill.training.trainer import Trainer, TrainerConfig
 
 
 def build_probe(run: ProbeRunConfig, manifest: dict) -> Probe:
-    """A fresh probe sized for a cache (``manifest``: token ``dim``, ``image_hw``, ``grid``)."""
+    """A fresh probe sized for a cache (``manifest``: token ``dim``, ``image_hw``, ``grid``).
+
+    Its initial weights come from ``run.seed`` (the global torch generator is left as it was):
+    torch seeds a new process at random, so an unseeded probe started every run, and every row of
+    a table, from different weights, a spread the clip bootstrap of ``--versus`` does not see.
+    """
     cfg = ProbeConfig.preset(run.preset, **run.probe_overrides)
     cfg.in_dim = manifest["dim"]
     cfg.image_size = tuple(manifest["image_hw"])
     cfg.grid_size = tuple(manifest["grid"])
-    return Probe(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(run.seed)
+        return Probe(cfg)
 
 
 class ProbeObjective:

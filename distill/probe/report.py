@@ -89,9 +89,23 @@ PAIRED_KEYS = (("point_err_x10", "Point Err (×10)", True), ("depth_abs_rel", "D
                ("depth_delta1", "δ<1.25", False), ("pose_err_deg_median", "pose err (°, clip median)", True))
 
 
+def interval_verdict(c: dict, lower_is_better: bool) -> str:
+    """``ahead`` when the 95 % interval of (run − baseline) excludes zero on the run's better side,
+    ``behind`` when it excludes zero on the other side, ``n.s.`` when it holds zero (or is empty)."""
+    lo, hi = c["ci_low"], c["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "n.s."
+    if (hi < 0) if lower_is_better else (lo > 0):
+        return "ahead"
+    if (lo > 0) if lower_is_better else (hi < 0):
+        return "behind"
+    return "n.s."
+
+
 def paired_table(results: list[dict], baseline: dict) -> str:
-    """Each run against ``baseline`` on the same test clips: mean difference [95 % bootstrap CI] and
-    the share of clips where the run is better, per metric (markdown).
+    """Each run against ``baseline`` on the same test clips: mean difference [95 % bootstrap CI],
+    the share of clips where the run is better, and the interval's verdict (:func:`interval_verdict`:
+    ahead / behind / n.s.), per metric (markdown).
 
     Raises ``ValueError`` when a run has no per-clip values or was scored on other clips.
     """
@@ -118,7 +132,7 @@ def paired_table(results: list[dict], baseline: dict) -> str:
         for key, _, lower in PAIRED_KEYS:
             c = paired_comparison(values[key], base[key], lower_is_better=lower)
             cells.append(f"{c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], better on "
-                         f"{100 * c['better_frac']:.0f} % of {c['n']}")
+                         f"{100 * c['better_frac']:.0f} % of {c['n']}: {interval_verdict(c, lower)}")
         lines.append(f"| {r['encoder']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -136,19 +150,21 @@ METRIC_KEYS = ("point_err_x10", "depth_abs_rel", "depth_delta1", "auc@30", "auc@
 def record_in_card(model_dir: str | Path, results: list[dict]) -> dict:
     """Write a probe table into a student artifact's ``card.json`` (``metrics.probe``).
 
-    ``results[0]`` must be the run of this artifact's own ``encoder.onnx``: its recorded sha256 has
-    to equal the card's, so a card never carries numbers measured on other weights. The other runs
-    (floor, controls) are stored as the comparison rows. Returns the ``metrics`` written.
+    ``results[0]`` must be the run of this artifact's own token graph (``encoder.onnx``, or
+    ``frame.onnx`` in format version 2): its recorded sha256 has to equal the card's, so a card
+    never carries numbers measured on other weights. The other runs (floor, controls) are stored as
+    the comparison rows. Returns the ``metrics`` written.
     """
+    from distill.encoders import token_graph_of_card
     from vega_ros.artifact import read_card, write_card
-    from vega_ros.contract import ENCODER_FILE
 
     card = read_card(str(model_dir))
+    graph = token_graph_of_card(card)
     own = results[0]
     measured = (own.get("encoder_info") or {}).get("sha256")
-    if measured != card.files.get(ENCODER_FILE):
+    if measured != card.files.get(graph):
         raise ValueError(f"{model_dir}: the first run measured encoder sha256 {measured}, "
-                         f"the card's {ENCODER_FILE} is {card.files.get(ENCODER_FILE)}")
+                         f"the card's {graph} is {card.files.get(graph)}")
     rows = [{"encoder": r["encoder"], **{k: r["test"].get(k) for k in METRIC_KEYS}} for r in results]
     metrics = {k: v for k, v in card.metrics.items() if k != "note"}
     metrics["probe"] = {

@@ -60,15 +60,17 @@ def score_own_heads(model_dir: str | Path, probe_out: Path, run: ProbeRunConfig,
     """Score an artifact's own heads on the test features a probe run of its encoder cached.
 
     ``probe_out`` is that run's ``--out``; its cache must come from this artifact's ``encoder.onnx``
-    (sha256 checked). Writes ``probe_out/own_heads/results.{json,md}`` in the probe's format.
+    (``frame.onnx`` in format version 2; sha256 checked). Writes ``probe_out/own_heads/results.{json,md}``
+    in the probe's format.
     """
-    from vega_ros.contract import ENCODER_FILE
+    from distill.encoders import token_graph_of_card
 
     heads = ArtifactHeads(model_dir)
+    graph = token_graph_of_card(heads.card)
     manifest = json.loads((probe_out / "cache" / run.test_split / "manifest.json").read_text())
     measured = manifest.get("encoder", {}).get("sha256")
-    if measured != heads.card.files[ENCODER_FILE]:
-        raise ValueError(f"{probe_out}: features cached from encoder sha256 {measured}, not {model_dir}'s encoder.onnx")
+    if measured != heads.card.files[graph]:
+        raise ValueError(f"{probe_out}: features cached from encoder sha256 {measured}, not {model_dir}'s {graph}")
     cache = load_cached_split(probe_out / "cache" / run.test_split)
     summary, preds = evaluate(heads, cache, Alignment(run.alignment))
     out = probe_out / "own_heads"
