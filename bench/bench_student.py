@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=8)
     p.add_argument("--eval", type=int, default=4)
     p.add_argument("--no-int8", action="store_true", help="skip the quantised variants")
+    p.add_argument("--write-card", action="store_true",
+                   help="write the v2 fp32 median into the --v2 artifact's card (eval.frame_ms_cpu2)")
     args = p.parse_args(argv)
+    if args.write_card and args.v2 is None:
+        p.error("--write-card needs --v2 (the artifact whose card gets the number)")
 
     import logging
 
@@ -190,6 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             mb = f"{sizes[name]:7.1f}" if name in sizes else " " * 7
             acc = f"{accuracy[name][0]:11.2e} {accuracy[name][1]:11.2e}" if name in accuracy else ""
             print(f"{name:<18} {med:10.1f} {p90:8.1f} {base / med:11.2f}x {mb} {acc}")
+        if args.write_card:
+            from distill.eval_depth import write_card_eval
+
+            command = "python bench/bench_student.py " + " ".join(argv if argv is not None else sys.argv[1:])
+            write_card_eval(args.v2, frame_ms_cpu2={
+                "value": round(statistics.median(times["v2 fp32"]), 1), "command": command,
+                "note": f"frame.onnx fp32, ONNX Runtime CPU, {args.threads} intra-op threads, batch 1, median of "
+                        f"{args.rounds} interleaved rounds after {args.warmup} warm-up, on the machine that ran the command"})
+            print(f"wrote eval.frame_ms_cpu2 into {os.path.join(args.v2, art.CARD_FILE)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

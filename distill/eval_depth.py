@@ -194,15 +194,18 @@ def evaluate_set(model: ArtifactDepth, eval_set: EvalSet, frames_per_clip: int =
 CARD_KEYS = ("abs_rel", "delta1", "abs_rel_median_scaled", "delta1_median_scaled", "clips", "frames", "data")
 
 
-def write_card_eval(model_dir: str, results: dict[str, dict], command: str, frame_ms_cpu2: dict | None = None) -> None:
-    """Put ``results`` (per set) into the card's ``eval`` block (other sets already there are kept)."""
+def write_card_eval(model_dir: str, results: dict[str, dict] | None = None, command: str | None = None,
+                    frame_ms_cpu2: dict | None = None) -> None:
+    """Update the card's ``eval`` block: ``results`` per set (with the ``command`` that measured them)
+    and/or ``frame_ms_cpu2`` (``{"value", "command", "note"}``); sets and keys not given are kept."""
     from vega_ros.artifact import read_card, write_card
 
     card = read_card(model_dir)
     block = dict(card.eval)
-    for name, r in results.items():
+    for name, r in (results or {}).items():
         block[name] = {k: r[k] for k in CARD_KEYS}
-    block["command"] = command
+    if results:
+        block["command"] = command
     if frame_ms_cpu2 is not None:
         block["frame_ms_cpu2"] = frame_ms_cpu2
     write_card(model_dir, replace(card, eval=block))
