@@ -70,12 +70,16 @@ def render_clip(name: str, frames: int) -> dict:
 
 
 def run_model(model: str, clip: dict) -> dict:
-    """Predicted depth ``[S, h, w]``, K at the model size and the pose head's ``T_odom_cam [S, 4, 4]``."""
+    """Predicted depth ``[S, h, w]``, K at the model size and the pose head's ``T_odom_cam [S, 4, 4]``
+    (None for a format version 2 artifact without heads). ``model``: a name under models/ or a directory."""
+    from vega_ros.engine.frame_stream import FrameStream
     from vega_ros.engine.selection import create_engine
     from vega_ros.engine.stream import StreamingPerception
 
-    engine, _ = create_engine(os.path.join(ROOT, "models", model), "onnxruntime-cpu", intra_op_threads=1, inter_op_threads=1)
-    stream = StreamingPerception(engine)
+    model_dir = model if os.path.isdir(model) else os.path.join(ROOT, "models", model)
+    engine, _ = create_engine(model_dir, "onnxruntime-cpu", intra_op_threads=1, inter_op_threads=1)
+    stream = FrameStream(engine) if engine.per_frame else StreamingPerception(engine)
+    has_pose = not engine.per_frame
     h, w = stream.height, stream.width
     src_h, src_w = clip["rgb"].shape[1:3]
     K = geometry.resize_intrinsics(clip["K"], (src_w, src_h), (w, h))
@@ -86,8 +90,10 @@ def run_model(model: str, clip: dict) -> dict:
         ms.append((time.perf_counter() - t0) * 1e3)
         depth.append(r.depth)
         poses.append(r.T_odom_cam)
+    if engine.per_frame:
+        stream.close()
     engine.close()
-    return {"depth": np.stack(depth), "K": K, "T_wc": np.stack(poses), "model_ms": float(np.median(ms))}
+    return {"depth": np.stack(depth), "K": K, "T_wc": np.stack(poses) if has_pose else None, "model_ms": float(np.median(ms))}
 
 
 def run_vo(gray: np.ndarray, depth: np.ndarray, K: np.ndarray, rate_hz: float, head_T_wc: np.ndarray | None = None) -> dict:
@@ -139,9 +145,12 @@ def bench_clip(name: str, frames: int, models: list[str]) -> list[dict]:
     true_depth = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST) for d in clip["depth"]])
     r = run_vo(gray, true_depth, K, clip["rate_hz"])
     rows.append({"clip": name, "method": "vo/true-depth", **score(r["T_wc"], T_true), **r})
-    for m, out in outputs.items():
+    for model, out in outputs.items():
+        m = os.path.basename(model.rstrip("/"))
         r = run_vo(gray, out["depth"], K, clip["rate_hz"])
         rows.append({"clip": name, "method": f"vo/{m}", **score(r["T_wc"], T_true), **r})
+        if out["T_wc"] is None:  # a per-frame artifact without keyframe heads: no learned pose to compare
+            continue
         r = run_vo(gray, out["depth"], K, clip["rate_hz"], head_T_wc=out["T_wc"])
         rows.append({"clip": name, "method": f"vo/{m}+prior", **score(r["T_wc"], T_true), **r})
         rows.append({"clip": name, "method": f"pose-head/{m}", **score(out["T_wc"], T_true), "model_ms": out["model_ms"]})
