@@ -1,8 +1,8 @@
 """Benchmark: the perception node on a simulated 224x224 stream with ONNX Runtime (CPU), over real DDS.
 
 Paths side by side in one run: the format version 1 artifact (encoder + clip heads per frame, the
-shipped student) and the format version 2 per-frame path (``frame.onnx``; by default the random-init
-full-size floor model, ``python -m distill.export --random-v2``) as fp32, fp16-stored weights and
+previous student) and the format version 2 per-frame path (``frame.onnx``; by default the shipped
+student, ``--model floor`` the random-init full-size floor model, ``python -m distill.export --random-v2``) as fp32, fp16-stored weights and
 int8 (ONNX Runtime dynamic quantization, :mod:`model_variants`), with each variant's depth change
 against fp32 (AbsRel between their depth maps on the same frames).
 
@@ -160,15 +160,17 @@ def main() -> int:
     ap.add_argument("--fast-hz", type=float, default=60.0)
     ap.add_argument("--slow-hz", type=float, default=10.0)
     ap.add_argument("--source", default="synthetic", choices=("synthetic", "libero"))
-    ap.add_argument("--model", default=None, help="format version 2 artifact (default: export the random-init floor model)")
-    ap.add_argument("--v1-model", default=default_model_dir(), help="the format version 1 artifact beside it")
+    ap.add_argument("--model", default=None,
+                    help="format version 2 artifact (default: the shipped default; 'floor': export the random-init floor model)")
+    ap.add_argument("--v1-model", default=os.path.join(ROOT, "models", "vega-sim-vit-ti"),
+                    help="the format version 1 artifact beside it (the previous student)")
     ap.add_argument("--variants", default="fp32,fp16w,int8", help="comma-separated weight variants of the v2 model")
     ap.add_argument("--json", default=os.path.join(ROOT, "docs", "bench", "perception.json"))
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="bench_perception_")
-    v2 = args.model
-    if v2 is None:
+    v2 = args.model or default_model_dir()
+    if v2 == "floor":
         v2 = os.path.join(work, "floor")
         subprocess.run([sys.executable, "-m", "distill.export", "--random-v2", "--out", v2], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -40,13 +40,25 @@ def _edit_card(d, **changes):
 def test_shipped_student_loads_and_its_card_says_how_it_was_made(monkeypatch):
     monkeypatch.delenv("VEGA_MODEL", raising=False)
     a = art.load_artifact(art.default_model_dir())
-    assert a.card.name == "vega-sim-vit-ti" and not a.card.random_init
-    assert (a.card.input.height, a.card.input.width, a.card.frames_per_clip) == (224, 224, 4)
+    assert a.card.name == art.DEFAULT_MODEL == "vega-frame-v2" and not a.card.random_init
+    assert a.card.format_version == 2 and a.card.canonical_focal_px > 0
+    assert (a.card.input.height, a.card.input.width) == (224, 224)
     assert a.card.training["wan_teacher"] is False and a.card.training["loss_terms"]
     assert a.card.depth_scale == art.DepthScale.METRIC
-    for f in (art.ENCODER_FILE, art.HEADS_FILE):
+    for held_out in ("libero_test", "held_out_family"):  # measured by distill.eval_depth, which the card names
+        scores = a.card.eval[held_out]
+        assert 0 < scores["abs_rel"] and 0 <= scores["delta1"] <= 1 and scores["clips"] > 0
+    assert a.card.eval["command"].startswith("python -m distill.eval_depth")
+    assert a.card.eval["frame_ms_cpu2"]["value"] > 0 and "bench_student.py" in a.card.eval["frame_ms_cpu2"]["command"]
+    for f in a.card.graphs:
         assert art.sha256_file(f"{a.path}/{f}") == a.card.files[f]
         assert os.path.getsize(f"{a.path}/{f}") < 30e6  # committed files stay small
+
+
+def test_the_previous_student_still_loads_for_side_by_side_benchmarks(monkeypatch):
+    monkeypatch.setenv("VEGA_MODEL", "vega-sim-vit-ti")
+    a = art.load_artifact(art.default_model_dir())
+    assert a.card.format_version == 1 and (a.card.frames_per_clip, a.card.input.height) == (4, 224)
 
 
 def test_random_placeholder_still_loads_by_name_and_says_it_is_random_init(monkeypatch):

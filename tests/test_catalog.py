@@ -139,7 +139,7 @@ def test_names_resolve_to_their_folders_and_an_unknown_one_lists_the_shipped(cat
     assert artifact.default_model_dir() == os.path.join(MODELS, artifact.DEFAULT_MODEL)
     monkeypatch.setenv("VEGA_MODEL", "vega-random-tiny")
     assert artifact.load_artifact(artifact.default_model_dir()).card.random_init
-    with pytest.raises(CatalogError, match="no model named 'nope'; shipped: vega-sim-vit-ti"):
+    with pytest.raises(CatalogError, match="no model named 'nope'; shipped: vega-frame-v2, vega-sim-vit-ti"):
         resolve_model_dir("nope", catalog)
 
 
@@ -158,14 +158,14 @@ def _break(raw: dict, edit) -> dict:
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda d: d["models"][0].pop("files"), r"models\[0\] \('vega-sim-vit-ti'\): missing field 'files'"),
+    (lambda d: d["models"][0].pop("files"), r"models\[0\] \('vega-frame-v2'\): missing field 'files'"),
     (lambda d: d["models"][1].update(kind="teacher"), r"models\[1\] .*field 'kind' must be one of"),
-    (lambda d: d["models"][0]["files"].update({"encoder.onnx": "abc"}), r"files: 'encoder.onnx' needs a sha256"),
+    (lambda d: d["models"][0]["files"].update({"frame.onnx": "abc"}), r"files: 'frame.onnx' needs a sha256"),
     (lambda d: d["models"][0].update(size_bytes="31 MB"), r"field 'size_bytes' must be int"),
     (lambda d: d["models"][2]["per_frame_ms"].update(value=None, note=""), r"per_frame_ms: 'value' is null, so 'note' must say why"),
     (lambda d: d["models"][0]["abs_rel"].update(command=None), r"abs_rel: a measured 'value' needs the 'command'"),
-    (lambda d: d["models"][3].update(success=None), r"a policy gives 'success'"),
-    (lambda d: d["models"][3]["success"].update(successes=601), r"0 <= successes <= episodes"),
+    (lambda d: d["models"][4].update(success=None), r"a policy gives 'success'"),
+    (lambda d: d["models"][4]["success"].update(successes=601), r"0 <= successes <= episodes"),
     (lambda d: d["models"][0].update(sha256="x"), r"unknown field\(s\) \['sha256'\]"),
     (lambda d: d["archived"][0].update(restore="git checkout HEAD -- models/bc-fused"), r"archived\[0\] \('bc-fused'\): field 'restore' must be"),
     (lambda d: d["archived"][0].update(commit="02a0565"), r"field 'commit' must be a full git commit"),

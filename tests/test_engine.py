@@ -133,9 +133,13 @@ def test_preprocess_layout_and_range():
 
 
 def test_shipped_model_runs_on_cpu():
+    from vega_ros.engine.frame_stream import FrameStream
+
     engine, choice = create_engine(load_artifact(default_model_dir()), "onnxruntime-cpu", intra_op_threads=1)
-    out = StreamingPerception(engine).process(np.zeros((224, 224, 3), np.uint8), geometry.intrinsics_from_fov(224, 224, 50))
+    stream = FrameStream(engine) if engine.per_frame else StreamingPerception(engine)
+    out = stream.process(np.zeros((224, 224, 3), np.uint8), geometry.intrinsics_from_fov(224, 224, 50))
     assert out.depth.shape == (224, 224) and choice.chosen == Backend.ORT_CPU
+    assert np.isfinite(out.depth).all() and (out.depth > 0).mean() > 0.5
 
 
 def test_motion_scale_recovers_a_known_scale():

@@ -40,7 +40,7 @@ from vega_ros.contract import (  # noqa: F401 - the file names and version are r
     resolved_signatures,
 )
 
-DEFAULT_MODEL = "vega-sim-vit-ti"  # under models/; $VEGA_MODEL picks another (e.g. vega-random-tiny)
+DEFAULT_MODEL = "vega-frame-v2"  # under models/; $VEGA_MODEL picks another (e.g. vega-sim-vit-ti, vega-random-tiny)
 
 
 class ArtifactError(ValueError):
@@ -362,7 +362,7 @@ def load_artifact(model_dir: str, check_graphs: bool = True) -> Artifact:
 
 
 def default_model_dir() -> str:
-    """The directory of the default artifact, ``vega-sim-vit-ti`` (``$VEGA_MODEL`` names another).
+    """The directory of the default artifact, ``vega-frame-v2`` (``$VEGA_MODEL`` names another).
 
     The name is looked up in the model catalog (``models/catalog.json``, next to the source tree,
     in ``<prefix>/share/vega_ros`` for pip or in the ament share for colcon): see
