@@ -24,7 +24,6 @@ SPECs:
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.nets.models.config import IMAGENET_MEAN, IMAGENET_STD
+from vega_ros.artifact import sha256_file
 from vega_ros.contract import CARD_FILE, CARD_FORMAT_VERSION_V2, ENCODER_FILE, FRAME_FILE, FRAME_FOCAL, FRAME_IMAGE, TOKENS
 
 
@@ -93,10 +93,6 @@ def ort_cpu_session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class OnnxEncoder(FrozenEncoder):
     """An exported ``encoder.onnx`` (one image → tokens) run with onnxruntime on CPU."""
 
@@ -104,7 +100,7 @@ class OnnxEncoder(FrozenEncoder):
         self.session = ort_cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.name = name
-        self.sha256 = _file_sha256(path)
+        self.sha256 = sha256_file(str(path))
         shape = self.session.get_outputs()[0].shape
         self.dim = int(shape[-1]) if isinstance(shape[-1], int) else 0
         self.patch, self.grid = 16, None
@@ -158,7 +154,7 @@ class FrameOnnxEncoder(FrozenEncoder):
                              f"without {FRAME_FILE}, not a format-version-2 artifact")
         self.session = ort_cpu_session(path, threads)
         self.name, self.batch = name, batch
-        self.sha256 = _file_sha256(path)
+        self.sha256 = sha256_file(str(path))
         h, w, n = self.card.input.height, self.card.input.width, self.card.tokens_n
         gh = int(round((n * h / w) ** 0.5))
         if gh * (n // gh) != n:

@@ -6,7 +6,6 @@ steps read tokens from here and never pay the encoder again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from distill.data.sample import points_in_reference
 from distill.data.sources import open_clips
 from distill.probe.config import ProbeRunConfig
+from vega_ros.artifact import sha256_file
 
 
 def _np(x) -> np.ndarray:
@@ -141,7 +141,7 @@ def _refuse_other_weights(manifest: dict, spec: str, cache_dir: Path) -> None:
     onnx = onnx_file_of_spec(spec)
     if cached is None or onnx is None or manifest.get("spec") != spec:
         return
-    now = hashlib.sha256(onnx.read_bytes()).hexdigest()
+    now = sha256_file(str(onnx))
     if now != cached:
         raise ValueError(f"{cache_dir} holds features of {spec} with sha256 {cached[:12]}…, but that file is now "
                          f"{now[:12]}… (re-exported?): use a new --out for the new weights")
