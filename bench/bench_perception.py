@@ -12,7 +12,8 @@ process publishes pre-rendered frames with fresh stamps and subscribes to ``dept
 
   throughput  frames offered at ``--fast-hz`` (faster than the node can go): end-to-end FPS, drops
   latency     frames offered at ``--slow-hz`` (the node keeps up): latency image stamp -> cloud,
-              model ms and node overhead ms (processing minus model: resize, cloud, messages)
+              model ms and node overhead ms (depth stage minus model: resize, cloud, messages),
+              pose stage ms and latency image stamp -> pose (the pose stage runs beside the depth stage)
 
 Prints a markdown table and writes ``docs/bench/perception.json`` (``fps_end_to_end``,
 ``model_ms``, ``node_overhead_ms``, ``latency_p95_ms`` of the v2 fp32 path, every path under
@@ -70,8 +71,13 @@ def render_frames(source: str, n: int):
     return frames
 
 
-def run_phase(node, executor, pubs, frames, rate_hz: float, duration: float, clouds: list, diags: list, name: str):
+def _rate_hz(times: np.ndarray) -> float:
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0
+
+
+def run_phase(node, executor, pubs, frames, rate_hz: float, duration: float, clouds: list, poses: list, diags: list, name: str):
     clouds.clear()
+    poses.clear()
     diags.clear()
     period = 1.0 / rate_hz
     t0 = time.monotonic()
@@ -94,10 +100,11 @@ def run_phase(node, executor, pubs, frames, rate_hz: float, duration: float, clo
         executor.spin_once(timeout_sec=0.05)
     recv = np.array([t for t, _ in clouds])
     lat = np.array([(t_wall - conversions.stamp_to_seconds(m.header.stamp)) * 1e3 for t_wall, m in clouds]) if clouds else np.array([np.nan])
-    fps = (len(recv) - 1) / (recv[-1] - recv[0]) if len(recv) > 2 else 0.0
+    pose_lat = np.array([(t_wall - conversions.stamp_to_seconds(m.header.stamp)) * 1e3 for t_wall, m in poses]) if poses else np.array([np.nan])
     diag = next((v for m in reversed(diags) if (v := diagnostic_values(m, diagnostic_status_name(name)))), {})
-    return {"offered": i, "received": len(clouds), "fps": fps, "lat_recv_p50": float(np.percentile(lat, 50)),
-            "lat_recv_p95": float(np.percentile(lat, 95)), "diag": diag}
+    return {"offered": i, "received": len(clouds), "fps": _rate_hz(recv), "lat_recv_p50": float(np.percentile(lat, 50)),
+            "lat_recv_p95": float(np.percentile(lat, 95)), "pose_fps": _rate_hz(np.array([t for t, _ in poses])),
+            "pose_lat_recv_p95": float(np.percentile(pose_lat, 95)), "diag": diag}
 
 
 def node_phases(model_dir: str, threads: int, frames, args) -> dict:
@@ -113,18 +120,19 @@ def node_phases(model_dir: str, threads: int, frames, args) -> dict:
     pubs = (node.create_publisher(Image, f"{ns}/image", qos_profile_sensor_data),
             node.create_publisher(CameraInfo, f"{ns}/camera_info", qos_profile_sensor_data))
     clouds: list = []
+    poses: list = []
     diags: list = []
     node.create_subscription(PointCloud2, f"{ns}/points", lambda m: clouds.append((time.time(), m)), 10)
     node.create_subscription(Image, f"{ns}/depth/image", lambda m: None, 10)
-    node.create_subscription(PoseStamped, f"{ns}/pose", lambda m: None, 10)
+    node.create_subscription(PoseStamped, f"{ns}/pose", lambda m: poses.append((time.time(), m)), 10)
     node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
     try:
         deadline = time.monotonic() + 60
         while pubs[0].get_subscription_count() == 0 and time.monotonic() < deadline:
             ex.spin_once(timeout_sec=0.1)
-        run_phase(node, ex, pubs, frames, 5.0, 2.0, clouds, diags, name)  # warm-up
-        fast = run_phase(node, ex, pubs, frames, args.fast_hz, args.duration, clouds, diags, name)
-        slow = run_phase(node, ex, pubs, frames, args.slow_hz, args.duration, clouds, diags, name)
+        run_phase(node, ex, pubs, frames, 5.0, 2.0, clouds, poses, diags, name)  # warm-up
+        fast = run_phase(node, ex, pubs, frames, args.fast_hz, args.duration, clouds, poses, diags, name)
+        slow = run_phase(node, ex, pubs, frames, args.slow_hz, args.duration, clouds, poses, diags, name)
     finally:
         ex.remove_node(node)
         node.destroy_node()
@@ -163,7 +171,7 @@ def main() -> int:
     ap.add_argument("--model", default=None,
                     help="format version 2 artifact (default: the shipped default; 'floor': export the random-init floor model)")
     ap.add_argument("--v1-model", default=os.path.join(ROOT, "models", "vega-sim-vit-ti"),
-                    help="the format version 1 artifact beside it (the previous student)")
+                    help="the format version 1 artifact beside it (the previous student); 'none' leaves it out")
     ap.add_argument("--variants", default="fp32,fp16w,int8", help="comma-separated weight variants of the v2 model")
     ap.add_argument("--json", default=os.path.join(ROOT, "docs", "bench", "perception.json"))
     args = ap.parse_args()
@@ -175,7 +183,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "distill.export", "--random-v2", "--out", v2], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = {f"v2-{k}": write_variant(v2, os.path.join(work, k), k) for k in args.variants.split(",")}
-    runs = {"v1": args.v1_model, **runs}
+    runs = {"v1": args.v1_model, **runs} if args.v1_model != "none" else runs
     frames = render_frames(args.source, 40)
     rclpy.init()
     rows = {}
@@ -196,8 +204,8 @@ def main() -> int:
     print(f"perception node, {SIZE}x{SIZE} {args.source} stream over DDS, ONNX Runtime CPU, {args.threads} intra-op threads, "
           f"{os.cpu_count()} CPUs (shared), {args.duration:.0f} s per phase; image in -> depth/image, points, pose out")
     print("| path | FPS end to end | model ms p50 | node overhead ms p50 (% of model) | latency p50 / p95 ms | dropped busy / offered | "
-          "AbsRel vs v2-fp32 | exit |")
-    print("|---|---|---|---|---|---|---|---|")
+          "pose FPS | pose ms p50 / p95 | pose latency p95 ms | AbsRel vs v2-fp32 | exit |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     table = {}
     for label, (r, absrel, ms_here) in rows.items():
         fast, slow = r["fast"], r["slow"]
@@ -207,9 +215,12 @@ def main() -> int:
                         "latency_p95_ms": lat95, "latency_recv_p95_ms": slow["lat_recv_p95"], "dropped_busy": g(fast, "dropped_busy"),
                         "offered": fast["offered"], "received": fast["received"], "absrel_vs_fp32": absrel, "model_ms_without_ros": ms_here,
                         "overhead_cpu_ms": g(slow, "overhead_cpu_ms.p50"), "model_cpu_ms": g(slow, "model_cpu_ms.p50"),
+                        "pose_fps": fast["pose_fps"], "pose_ms_p50": g(slow, "pose_ms.p50"), "pose_ms_p95": g(slow, "pose_ms.p95"),
+                        "pose_latency_p95_ms": g(slow, "pose_latency_ms.p95"), "dropped_pose_busy": g(fast, "dropped_pose_busy"),
                         "exit_code": r["exit_code"]}
         print(f"| {label} | {fast['fps']:.1f} | {model:.1f} | {over:.1f} ({100 * over / model:.0f} %) | {lat50:.0f} / {lat95:.0f} | "
-              f"{g(fast, 'dropped_busy'):.0f} / {fast['offered']} | {absrel:.5f} | {r['exit_code']} |")
+              f"{g(fast, 'dropped_busy'):.0f} / {fast['offered']} | {fast['pose_fps']:.1f} | {g(slow, 'pose_ms.p50'):.1f} / "
+              f"{g(slow, 'pose_ms.p95'):.1f} | {g(slow, 'pose_latency_ms.p95'):.0f} | {absrel:.5f} | {r['exit_code']} |")
     print("goals: >= 20 FPS, overhead <= 20 % of model time, latency p95 <= 100 ms (image stamp -> cloud published, node side)")
     primary = "v2-fp32" if "v2-fp32" in table else next(iter(table))
     out = {**{k: table[primary][k] for k in ("fps_end_to_end", "model_ms", "node_overhead_ms", "latency_p95_ms")},

@@ -15,6 +15,7 @@ from vega_ros.odometry import pose_math as pm
 from vega_ros.odometry.features import detect_corners, track_lk
 from vega_ros.odometry.metrics import ate_percent, ate_rmse_m, path_length_m, relative_pose_auc30
 from vega_ros.odometry.pnp import solve_pnp
+from vega_ros.odometry import window
 from vega_ros.odometry.window import PairObservations, refine_window, window_residuals
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])
@@ -114,7 +115,8 @@ def test_pnp_recovers_an_exact_pose_despite_outliers():
     assert solve_pnp(pts_k[:5], uv[:5], K, s) is None  # too few matches
 
 
-def test_window_refinement_pulls_perturbed_keyframes_back():
+def _window_problem():
+    """Three keyframes seeing 150 points, every pair's observations exact; ``start`` perturbs keyframes 1, 2."""
     T_wc = np.stack([geometry.make_transform(pm.so3_exp([0, 0.05 * k, 0]), [0.1 * k, 0.0, 0.0]) for k in range(3)])
     world = np.c_[np.random.default_rng(3).uniform(-1, 1, (150, 2)), np.random.default_rng(4).uniform(3, 5, 150)]
     pairs = []
@@ -124,13 +126,44 @@ def test_window_refinement_pulls_perturbed_keyframes_back():
                 pts_a = geometry.transform_points(geometry.se3_inverse(T_wc[a]), world)
                 uv_b, _ = geometry.project_points(geometry.transform_points(geometry.se3_inverse(T_wc[b]), world), K)
                 pairs.append(PairObservations(a, b, pts_a, uv_b))
-    assert np.allclose(window_residuals(T_wc, pairs, K), 0.0, atol=1e-9)
     start = T_wc.copy()
     start[1:, :3, 3] += [0.01, -0.02, 0.015]
     start[2, :3, :3] = pm.so3_exp([0.01, 0.0, 0.0]) @ start[2, :3, :3]
-    refined = refine_window(start, pairs, K, huber_px=1.0, max_evaluations=50)
+    return T_wc, pairs, start
+
+
+def test_window_refinement_pulls_perturbed_keyframes_back():
+    T_wc, pairs, start = _window_problem()
+    assert np.allclose(window_residuals(T_wc, pairs, K), 0.0, atol=1e-9)
+    refined = refine_window(start, pairs, K, huber_px=1.0, max_iterations=20)
     assert np.allclose(refined[0], start[0])  # the anchor does not move
     assert np.allclose(refined, T_wc, atol=1e-5)
+
+
+def test_window_jacobian_matches_finite_differences():
+    T_wc, pairs, start = _window_problem()
+    obs = window._stack(pairs)
+    r0, J = window._linearise(start, obs, K)
+    eps = 1e-6
+    for col in range(J.shape[2]):
+        delta = np.zeros(J.shape[2])
+        delta[col] = eps
+        r1, _ = window._linearise(window._retract(start, delta), obs, K, with_jacobian=False)
+        assert np.allclose((r1 - r0) / eps, J[:, :, col], rtol=1e-3, atol=1e-3), f"column {col}"
+
+
+def test_window_refinement_shrugs_off_outlier_tracks():
+    T_wc, pairs, start = _window_problem()
+    rng = np.random.default_rng(5)
+    bad = [dataclasses.replace(p, uv_b=p.uv_b + np.where(rng.random((len(p.uv_b), 1)) < 0.15, rng.uniform(-40, 40, p.uv_b.shape), 0.0))
+           for p in pairs]  # 15 % of the tracks jump to a wrong pixel
+    def error_m(T: np.ndarray) -> float:
+        return float(np.abs(T[1:, :3, 3] - T_wc[1:, :3, 3]).max())
+
+    robust = refine_window(start, bad, K, huber_px=1.0, max_iterations=30)
+    plain = refine_window(start, bad, K, huber_px=1e6, max_iterations=30)  # Huber this wide = least squares
+    assert error_m(robust) < 0.15 * error_m(start) and error_m(robust) < 0.5 * error_m(plain)
+    assert np.allclose(refine_window(start[:1], bad, K, 1.0, 10), start[:1])  # nothing free to refine
 
 
 # ----------------------------------------------------------------------------- features

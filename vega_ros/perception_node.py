@@ -28,17 +28,25 @@ overridable with the standard ``qos_overrides.<topic>.<publisher|subscription>.<
 parameters. Parameters marked "changeable at run time" apply on ``ros2 param set``; others are
 refused with the reason.
 
-Processing: the subscription callbacks only validate and decode; a worker thread runs the
-engine on the newest frame (a frame that arrives while one is waiting replaces it and counts as
-``dropped_busy``), so a slow model never blocks DDS and drops are counted, not silent. While no
-output has a subscriber, frames are validated but not run (``dropped_no_subscribers``). A bad
-message is counted by reason and logged at a throttled rate; an engine failure is counted as
-``rejected.engine_error`` and the node goes on with the next frame.
+Processing is a multi-rate pipeline of latest-wins stages (:class:`vega_ros.latest_worker.LatestWorker`),
+so a slow stage never blocks DDS or the stage before it, and every drop is counted, not silent:
 
-Per frame the stream runs the model (v1: encoder + heads over the clip; v2: frame.onnx), then the
-pose source (:mod:`vega_ros.pose_source`) gives the pose; at keyframes a v2 artifact's heads run on
-their own worker thread, off the frame path. Ctrl-C ends the node with exit code 0: the worker
-stops before the context goes, and nothing that fails during shutdown counts as an engine error.
+  callbacks   validate and decode only
+  depth       the newest frame: the model (v1: encoder + heads over the clip; v2: frame.onnx), then
+              depth/image, depth/camera_info, depth/confidence, points, features; a frame that
+              arrives while one is waiting replaces it (``dropped_busy``)
+  pose        the newest depth result: the pose source (:mod:`vega_ros.pose_source`; visual
+              odometry with its keyframes and window refinement), then pose, odometry, path, TF;
+              a result replaced before the pose stage took it counts as ``dropped_pose_busy``
+  heads       at keyframes, a v2 artifact's multi-frame heads, on their own thread
+
+While no output has a subscriber, frames are validated but not run (``dropped_no_subscribers``).
+A bad message is counted by reason and logged at a throttled rate; an engine failure is counted
+as ``rejected.engine_error`` (a pose-stage failure as ``pose_errors``) and the node goes on with
+the next frame. A reset (camera size change, stamps jumping back) starts a new epoch: the stages
+reset their state when the first frame of it reaches them, and frames of the old one still
+waiting are dropped (``dropped_reset``). Ctrl-C ends the node with exit code 0: the stages stop
+before the context goes, and nothing that fails during shutdown counts as an error.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ import signal
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -74,6 +83,7 @@ from vega_ros.engine.stream import (
     StreamingPerception,
     resize_to_model,
 )
+from vega_ros.latest_worker import LatestWorker
 from vega_ros.node_main import run_node
 from vega_ros.perception_outputs import cloud_arrays, output_frame
 from vega_ros.pose_source import PoseEstimate, PoseInput, PoseSource, make_pose_source
@@ -91,7 +101,7 @@ PATH_PERIOD_S = 0.5
 REFERENCE_WAIT_S = 2.0  # scale_source motion: how long a frame waits for its reference pose
 COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "dropped_no_subscribers", "dropped_reset",
             "camera_info_received", "scale_updates", "scale_reference_missing", "camera_info_size_changes", "stream_resets",
-            "keyframes", "parameter_changes")
+            "keyframes", "parameter_changes", "poses_published", "dropped_pose_busy", "pose_errors")
 INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
@@ -101,11 +111,25 @@ def _stamp_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+@dataclass
 class _Frame:
-    __slots__ = ("header", "intr", "received", "rgb")
+    """A decoded camera frame on its way to the depth stage."""
 
-    def __init__(self, header, rgb, intr, received):
-        self.header, self.rgb, self.intr, self.received = header, rgb, intr, received
+    header: object  # std_msgs/Header of the image
+    rgb: np.ndarray  # [H, W, 3] uint8, camera resolution
+    intr: CameraIntrinsics  # of rgb
+    received: float  # time.monotonic() when the callback got it
+    epoch: int  # the stream epoch it belongs to (a reset starts a new one)
+
+
+@dataclass
+class _PoseJob:
+    """A depth result on its way to the pose stage."""
+
+    header: object  # the image's header, frame_id = the camera frame
+    rgb: np.ndarray  # [h, w, 3] uint8 at the model's size (the pixels the depth belongs to)
+    result: FrameResult
+    epoch: int
 
 
 class PerceptionNode(Node):
@@ -190,11 +214,11 @@ class PerceptionNode(Node):
         self._last_stamp: float | None = None
         self._path = Path()
         self._path_published = 0.0
-        self._cond = threading.Condition()
-        self._pending: _Frame | None = None
-        self._stop = False
-        self._worker = threading.Thread(target=self._work, name="perception-worker", daemon=True)
-        self._worker.start()
+        self._stopping = False
+        self._epoch = 0  # bumped by every reset request (callback thread); frames and pose jobs carry it
+        self._depth_epoch = self._pose_epoch = 0  # the epoch each stage's state belongs to
+        self._depth_stage: LatestWorker[_Frame] = LatestWorker(self._on_frame, "perception-depth")
+        self._pose_stage: LatestWorker[_PoseJob] = LatestWorker(self._on_pose_job, "perception-pose")
         self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         image_topic = "image/compressed" if s.image_transport == "compressed" else "image"
@@ -348,44 +372,32 @@ class PerceptionNode(Node):
             self.stats.count("dropped_no_subscribers")
             return
         self.stats.count("frames_accepted")
-        with self._cond:
-            if self._pending is not None:
-                self.stats.count("dropped_busy")
-            self._pending = _Frame(header, rgb, intr, received)
-            self._cond.notify()
+        if self._depth_stage.submit(_Frame(header, rgb, intr, received, self._epoch)):
+            self.stats.count("dropped_busy")
 
     def _request_reset(self) -> None:
-        with self._cond:
-            if self._pending is not None:
+        """Start a new epoch (called from the callbacks): waiting frames and pose jobs of the old one are dropped."""
+        self._epoch += 1
+        for stage in (self._depth_stage, self._pose_stage):
+            if stage.clear():
                 self.stats.count("dropped_reset")
-            self._pending = None
-            self._reset_requested = True
 
-    # -- processing ---------------------------------------------------------------------------
+    # -- depth stage ----------------------------------------------------------------------------
 
-    _reset_requested = False
+    def _shutting_down(self) -> bool:
+        return self._stopping or not self.context.ok()
 
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stop:
-                    self._cond.wait(timeout=0.5)
-                if self._stop:
-                    return
-                frame, self._pending = self._pending, None
-                reset, self._reset_requested = self._reset_requested, False
-            if reset:
-                self.stream.reset()
-                self.pose_source.reset()
-                if self.motion_scale is not None:
-                    self.motion_scale.reset()
-                    self._scale_queue.clear()
-                self._path = Path()
-            try:
-                self._process(frame)
-            except Exception as e:  # noqa: BLE001 - the node must outlive a failing frame
-                if self._stop or not self.context.ok():
-                    return  # shutting down: publishing into a closing context fails, and that is no engine error
+    def _on_frame(self, frame: _Frame) -> None:
+        if frame.epoch != self._depth_epoch:
+            self._depth_epoch = frame.epoch
+            self.stream.reset()
+            if self.motion_scale is not None:
+                self.motion_scale.reset()
+                self._scale_queue.clear()
+        try:
+            self._process(frame)
+        except Exception as e:  # noqa: BLE001 - the node must outlive a failing frame
+            if not self._shutting_down():  # publishing into a closing context fails, and that is no engine error
                 self._reject(RejectReason.ENGINE_ERROR, f"{type(e).__name__}: {e}")
 
     def _process(self, frame: _Frame) -> None:
@@ -398,17 +410,12 @@ class PerceptionNode(Node):
         result = self.stream.process(rgb_model, K_model)
         if self.motion_scale is not None:
             self._update_scale(frame, result)
-        pose = self.pose_source.track(PoseInput(rgb_model, result.depth, result.K, conversions.stamp_to_seconds(frame.header.stamp),
-                                                result.frame_index, result.T_odom_cam, result.new_keyframe))
-        if pose.keyframe and isinstance(self.stream, FrameStream):
-            self.stream.keyframe(result, "first" if result.frame_index == 0 else pose.status)
         self.stats.sample("model_ms", result.model_ms)
         self.stats.sample("encoder_ms", result.encoder_ms)
         self.stats.sample("heads_ms", result.heads_ms)
-        if result.new_keyframe:
-            self.stats.count("keyframes")
-            self.stats.count(f"keyframes.{result.keyframe_reason}")
-        self._publish(frame, result, pose)
+        self._publish_depth(frame, result)
+        if self._pose_stage.submit(_PoseJob(frame.header, rgb_model, result, frame.epoch)):
+            self.stats.count("dropped_pose_busy")
         done, cpu_done = time.monotonic(), time.thread_time()
         self.stats.sample("process_ms", (done - t_start) * 1e3)
         self.stats.sample("overhead_ms", (done - t_start) * 1e3 - result.model_ms)
@@ -419,12 +426,12 @@ class PerceptionNode(Node):
         self.stats.frame_done()
         self.stats.count("frames_processed")
 
-    def _publish(self, frame: _Frame, r: FrameResult, pose_estimate: PoseEstimate) -> None:
+    def _publish_depth(self, frame: _Frame, r: FrameResult) -> None:
+        """depth/image + depth/camera_info, depth/confidence, points, features (``frame.header`` gets the camera frame)."""
         s = self.settings
         header = frame.header
         if s.camera_frame:
             header.frame_id = s.camera_frame
-        camera_frame = header.frame_id
         out = output_frame(r.depth, r.depth_conf, r.K, frame.rgb, frame.intr.K, s.output_resolution)
         h, w = out.depth.shape
         self.pub_depth.publish(conversions.depth_m_to_image(out.depth, header, s.depth_encoding))
@@ -433,8 +440,53 @@ class PerceptionNode(Node):
         self.pub_conf.publish(conversions.numpy_to_image(np.ascontiguousarray(out.depth_conf, dtype=np.float32), "32FC1", header))
         pts, cols = cloud_arrays(out, s.cloud_stride, s.cloud_max_range_m, s.cloud_min_confidence)
         self.pub_points.publish(conversions.points_to_pointcloud2(pts, cols, header))
-        self.stats.sample("latency_ms", (self.get_clock().now().nanoseconds * 1e-9 - conversions.stamp_to_seconds(header.stamp)) * 1e3)
+        self.stats.sample("latency_ms", self._age_ms(header))
+        feats = np.ascontiguousarray(r.features, dtype=np.float32)
+        fmsg = Float32MultiArray()
+        fmsg.layout.dim = [
+            MultiArrayDimension(label="frame", size=feats.shape[0], stride=feats.size),
+            MultiArrayDimension(label="channel", size=feats.shape[1], stride=feats.shape[1]),
+        ]
+        fmsg.data = array.array("f", feats.ravel().tobytes())
+        self.pub_features.publish(fmsg)
 
+    def _age_ms(self, header) -> float:
+        """Milliseconds from the image stamp in ``header`` to now (node clock)."""
+        return (self.get_clock().now().nanoseconds * 1e-9 - conversions.stamp_to_seconds(header.stamp)) * 1e3
+
+    # -- pose stage -----------------------------------------------------------------------------
+
+    def _on_pose_job(self, job: _PoseJob) -> None:
+        if job.epoch != self._epoch:  # a reset came after its frame: the stream it belongs to is gone
+            self.stats.count("dropped_reset")
+            return
+        if job.epoch != self._pose_epoch:
+            self._pose_epoch = job.epoch
+            self.pose_source.reset()
+            self._path = Path()
+        try:
+            t0 = time.monotonic()
+            r = job.result
+            pose = self.pose_source.track(PoseInput(job.rgb, r.depth, r.K, conversions.stamp_to_seconds(job.header.stamp),
+                                                    r.frame_index, r.T_odom_cam, r.new_keyframe))
+            if pose.keyframe and isinstance(self.stream, FrameStream):
+                self.stream.keyframe(r, "first" if r.frame_index == 0 else pose.status)
+            if r.new_keyframe:
+                self.stats.count("keyframes")
+                self.stats.count(f"keyframes.{r.keyframe_reason}")
+            self._publish_pose(job.header, r, pose)
+            self.stats.sample("pose_ms", (time.monotonic() - t0) * 1e3)
+            self.stats.sample("pose_latency_ms", self._age_ms(job.header))
+            self.stats.count("poses_published")
+        except Exception as e:  # noqa: BLE001 - the node must outlive a failing pose
+            if not self._shutting_down():
+                self.stats.count("pose_errors")
+                self._warn_throttled("pose_error", f"pose stage failed: {type(e).__name__}: {e}")
+
+    def _publish_pose(self, header, r: FrameResult, pose_estimate: PoseEstimate) -> None:
+        """pose, odometry (with covariance), path (a few Hz, and at keyframes), TF odom -> camera."""
+        s = self.settings
+        camera_frame = header.frame_id
         odom_header = conversions.make_header(header.stamp, s.odom_frame)
         pose = conversions.matrix_to_pose_stamped(pose_estimate.T_odom_cam, odom_header)
         self.pub_pose.publish(pose)
@@ -448,15 +500,6 @@ class PerceptionNode(Node):
         if now - self._path_published >= PATH_PERIOD_S or r.new_keyframe:  # a long Path costs; RViz needs a few Hz
             self._path_published = now
             self.pub_path.publish(self._path)
-
-        feats = np.ascontiguousarray(r.features, dtype=np.float32)
-        fmsg = Float32MultiArray()
-        fmsg.layout.dim = [
-            MultiArrayDimension(label="frame", size=feats.shape[0], stride=feats.size),
-            MultiArrayDimension(label="channel", size=feats.shape[1], stride=feats.shape[1]),
-        ]
-        fmsg.data = array.array("f", feats.ravel().tobytes())
-        self.pub_features.publish(fmsg)
 
         if self.tf_broadcaster is not None:
             t = TransformStamped()
@@ -492,7 +535,7 @@ class PerceptionNode(Node):
                                                   self.get_fully_qualified_name(), values, level, msg))
 
     def destroy_node(self) -> None:
-        """Stop the worker (and the keyframe heads), then the engine, then the node.
+        """Stop the stages (and the keyframe heads), then the engine, then the node.
 
         A model run in progress is cancelled (it would otherwise hold the exit for up to a frame, and
         tearing sessions down under it aborts the process). A second Ctrl-C meanwhile (a terminal
@@ -501,14 +544,13 @@ class PerceptionNode(Node):
         """
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
+        self._stopping = True
         self.engine.cancel()  # a model run in progress stops now instead of finishing its frame
-        self._worker.join(timeout=1.5)
+        depth_done = self._depth_stage.stop(timeout=1.0)
+        pose_done = self._pose_stage.stop(timeout=0.5)
         if isinstance(self.stream, FrameStream):
             self.stream.close()
-        if not self._worker.is_alive():  # never free sessions a thread is still inside (that aborts the process)
+        if depth_done and pose_done:  # never free sessions a thread is still inside (that aborts the process)
             self.engine.close()
         super().destroy_node()
 

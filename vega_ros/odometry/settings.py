@@ -61,8 +61,8 @@ class OdometrySettings:
     """New keyframe at the latest after this many frames."""
     window_keyframes: int = 5
     """Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off."""
-    window_max_evaluations: int = 30
-    """Function evaluations of the windowed refinement (scipy.optimize.least_squares max_nfev)."""
+    window_max_iterations: int = 10
+    """Levenberg-Marquardt iterations of the windowed refinement (each: one Jacobian, one or more cost evaluations)."""
     window_huber_px: float = 1.5
     """Huber scale of the windowed refinement's reprojection residuals (px)."""
     max_prior_frames: int = 5

@@ -292,7 +292,7 @@ class VisualOdometry:
                 if np.sum(ok) >= 3:
                     pairs.append(PairObservations(a, b, kfs[a].points[ia[ok]], kfs[b].uv[ib[ok]]))
         T_before = np.stack([k.T_wc for k in kfs])
-        T_after = refine_window(T_before, pairs, self._K, s.window_huber_px, s.window_max_evaluations)
+        T_after = refine_window(T_before, pairs, self._K, s.window_huber_px, s.window_max_iterations)
         for k, T in zip(kfs, T_after):
             k.T_wc = T
         self.counters.window_refinements += 1
