@@ -18,8 +18,10 @@ Topics (relative to the node's namespace, all remappable):
                           current frame's tokens pooled over N), dim[1] =
                           "channel" (C' pooled feature channels); row-major, data_offset 0
        /diagnostics       diagnostic_msgs/DiagnosticArray: counters (received, processed,
-                          dropped_busy, dropped_no_subscribers, rejected.<reason>), rate_hz, latency /
-                          model percentiles
+                          dropped_busy, dropped_no_subscribers, rejected.<reason>, poses_published,
+                          dropped_pose_busy, pose_errors), rate_hz, percentiles of latency_ms (image
+                          stamp -> cloud), model_ms, overhead_ms (depth stage minus model), pose_ms,
+                          pose_latency_ms (image stamp -> pose)
   tf   odom_frame -> camera frame, when ``tf2_ros`` is importable (else said once at start-up)
 
 Every name but /diagnostics and /tf is relative, so nodes in namespaces ``front`` and ``back`` do
@@ -45,7 +47,7 @@ A bad message is counted by reason and logged at a throttled rate; an engine fai
 as ``rejected.engine_error`` (a pose-stage failure as ``pose_errors``) and the node goes on with
 the next frame. A reset (camera size change, stamps jumping back) starts a new epoch: the stages
 reset their state when the first frame of it reaches them, and frames of the old one still
-waiting are dropped (``dropped_reset``). Ctrl-C ends the node with exit code 0: the stages stop
+waiting are dropped (``dropped_reset``, ``dropped_pose_reset``). Ctrl-C ends the node with exit code 0: the stages stop
 before the context goes, and nothing that fails during shutdown counts as an error.
 """
 
@@ -101,7 +103,7 @@ PATH_PERIOD_S = 0.5
 REFERENCE_WAIT_S = 2.0  # scale_source motion: how long a frame waits for its reference pose
 COUNTERS = ("frames_received", "frames_accepted", "frames_processed", "dropped_busy", "dropped_no_subscribers", "dropped_reset",
             "camera_info_received", "scale_updates", "scale_reference_missing", "camera_info_size_changes", "stream_resets",
-            "keyframes", "parameter_changes", "poses_published", "dropped_pose_busy", "pose_errors")
+            "keyframes", "parameter_changes", "poses_published", "dropped_pose_busy", "dropped_pose_reset", "pose_errors")
 INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
@@ -378,9 +380,10 @@ class PerceptionNode(Node):
     def _request_reset(self) -> None:
         """Start a new epoch (called from the callbacks): waiting frames and pose jobs of the old one are dropped."""
         self._epoch += 1
-        for stage in (self._depth_stage, self._pose_stage):
-            if stage.clear():
-                self.stats.count("dropped_reset")
+        if self._depth_stage.clear():
+            self.stats.count("dropped_reset")
+        if self._pose_stage.clear():
+            self.stats.count("dropped_pose_reset")
 
     # -- depth stage ----------------------------------------------------------------------------
 
@@ -458,7 +461,7 @@ class PerceptionNode(Node):
 
     def _on_pose_job(self, job: _PoseJob) -> None:
         if job.epoch != self._epoch:  # a reset came after its frame: the stream it belongs to is gone
-            self.stats.count("dropped_reset")
+            self.stats.count("dropped_pose_reset")
             return
         if job.epoch != self._pose_epoch:
             self._pose_epoch = job.epoch
