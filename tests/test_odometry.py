@@ -100,6 +100,13 @@ def test_ate_without_alignment_and_path_length():
     assert relative_pose_auc30(T, T) == 1.0
 
 
+def test_fuse_depth_is_a_weighted_geometric_mean_and_keeps_whichever_exists():
+    z, w = pm.fuse_depth([1.0, np.nan, 2.0, np.nan, 8.0], [3, 0, 1, 0, 9], [4.0, 3.0, np.nan, np.nan, 1.0], max_weight=3)
+    assert np.allclose(z[:3], [4.0 ** 0.25, 3.0, 2.0])  # (1^3 * 4)^(1/4); new only; map only
+    assert np.isnan(z[3]) and np.allclose(w, [4, 1, 1, 0, 4])
+    assert np.isclose(z[4], (8.0 ** 3 * 1.0) ** 0.25)  # the map's weight 9 is capped at 3
+
+
 # ----------------------------------------------------------------------------- PnP and the window
 
 

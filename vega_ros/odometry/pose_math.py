@@ -86,6 +86,28 @@ def backproject(uv: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([x * z, y * z, z], -1)
 
 
+def fuse_depth(z_map: np.ndarray, weight_map: np.ndarray, z_new: np.ndarray, max_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-point depth of a new keyframe from the map's prediction and the new depth map.
+
+    Args:
+        z_map: ``[N]`` z-depth (m) of each point as the map predicts it in the new keyframe's camera
+            (NaN: the map has no point for it); ``weight_map [N]`` how many depth maps it averages.
+        z_new: ``[N]`` z-depth (m) sampled from the new keyframe's depth map (NaN: none there).
+        max_weight: the map's weight is capped at this, so the estimate keeps following new views.
+    Returns:
+        ``(z [N], weight [N])``: the weighted geometric mean where both exist (depth errors of a
+        monocular network are relative, so they are averaged in log space), whichever exists
+        otherwise (NaN, weight 0, where neither does).
+    """
+    z_map, z_new = np.asarray(z_map, np.float64), np.asarray(z_new, np.float64)
+    w = np.where(np.isfinite(z_map) & (z_map > 0), np.minimum(np.asarray(weight_map, np.float64), max_weight), 0.0)
+    w_new = np.where(np.isfinite(z_new) & (z_new > 0), 1.0, 0.0)
+    total = w + w_new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_z = (w * np.log(np.where(w > 0, z_map, 1.0)) + w_new * np.log(np.where(w_new > 0, z_new, 1.0))) / total
+    return np.where(total > 0, np.exp(log_z), np.nan), total
+
+
 def reprojection_residuals(T_cw: np.ndarray, points_w: np.ndarray, uv: np.ndarray, K: np.ndarray) -> np.ndarray:
     """``[N, 2]`` pixel residuals ``project(T_cw @ X) - uv``; points behind the camera give a large value."""
     uv_hat, z = geometry.project_points(geometry.transform_points(T_cw, np.asarray(points_w, dtype=np.float64)), K)

@@ -59,6 +59,10 @@ class OdometrySettings:
     """New keyframe when the median feature displacement since the keyframe exceeds this."""
     keyframe_max_frames: int = 40
     """New keyframe at the latest after this many frames."""
+    depth_fusion_max_weight: float = 4.0
+    """A new keyframe's tracked points take the geometric mean of the map's depth (weight: the depth
+    maps it already averages, capped at this) and the new depth map's (weight 1); 0 turns fusion off
+    (every keyframe trusts its own depth map only)."""
     window_keyframes: int = 5
     """Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off."""
     window_max_iterations: int = 10

@@ -16,8 +16,9 @@ Per frame (``track``):
    ``keyframe_min_tracked_fraction`` of the keyframe's points, when the median parallax since the
    keyframe exceeds ``keyframe_max_parallax_px``, after ``keyframe_max_frames``, or after a prior
    fallback (if this frame has the corners and depth for one; otherwise the old keyframe stays).
-   It keeps the surviving tracks (re-back-projected with its own depth) and tops them up with
-   new corners. Then the poses of the last ``window_keyframes`` keyframes are refined together
+   It keeps the surviving tracks and tops them up with new corners; a surviving track's depth is
+   the geometric mean of the map's (the old keyframe's point seen from the new pose, weighted by
+   the depth maps it already averages, up to ``depth_fusion_max_weight``) and the new depth map's. Then the poses of the last ``window_keyframes`` keyframes are refined together
    (:mod:`vega_ros.odometry.window`).
 5. While LOST, every frame tries to start a keyframe (it needs ``recover_min_points`` corners with
    valid depth); the first that succeeds is placed at the last good pose and reported RECOVERED.
@@ -77,6 +78,7 @@ class _Keyframe:
     ids: np.ndarray  # [N] track ids
     uv: np.ndarray  # [N, 2] pixels of the tracks in the keyframe
     points: np.ndarray  # [N, 3] keyframe camera frame; NaN rows: no trustworthy depth
+    weights: np.ndarray  # [N] how many depth maps each point's depth averages (0: none)
 
 
 @dataclass
@@ -217,7 +219,7 @@ class VisualOdometry:
         make_kf = used_prior or self._wants_keyframe(inliers)
         status = TrackStatus.TRACKING
         if make_kf:
-            if self._new_keyframe(gray, depth, K, T_wc, cov, keep_tracks=True, min_points=s.min_pnp_inliers):
+            if self._new_keyframe(gray, depth, K, T_wc, cov, keep_tracks=True, min_points=s.min_pnp_inliers, fuse=not used_prior):
                 T_wc = self._refine() if not used_prior else T_wc
             else:  # too little texture or depth here: keep the old keyframe (the prior still chains from it)
                 make_kf = False
@@ -250,23 +252,37 @@ class VisualOdometry:
         return self.counters.frames - kf.frame >= s.keyframe_max_frames
 
     def _new_keyframe(self, gray: np.ndarray, depth: np.ndarray, K: np.ndarray, T_wc: np.ndarray, cov: np.ndarray,
-                      keep_tracks: bool, min_points: int) -> bool:
-        """Make this frame the keyframe (surviving tracks + new corners); False if too few points have depth."""
+                      keep_tracks: bool, min_points: int, fuse: bool = False) -> bool:
+        """Make this frame the keyframe (surviving tracks + new corners); False if too few points have depth.
+
+        With ``fuse`` (a PnP pose, so the map's points are in this camera where the pose says), the
+        surviving tracks' depth is fused with the map's (:func:`pose_math.fuse_depth`): the map's scale
+        carries over from keyframe to keyframe instead of restarting at each depth map's own."""
         s = self.settings
         if keep_tracks and self._kf is not None:
             ids, uv = self._kf.ids[self._idx], self._uv
         else:
             ids, uv = np.zeros(0, int), np.zeros((0, 2))
+        n_kept = len(uv)
         new_uv = detect_corners(gray, uv, s.max_features - len(uv), s)
         new_ids = np.arange(self._next_id, self._next_id + len(new_uv))
         ids, uv = np.concatenate([ids, new_ids]), np.concatenate([uv, new_uv])
         z = pose_math.sample_depth(depth, uv, s.depth_min_m, s.depth_max_m, s.depth_edge_max_ratio)
+        weights = np.isfinite(z).astype(np.float64)
+        if fuse and n_kept and s.depth_fusion_max_weight > 0 and self._kf is not None:
+            old = self._kf
+            z_map = np.full(len(uv), np.nan)
+            T_new_old = geometry.relative_pose(np.asarray(T_wc, np.float64), old.T_wc)
+            z_map[:n_kept] = geometry.transform_points(T_new_old, old.points[self._idx])[:, 2]
+            w_map = np.zeros(len(uv))
+            w_map[:n_kept] = old.weights[self._idx]
+            z, weights = pose_math.fuse_depth(z_map, w_map, z, s.depth_fusion_max_weight)
         if int(np.sum(np.isfinite(z))) < min_points:
             return False
         self._next_id += len(new_uv)
         points = pose_math.backproject(uv, z, K)  # NaN rows where z is NaN
         kf = _Keyframe(frame=self.counters.frames, gray=gray, T_wc=np.asarray(T_wc, np.float64).copy(), covariance=cov.copy(),
-                       ids=ids, uv=uv.copy(), points=points)
+                       ids=ids, uv=uv.copy(), points=points, weights=weights)
         if not keep_tracks:
             self._window.clear()
         self._kf = kf
