@@ -7,6 +7,7 @@
   vega-ros models [--verify]                                                   the model catalog (and its sha256)
   vega-ros libero-eval --suite libero_spatial --policy models/<policy> [--episodes 50] [--workers 2]
   vega-ros libero-compare RUN_A RUN_B [...] [--names a b ...] [--plot PNG]     paired success of eval runs
+  vega-ros libero-summary RUN.json [...] [--out docs/libero/summary.json]       one results file for every suite
 """
 
 from __future__ import annotations
@@ -72,7 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
     cmp_.add_argument("--out", default=None, help="also write the markdown here")
     cmp_.add_argument("--plot", default=None, metavar="PNG", help="also draw per-task success with 95 %% intervals here (matplotlib)")
+    summ = sub.add_parser("libero-summary", help="docs/libero/summary.json: successes per suite and variant from kept run summaries")
+    summ.add_argument("runs", nargs="+", help="kept run summaries <run>.json (docs/policy/eval/)")
+    summ.add_argument("--models-dir", default="models", help="where the runs' policies (and their policy_card.json) are")
+    summ.add_argument("--out", default=os.path.join("docs", "libero", "summary.json"))
     return parser
+
+
+def _libero_summary(args) -> int:
+    from vega_eval.summary import SummaryError, summary_markdown, write_summary
+
+    try:
+        payload, notes = write_summary(args.runs, args.models_dir, args.out)
+    except SummaryError as e:
+        print(f"libero-summary: {e}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"[libero-summary] {note}")
+    print(summary_markdown(payload), end="")
+    print(f"[libero-summary] wrote {args.out}")
+    return 0
 
 
 def worker_threads(workers: int, cores: int | None = None) -> int:
@@ -229,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return _libero_eval(args)
     if args.command == "libero-compare":
         return _libero_compare(args)
+    if args.command == "libero-summary":
+        return _libero_summary(args)
     if args.command == "models":
         from vega_ros.catalog import run_models_command
 
