@@ -3,7 +3,8 @@
 The standard protocol: each task of a suite is run from the suite's fixed initial states, 50
 episodes per task by default (episode k starts from init state k), after 10 no-op settle steps,
 for at most 220 / 280 / 300 / 520 policy steps on libero_spatial / object / goal / 10
-(libero_90: 400). An episode succeeds when the environment reports the BDDL goal satisfied.
+(libero_90: 400); LIBERO-PRO's perturbed suites (``libero_spatial_swap``, ...) take the limit of
+the suite they perturb. An episode succeeds when the environment reports the BDDL goal satisfied.
 """
 
 from __future__ import annotations
@@ -42,9 +43,19 @@ class EvalProtocol:
     def step_limit(self) -> int:
         if self.max_steps is not None:
             return self.max_steps
-        if self.suite not in MAX_STEPS:
-            raise ValueError(f"no standard step limit for suite '{self.suite}'; pass max_steps")
-        return MAX_STEPS[self.suite]
+        base = base_suite(self.suite)
+        if base is None:
+            raise ValueError(f"no standard step limit for suite '{self.suite}'; pass max_steps (vega-ros libero-eval --max-steps)")
+        return MAX_STEPS[base]
+
+
+def base_suite(suite: str) -> str | None:
+    """The standard suite a suite belongs to: itself, or for a LIBERO-PRO perturbation
+    (``libero_spatial_swap``, ``libero_10_lan``, ...) the standard suite it perturbs; None if neither."""
+    if suite in MAX_STEPS:
+        return suite
+    matches = [b for b in MAX_STEPS if suite.startswith(b + "_")]
+    return max(matches, key=len) if matches else None
 
 
 @dataclass(frozen=True)

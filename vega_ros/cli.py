@@ -132,6 +132,15 @@ def _libero_eval(args) -> int:
     if args.threads is not None and args.threads < 1:
         print(f"--threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
+    from vega_eval.rollout import installed_suites, unknown_suite_message
+
+    try:
+        if args.suite not in installed_suites():
+            raise ValueError(unknown_suite_message(args.suite))
+        protocol.step_limit  # noqa: B018 - a suite without a standard limit needs --max-steps; say so before any work
+    except ValueError as e:
+        print(f"libero-eval: {e}", file=sys.stderr)
+        return 2
     threads = args.threads or worker_threads(args.workers)
     factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble, threads)
     policy = factory()  # fail here, not in every worker, if the artifact or an option is bad
