@@ -190,3 +190,14 @@ def test_skipped_renders_change_no_pixel_the_policy_reads(settle_steps):
             np.testing.assert_array_equal(a, a_all)  # the same pixels where the policy looks
             np.testing.assert_array_equal(w, w_all)
     assert not np.array_equal(skipped[0][1], skipped[21][1])  # the hand moved in view: the check can fail
+
+
+def test_perturbed_suites_take_the_step_limit_of_the_suite_they_perturb():
+    from vega_eval.protocol import base_suite
+
+    assert EvalProtocol(suite="libero_spatial_swap").step_limit == 220
+    assert EvalProtocol(suite="libero_10_lan").step_limit == 520  # not libero_100's
+    assert base_suite("libero_goal_with_red_box") == "libero_goal" and base_suite("libero_100") is None
+    with pytest.raises(ValueError, match="--max-steps"):
+        EvalProtocol(suite="libero_100").step_limit  # noqa: B018
+    assert EvalProtocol(suite="libero_100", max_steps=600).step_limit == 600
