@@ -10,12 +10,11 @@ import pytest
 
 from tests.fixtures.vo_scene import TexturedRoom, arc_path
 from vega_ros import geometry
-from vega_ros.odometry import OdometrySettings, TrackStatus, VisualOdometry
+from vega_ros.odometry import OdometrySettings, TrackStatus, VisualOdometry, window
 from vega_ros.odometry import pose_math as pm
 from vega_ros.odometry.features import detect_corners, track_lk
 from vega_ros.odometry.metrics import ate_percent, ate_rmse_m, path_length_m, relative_pose_auc30
 from vega_ros.odometry.pnp import solve_pnp
-from vega_ros.odometry import window
 from vega_ros.odometry.window import PairObservations, refine_window, window_residuals
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])

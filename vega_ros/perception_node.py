@@ -47,8 +47,9 @@ A bad message is counted by reason and logged at a throttled rate; an engine fai
 as ``rejected.engine_error`` (a pose-stage failure as ``pose_errors``) and the node goes on with
 the next frame. A reset (camera size change, stamps jumping back) starts a new epoch: the stages
 reset their state when the first frame of it reaches them, and frames of the old one still
-waiting are dropped (``dropped_reset``, ``dropped_pose_reset``). Ctrl-C ends the node with exit code 0: the stages stop
-before the context goes, and nothing that fails during shutdown counts as an error.
+waiting are dropped (``dropped_reset``, ``dropped_pose_reset``). Ctrl-C ends the node with exit
+code 0: the stages stop before the context goes, and nothing that fails during shutdown counts
+as an error.
 """
 
 from __future__ import annotations

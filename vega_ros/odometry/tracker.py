@@ -18,7 +18,8 @@ Per frame (``track``):
    fallback (if this frame has the corners and depth for one; otherwise the old keyframe stays).
    It keeps the surviving tracks and tops them up with new corners; a surviving track's depth is
    the geometric mean of the map's (the old keyframe's point seen from the new pose, weighted by
-   the depth maps it already averages, up to ``depth_fusion_max_weight``) and the new depth map's. Then the poses of the last ``window_keyframes`` keyframes are refined together
+   the depth maps it already averages, up to ``depth_fusion_max_weight``) and the new depth map's.
+   Then the poses of the last ``window_keyframes`` keyframes are refined together
    (:mod:`vega_ros.odometry.window`).
 5. While LOST, every frame tries to start a keyframe (it needs ``recover_min_points`` corners with
    valid depth); the first that succeeds is placed at the last good pose and reported RECOVERED.
