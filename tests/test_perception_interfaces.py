@@ -139,6 +139,7 @@ def test_no_inference_without_subscribers_then_parameters_change_at_run_time(tmp
     ns, name = "/" + unique("lz"), unique("perception")
     perception = node_process("vega_ros.perception_node", name, ns, params={
         "intra_op_threads": 1, "diagnostics_period_s": 0.3, "cloud_stride": 2, **reliable_inputs(ns, 20),
+        "odometry.max_features": 123,
     }, log_path=str(tmp_path / "perception.log"))
     t = RosTestNode(unique("lz_test"))
     try:
@@ -180,6 +181,13 @@ def test_no_inference_without_subscribers_then_parameters_change_at_run_time(tmp
         refused = set_param(Parameter("model_dir", value="/elsewhere"))
         bad_choice = set_param(Parameter("depth_encoding", value="8UC3"))
         out_of_range = set_param(Parameter("cloud_stride", value=1000))
+        odometry_refused = set_param(Parameter("odometry.max_features", value=50))
+        fut = client.get_parameters(["odometry.max_features", "odometry.window_keyframes"])
+        assert t.spin_until(fut.done, 10)
+        odometry_values = [v.integer_value for v in fut.result().values]
+        fut = client.describe_parameters(["odometry.max_features"])
+        assert t.spin_until(fut.done, 10)
+        odometry_range = fut.result().descriptors[0].integer_range[0]
         n = len(clouds)
         send()
         assert t.spin_until(lambda: len(clouds) > n, 30, [perception])
@@ -189,6 +197,9 @@ def test_no_inference_without_subscribers_then_parameters_change_at_run_time(tmp
     assert rc == 0
     assert ok.successful and not refused.successful and "start-up" in refused.reason
     assert not bad_choice.successful and "8UC3" in bad_choice.reason and not out_of_range.successful
+    assert odometry_values == [123, 5]  # the override, and a default of vega_ros.odometry.OdometrySettings
+    assert (odometry_range.from_value, odometry_range.to_value) == (8, 5000)
+    assert not odometry_refused.successful and "start-up" in odometry_refused.reason
     first, last = clouds[0].width, clouds[-1].width
     assert 0 < last and last * 3 < first  # stride 2 -> 4: about a quarter of the points
 

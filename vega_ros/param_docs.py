@@ -72,8 +72,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def settings_table(cls: type) -> str:
-    """The markdown table of one settings dataclass: one row per field, in declaration order."""
+def settings_table(cls: type, prefix: str = "") -> str:
+    """The markdown table of one settings dataclass: one row per field (``prefix + name``), in declaration order."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a settings dataclass")
     rows = ["| parameter | type | default | range / choices | description |", "|---|---|---|---|---|"]
@@ -81,13 +81,23 @@ def settings_table(cls: type) -> str:
         if "description" not in f.metadata:
             raise ValueError(f"{cls.__name__}.{f.name} has no description: declare it with settings.param(...)")
         t = _type_name(f)
-        rows.append(f"| `{f.name}` | {t} | `{_value(f.default)}` | {_cell(_range(f, t))} | {_cell(f.metadata['description'])} |")
+        rows.append(f"| `{prefix}{f.name}` | {t} | `{_value(f.default)}` | {_cell(_range(f, t))} | {_cell(f.metadata['description'])} |")
     return "\n".join(rows)
 
 
+def nested_settings() -> dict[str, tuple[str, type]]:
+    """Block name suffix ``<node>.<group>`` -> (parameter prefix, settings class) of the settings a node
+    declares under a prefix (``declare_settings(node, cls, prefix)``)."""
+    from vega_ros.odometry.settings import PARAMETER_PREFIX, OdometrySettings
+
+    return {"perception_node.odometry": (PARAMETER_PREFIX, OdometrySettings)}
+
+
 def tables() -> dict[str, str]:
-    """Block name (``params:<node>``) -> generated table, for every node."""
-    return {f"{BLOCK_PREFIX}{node}": settings_table(cls) for node, cls in node_settings().items()}
+    """Block name (``params:<node>``, ``params:<node>.<group>``) -> generated table, for every node and group."""
+    out = {f"{BLOCK_PREFIX}{node}": settings_table(cls) for node, cls in node_settings().items()}
+    out.update({f"{BLOCK_PREFIX}{name}": settings_table(cls, prefix) for name, (prefix, cls) in nested_settings().items()})
+    return out
 
 
 def _block_pattern(name: str) -> re.Pattern:

@@ -88,6 +88,8 @@ from vega_ros.engine.stream import (
 )
 from vega_ros.latest_worker import LatestWorker
 from vega_ros.node_main import run_node
+from vega_ros.odometry.settings import PARAMETER_PREFIX as ODOMETRY_PREFIX
+from vega_ros.odometry.settings import OdometrySettings
 from vega_ros.perception_outputs import cloud_arrays, output_frame
 from vega_ros.pose_source import PoseEstimate, PoseInput, PoseSource, make_pose_source
 from vega_ros.settings import PerceptionSettings, check_choice, declare_settings, dynamic_parameters
@@ -166,7 +168,8 @@ class PerceptionNode(Node):
         )
         self.stream = FrameStream(self.engine, config) if self.engine.per_frame else StreamingPerception(self.engine, config)
         # the one place the pose comes from: visual odometry on the predicted depth, or the learned pose head
-        self.pose_source: PoseSource = make_pose_source(s.pose_source, keyframe_interval=s.clip_stride)
+        self.odometry_settings = declare_settings(self, OdometrySettings, prefix=ODOMETRY_PREFIX)
+        self.pose_source: PoseSource = make_pose_source(s.pose_source, keyframe_interval=s.clip_stride, odometry=self.odometry_settings)
 
         overrides = QoSOverridingOptions.with_default_policies()
         self.pub_depth = self.create_publisher(Image, "depth/image", OUTPUT_QOS, qos_overriding_options=overrides)
@@ -239,6 +242,9 @@ class PerceptionNode(Node):
         dynamic = dynamic_parameters(PerceptionSettings)
         changes = {}
         for p in params:
+            if p.name.startswith(ODOMETRY_PREFIX):
+                return SetParametersResult(successful=False, reason=f"'{p.name}' is read at start-up only: the odometry keeps its settings "
+                                                                     "for the whole stream; restart the node to change it")
             if p.name not in fields:
                 continue  # use_sim_time, qos_overrides.* (rclpy keeps those read-only itself)
             if p.name not in dynamic:

@@ -39,14 +39,15 @@ class PoseEstimate:
     keyframe: bool  # this frame should start a keyframe (multi-frame heads run on it)
 
 
-def make_pose_source(kind: str, keyframe_interval: int) -> PoseSource:
-    """The node's pose source by parameter value: ``visual_odometry`` (default) or ``learned``."""
+def make_pose_source(kind: str, keyframe_interval: int, odometry: Any = None) -> PoseSource:
+    """The node's pose source by parameter value: ``visual_odometry`` (default; ``odometry``: its
+    :class:`vega_ros.odometry.OdometrySettings`, None = the defaults) or ``learned``."""
     if kind == "learned":
         return LearnedPose(keyframe_interval)
     if kind == "visual_odometry":
         from vega_ros.odometry import OdometrySettings, VisualOdometry
 
-        return VisualOdometryPose(VisualOdometry(OdometrySettings()))
+        return VisualOdometryPose(VisualOdometry(odometry if odometry is not None else OdometrySettings()))
     raise ValueError(f"pose_source must be 'visual_odometry' or 'learned', got {kind!r}")
 
 

@@ -1,15 +1,15 @@
 """Typed node settings: every parameter declared once with a ParameterDescriptor, read into a dataclass.
 
 Each settings class is a frozen dataclass whose fields carry their ROS description (and an
-optional range) in ``field(metadata=...)``; :func:`declare_settings` declares them all on a node
-and returns a populated instance, :func:`settings_to_yaml_dict` writes the same defaults as a
+optional range) in ``field(metadata=...)`` (:func:`vega_ros.param_fields.param`);
+:func:`declare_settings` declares them all on a node and returns a populated instance, :func:`settings_to_yaml_dict` writes the same defaults as a
 params file. The YAML in ``config/`` and the launch file use exactly these names.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -20,35 +20,9 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from vega_ros.param_fields import RUNTIME_NOTE, check_choice, dynamic_parameters, param  # noqa: F401  (re-exported)
+
 T = TypeVar("T")
-
-
-RUNTIME_NOTE = " (changeable at run time)"
-
-
-def param(default: Any, description: str, lo: float | None = None, hi: float | None = None, choices: tuple[str, ...] = (),
-          dynamic: bool = False) -> Any:
-    """A dataclass field that is also a ROS parameter.
-
-    ``dynamic`` marks a parameter the node applies when it changes at run time (its description
-    says so); the others are read once at start-up and a change is refused.
-    """
-    return field(default=default, metadata={"description": description + (RUNTIME_NOTE if dynamic else ""), "range": (lo, hi),
-                                            "choices": choices, "dynamic": dynamic})
-
-
-def dynamic_parameters(cls: type) -> frozenset[str]:
-    """Names of the fields of ``cls`` declared ``dynamic`` (applied on change at run time)."""
-    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("dynamic"))
-
-
-def check_choice(cls: type, name: str, value: Any) -> str | None:
-    """Why ``value`` is not allowed for field ``name`` of ``cls`` (None = allowed)."""
-    f = {f.name: f for f in dataclasses.fields(cls)}[name]
-    choices = f.metadata.get("choices", ())
-    if choices and value not in choices:
-        return f"parameter '{name}' = {value!r} is not one of {choices}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -156,11 +130,11 @@ def _descriptor(f: dataclasses.Field) -> ParameterDescriptor:
     return d
 
 
-def declare_settings(node, cls: type[T]) -> T:
-    """Declare every field of ``cls`` as a parameter of ``node`` and return the values read once."""
+def declare_settings(node, cls: type[T], prefix: str = "") -> T:
+    """Declare every field of ``cls`` as a parameter ``prefix + name`` of ``node`` and return the values read once."""
     values = {}
     for f in dataclasses.fields(cls):
-        p = node.declare_parameter(f.name, f.default, _descriptor(f))
+        p = node.declare_parameter(prefix + f.name, f.default, _descriptor(f))
         value = p.value
         why = check_choice(cls, f.name, value)
         if why:

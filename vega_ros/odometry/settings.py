@@ -1,8 +1,14 @@
-"""Every knob of the visual odometry, in one frozen dataclass (the lead exposes them as ROS parameters)."""
+"""Every knob of the visual odometry, in one frozen dataclass; the perception node declares each one as
+the ROS parameter ``odometry.<name>`` (read at start-up; docs/parameters.md lists them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+
+from vega_ros.param_fields import param
+
+PARAMETER_PREFIX = "odometry."
+"""The perception node declares field ``x`` as the parameter ``odometry.x``."""
 
 
 @dataclass(frozen=True)
@@ -10,79 +16,57 @@ class OdometrySettings:
     """Settings of :class:`vega_ros.odometry.VisualOdometry`. Pixels are at the resolution of the
     images handed to ``track``; metres and degrees as the names say."""
 
-    max_features: int = 400
-    """Features kept per keyframe (new corners top up the surviving tracks to this number)."""
-    fast_threshold: int = 6
-    """FAST corner threshold (grey levels); halved once if a keyframe finds too few corners."""
-    grid_cols: int = 8
-    """Corners are bucketed in a ``grid_cols x grid_rows`` grid so that they cover the image."""
-    grid_rows: int = 6
-    """See ``grid_cols``."""
-    min_feature_distance_px: float = 6.0
-    """A new corner is not placed closer than this to a tracked one."""
-    border_px: int = 8
-    """Corners closer than this to the image border are ignored."""
-    lk_window_px: int = 11
-    """Lucas-Kanade window side (odd)."""
-    lk_levels: int = 3
-    """Pyramid levels above the base image (0 = no pyramid)."""
-    lk_max_iterations: int = 30
-    """Lucas-Kanade iterations per level."""
-    lk_epsilon: float = 0.01
-    """Lucas-Kanade convergence threshold (px)."""
-    fb_max_error_px: float = 0.7
-    """Forward-backward check: a track survives if tracking it back lands within this of its start."""
-    depth_min_m: float = 0.05
-    """Depth below this is treated as invalid."""
-    depth_max_m: float = 20.0
-    """Depth above this is treated as invalid."""
-    depth_edge_max_ratio: float = 0.25
-    """A feature is given no 3D point where its 3x3 depth neighbourhood spans more than this share of
-    its median (a depth edge: the point could belong to either side); its depth is that median."""
-    ransac_reprojection_px: float = 2.0
-    """RANSAC inlier threshold of the PnP (px)."""
-    ransac_iterations: int = 200
-    """RANSAC iterations of the PnP."""
-    ransac_confidence: float = 0.999
-    """RANSAC confidence of the PnP."""
-    min_pnp_inliers: int = 12
-    """Fewer inliers than this and the PnP has failed (the prior, if any, is the fallback)."""
-    max_step_translation_m: float = 0.5
-    """A PnP pose more than this from the previous frame's is rejected as a failure."""
-    max_step_rotation_deg: float = 30.0
-    """A PnP pose rotated more than this from the previous frame's is rejected as a failure."""
-    keyframe_min_tracked_fraction: float = 0.6
-    """New keyframe when fewer than this share of the keyframe's 3D points are still inliers."""
-    keyframe_min_inliers: int = 80
-    """New keyframe when the PnP has fewer inliers than this."""
-    keyframe_max_parallax_px: float = 25.0
-    """New keyframe when the median feature displacement since the keyframe exceeds this."""
-    keyframe_max_frames: int = 40
-    """New keyframe at the latest after this many frames."""
-    depth_fusion_max_weight: float = 4.0
-    """A new keyframe's tracked points take the geometric mean of the map's depth (weight: the depth
-    maps it already averages, capped at this) and the new depth map's (weight 1); 0 turns fusion off
-    (every keyframe trusts its own depth map only)."""
-    window_keyframes: int = 5
-    """Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off."""
-    window_max_iterations: int = 10
-    """Levenberg-Marquardt iterations of the windowed refinement (each: one Jacobian, one or more cost evaluations)."""
-    window_huber_px: float = 1.5
-    """Huber scale of the windowed refinement's reprojection residuals (px)."""
-    max_prior_frames: int = 5
-    """Consecutive frames on which the prior may stand in for a failed PnP before tracking is LOST."""
-    recover_min_points: int = 40
-    """Corners with valid depth a frame needs to (re-)initialise a keyframe."""
-    min_pixel_sigma: float = 0.3
-    """Floor of the reprojection noise (px) used for the covariance (exact data would give zero)."""
-    prior_sigma_m: float = 0.05
-    """Standard deviation assumed for each translation axis of a pose taken from the prior (m)."""
-    prior_sigma_deg: float = 3.0
-    """Standard deviation assumed for each rotation axis of a pose taken from the prior (deg)."""
-    lost_sigma_m: float = 10.0
-    """Standard deviation of each translation axis reported while LOST (m)."""
-    lost_sigma_deg: float = 90.0
-    """Standard deviation of each rotation axis reported while LOST (deg)."""
+    max_features: int = param(400, "Features kept per keyframe (new corners top up the surviving tracks to this number).", 8, 5000)
+    fast_threshold: int = param(6, "FAST corner threshold (grey levels); halved once if a keyframe finds too few corners.", 1, 255)
+    grid_cols: int = param(8, "Corners are bucketed in a ``grid_cols x grid_rows`` grid so that they cover the image.", 1, 64)
+    grid_rows: int = param(6, "See ``grid_cols``.", 1, 64)
+    min_feature_distance_px: float = param(6.0, "A new corner is not placed closer than this to a tracked one.", 0.0, 100.0)
+    border_px: int = param(8, "Corners closer than this to the image border are ignored.", 0, 100)
+    lk_window_px: int = param(11, "Lucas-Kanade window side (odd).", 3, 63)
+    lk_levels: int = param(3, "Pyramid levels above the base image (0 = no pyramid).", 0, 8)
+    lk_max_iterations: int = param(30, "Lucas-Kanade iterations per level.", 1, 200)
+    lk_epsilon: float = param(0.01, "Lucas-Kanade convergence threshold (px).", 0.0, 1.0)
+    fb_max_error_px: float = param(0.7, "Forward-backward check: a track survives if tracking it back lands within this of its start.", 0.0, 20.0)
+    depth_min_m: float = param(0.05, "Depth below this is treated as invalid.", 0.0, 100.0)
+    depth_max_m: float = param(20.0, "Depth above this is treated as invalid.", 0.0, 1000.0)
+    depth_edge_max_ratio: float = param(
+        0.25,
+        "A feature is given no 3D point where its 3x3 depth neighbourhood spans more than this share of its "
+        "median (a depth edge: the point could belong to either side); its depth is that median.",
+        0.0, 10.0)
+    ransac_reprojection_px: float = param(2.0, "RANSAC inlier threshold of the PnP (px).", 0.1, 50.0)
+    ransac_iterations: int = param(200, "RANSAC iterations of the PnP.", 1, 10000)
+    ransac_confidence: float = param(0.999, "RANSAC confidence of the PnP.", 0.5, 0.999999)
+    min_pnp_inliers: int = param(12, "Fewer inliers than this and the PnP has failed (the prior, if any, is the fallback).", 6, 5000)
+    max_step_translation_m: float = param(0.5, "A PnP pose more than this from the previous frame's is rejected as a failure.", 0.0, 100.0)
+    max_step_rotation_deg: float = param(30.0, "A PnP pose rotated more than this from the previous frame's is rejected as a failure.", 0.0, 180.0)
+    keyframe_min_tracked_fraction: float = param(
+        0.6,
+        "New keyframe when fewer than this share of the keyframe's 3D points are still inliers.",
+        0.0, 1.0)
+    keyframe_min_inliers: int = param(80, "New keyframe when the PnP has fewer inliers than this.", 0, 5000)
+    keyframe_max_parallax_px: float = param(25.0, "New keyframe when the median feature displacement since the keyframe exceeds this.", 0.0, 1000.0)
+    keyframe_max_frames: int = param(40, "New keyframe at the latest after this many frames.", 1, 10000)
+    depth_fusion_max_weight: float = param(
+        4.0,
+        "A new keyframe's tracked points take the geometric mean of the map's depth (weight: the depth maps "
+        "it already averages, capped at this) and the new depth map's (weight 1); 0 turns fusion off (every "
+        "keyframe trusts its own depth map only).",
+        0.0, 1000.0)
+    window_keyframes: int = param(5, "Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off.", 0, 20)
+    window_max_iterations: int = param(
+        10,
+        "Levenberg-Marquardt iterations of the windowed refinement (each: one Jacobian, one or more cost "
+        "evaluations).",
+        1, 100)
+    window_huber_px: float = param(1.5, "Huber scale of the windowed refinement's reprojection residuals (px).", 0.01, 100.0)
+    max_prior_frames: int = param(5, "Consecutive frames on which the prior may stand in for a failed PnP before tracking is LOST.", 0, 1000)
+    recover_min_points: int = param(40, "Corners with valid depth a frame needs to (re-)initialise a keyframe.", 6, 5000)
+    min_pixel_sigma: float = param(0.3, "Floor of the reprojection noise (px) used for the covariance (exact data would give zero).", 0.0, 100.0)
+    prior_sigma_m: float = param(0.05, "Standard deviation assumed for each translation axis of a pose taken from the prior (m).", 0.0, 100.0)
+    prior_sigma_deg: float = param(3.0, "Standard deviation assumed for each rotation axis of a pose taken from the prior (deg).", 0.0, 180.0)
+    lost_sigma_m: float = param(10.0, "Standard deviation of each translation axis reported while LOST (m).", 0.0, 1000000.0)
+    lost_sigma_deg: float = param(90.0, "Standard deviation of each rotation axis reported while LOST (deg).", 0.0, 1000000.0)
 
     def __post_init__(self) -> None:
         for f in fields(self):
