@@ -86,6 +86,7 @@ def test_outputs_match_published_scene_and_cloud_is_backprojected_depth(tmp_path
             assert t.spin_until(lambda n=i: len(clouds) > n, 30, [perception]), f"no cloud for frame {i}"
         assert t.spin_until(lambda: len(depth) >= 6 and len(poses) >= 6 and len(feats) >= 6 and len(conf) >= 6 and len(odoms) >= 6, 10)
         assert t.spin_until(lambda: (_latest_diag(diags, name) or {}).get("frames_processed") == "6", 10)
+        assert t.spin_until(lambda: (_latest_diag(diags, name) or {}).get("poses_published") == "6", 10)  # the pose stage kept up
     finally:
         t.close()
         rc = stop(perception)
@@ -106,6 +107,7 @@ def test_outputs_match_published_scene_and_cloud_is_backprojected_depth(tmp_path
         np.testing.assert_allclose(pts, expected[keep], atol=1e-6)
         np.testing.assert_array_equal(rgb, cols[keep])
     assert all(p.header.frame_id == "odom_test" for p in poses)
+    assert [m.header.stamp for m in poses] == [m.header.stamp for m in depth]  # one pose per depth map, same stamp
     np.testing.assert_allclose(conversions.pose_stamped_to_matrix(poses[0]), np.eye(4), atol=1e-6)  # first frame = keyframe = origin
     assert all(o.child_frame_id == "cam_optical_test" and o.header.frame_id == "odom_test" for o in odoms)
     for p, o in zip(poses, odoms):
