@@ -45,6 +45,7 @@ from distill.policy.experts import (
     GRASP_ORDERS,
     GRIPPER_OPEN,
     PACES,
+    PickPlaceExpert,
     SceneView,
     UnsupportedTask,
     choose_task_side,
@@ -211,8 +212,10 @@ def settled_start(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int
 def survey_task_side(env, starts: list[tuple[np.ndarray | None, int]], cfg: DemoConfig) -> str | None:
     """The rim grasp side for all of a task's episodes (``experts.choose_task_side``), from the
     candidates' obstacle costs in each settled start ``(init_state, seed)``; None for an object
-    grasped from the top (one candidate). Steps only the settle no-ops: a few seconds a task."""
+    grasped from the top (one candidate) and for multi-step goals (``sequence.SequenceExpert``). Steps only the settle no-ops: a few seconds a task."""
     expert = expert_for(env, grasp_order=cfg.grasp_order)
+    if not isinstance(expert, PickPlaceExpert):  # a sequence of primitives: each pick-place ranks its own grasps
+        return None
     cands = grasp_candidates(expert.grasp, cfg.grasp_order)
     if len(cands) == 1:
         return None

@@ -283,6 +283,11 @@ class SceneView:
         """The goal predicates of the parsed BDDL problem, lower-case: ``[['on', 'a', 'b'], ...]``."""
         return [[str(t).lower() for t in g] for g in self.env.parsed_problem["goal_state"]]
 
+    def holds(self, predicate: list[str]) -> bool:
+        """Whether one goal predicate (``['open', 'wooden_cabinet_1_top_region']``) holds now, by
+        LIBERO's own evaluation (the check its ``done`` makes for each predicate of the goal)."""
+        return bool(self.env._eval_predicate([str(t).lower() for t in predicate]))
+
     def height_at(self, xy: np.ndarray, ignore: tuple[str, ...] = ()) -> np.ndarray:
         """Height ``[N]`` (world z, m) of the highest non-robot surface at each ``xy [N, 2]``.
 
@@ -594,22 +599,27 @@ class PickPlaceExpert:
 
 
 def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",
-               clear_cost: float = 0.0, side: str | None = None, pace: str = "standard") -> PickPlaceExpert:
-    """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
+               clear_cost: float = 0.0, side: str | None = None, pace: str = "standard"):
+    """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` naming the predicate if there is none.
 
-    Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
+    A goal of one ``(On A B)`` / ``(In A B)`` (A a movable object, B not in a drawer) gets a
+    ``PickPlaceExpert``, as before. Any other goal of ``On`` / ``In`` / ``Open`` / ``Close`` of a
+    drawer / ``TurnOn`` of a knob gets a ``sequence.SequenceExpert`` that runs the primitives
+    (``articulated.py``) one after another, opening a drawer before putting something in it.
     ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``; ``side``: see
-    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate); ``pace``: a
-    ``PACES`` key.
+    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate; applied to every
+    pick-and-place of a sequence); ``pace``: a ``PACES`` key.
     """
+    from distill.policy.sequence import SequenceExpert, plan_goal
+
     view = SceneView(env)
-    goal = view.goal()
     scale = scale or OscScale.from_env(view.env)
-    if len(goal) != 1:
-        raise UnsupportedTask(f"goal {goal}: only single-predicate goals are scripted")
-    pred, *args = goal[0]
-    if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
-        return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
-                               grasp_order=grasp_order, clear_cost=clear_cost, side=side,
-                               pace=pace_named(pace))
-    raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
+
+    def pick_place(obj: str, target: str) -> PickPlaceExpert:
+        return PickPlaceExpert(obj=obj, target=target, grasp=grasp_for(obj), scale=scale, grasp_order=grasp_order,
+                               clear_cost=clear_cost, side=side, pace=pace_named(pace))
+
+    steps = plan_goal(view, scale, pick_place)
+    if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):
+        return steps[0].make()
+    return SequenceExpert(steps)
