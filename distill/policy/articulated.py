@@ -191,7 +191,7 @@ class DrawerExpert:
     q_goal: float
     predicate: list[str] | None = None
     scale: OscScale = field(default_factory=OscScale)
-    standoff: float = 0.10
+    standoff: float = 0.06
     phase: ArtPhase = ArtPhase.APPROACH
     grasp_label: str | None = None  # demos record the rim grasp of pick-and-place; a drawer has none
     _count: int = 0
@@ -201,6 +201,7 @@ class DrawerExpert:
     _handle_offset: np.ndarray | None = None  # [3] world: handle centre minus the drawer body origin
     _trail: list = field(default_factory=list)
     _retries: int = 1
+    _retreat_to: np.ndarray | None = None
 
     @property
     def done(self) -> bool:
@@ -270,7 +271,7 @@ class DrawerExpert:
             goal = handle - self._pull * 0.005
             if np.linalg.norm(goal - eef) < 0.006 or (stalled and self._count > 6) or self._count > 40:
                 self._next(ArtPhase.GRIP)
-            return act(goal, GRIPPER_OPEN, 0.5)
+            return act(goal, GRIPPER_OPEN, 0.7)
         if self.phase == ArtPhase.GRIP:
             if self._count >= 8:
                 self._next(ArtPhase.MOVE)
@@ -290,9 +291,13 @@ class DrawerExpert:
                 self._next(ArtPhase.RETREAT)
             return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
         if self.phase == ArtPhase.RETREAT:
-            if self._count >= 12:
+            # Back off along the pull direction and up, turning the hand back down (yaw 0): the next
+            # primitive (a top-down grasp) descends without waiting for its orientation.
+            if self._count == 1:
+                self._retreat_to = eef + self._pull * 0.06 + [0, 0, 0.04]
+            if (self._count >= 10 and rotation_error(R_DOWN, quat) < 0.1) or self._count >= 30:
                 self._next(ArtPhase.DONE)
-            return pose_action(self.scale, eef, quat, eef + self._pull * 0.05 + [0, 0, 0.02], self._R, GRIPPER_OPEN, 0.6)
+            return pose_action(self.scale, eef, quat, self._retreat_to, R_DOWN if self._count > 4 else self._R, GRIPPER_OPEN, 0.8)
         return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
 
 

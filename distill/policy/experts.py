@@ -316,6 +316,31 @@ class SceneView:
                 z -= 1e-4
         return out
 
+    def clearance_above(self, xy: np.ndarray, z: float, ignore: tuple[str, ...] = ()) -> np.ndarray:
+        """Distance ``[N]`` (m) from height ``z`` up to the first non-robot surface over each ``xy [N, 2]``
+        (bodies of objects in ``ignore`` are looked through); inf where nothing is above."""
+        import mujoco
+
+        m, d = self.env.sim.model._model, self.env.sim.data._data
+        skip = set(self._robot_bodies())
+        for name in ignore:
+            skip |= {b for b in range(m.nbody) if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "").startswith(name)}
+        out = np.full(len(xy), np.inf)
+        geomid = np.zeros(1, np.int32)
+        up = np.array([0.0, 0.0, 1.0])
+        for i, (x, y) in enumerate(np.asarray(xy, np.float64)):
+            h = z
+            for _ in range(8):
+                dist = mujoco.mj_ray(m, d, np.array([x, y, h]), up, None, 1, -1, geomid)
+                if dist < 0:
+                    break
+                h += dist
+                if int(m.geom_bodyid[geomid[0]]) not in skip:
+                    out[i] = h - z
+                    break
+                h += 1e-4
+        return out
+
     def extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """World-frame bounding box ``(lo [3], hi [3])`` of an object's collision geoms (metres)."""
         import mujoco
@@ -344,6 +369,48 @@ class SceneView:
         m = self.env.sim.model._model
         names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "" for b in range(m.nbody)]
         return [b for b, n in enumerate(names) if n.startswith(("robot0_", "gripper0_", "mount0_"))]
+
+
+def escape_shift(overhung, directions: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The shortest horizontal shift ``[2]`` (m) that takes a footprint clear of an overhang.
+
+    ``overhung(shift [2]) -> bool``: whether the footprint moved by ``shift`` still lies partly
+    under something. Tries each distance of ``steps`` (ascending, m) along every unit vector of
+    ``directions [K, 2]`` in order; zeros if the footprint is clear already or no shift clears it.
+    """
+    if not overhung(np.zeros(2)):
+        return np.zeros(2)
+    for s in steps:
+        for d in directions:
+            if not overhung(s * d):
+                return s * d
+    return np.zeros(2)
+
+
+OVERHANG_CLEARANCE = 0.25  # m: something closer than this above an object's top is an overhang
+
+
+def overhang_escape(view: SceneView, obj: str) -> np.ndarray:
+    """How far ``[2]`` (world xy, m) to drag ``obj`` before lifting it so nothing is over it (an
+    opened drawer above a bowl in front of the cabinet); zeros when it is clear, the usual case.
+
+    The footprint is a 5 x 5 grid over the object's collision box; the shift is searched along
+    eight directions, the one away from the overhang's centre first, in 1 cm steps up to 15 cm.
+    """
+    lo, hi = view.extent(obj)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 5), np.linspace(lo[1], hi[1], 5))
+    pts = np.column_stack([gx.ravel(), gy.ravel()])
+
+    def under(shift):
+        return view.clearance_above(pts + shift, hi[2] + 0.005, ignore=(obj,)) < OVERHANG_CLEARANCE
+
+    over = under(np.zeros(2))
+    if not over.any():
+        return np.zeros(2)
+    away = pts.mean(0) - pts[over].mean(0)
+    first = np.arctan2(away[1], away[0]) if np.linalg.norm(away) > 1e-6 else 0.0
+    dirs = np.array([[np.cos(first + k * np.pi / 4), np.sin(first + k * np.pi / 4)] for k in (0, 1, -1, 2, -2, 3, -3, 4)])
+    return escape_shift(lambda s: bool(under(s).any()), dirs, np.arange(0.01, 0.151, 0.01))
 
 
 # ----------------------------------------------------------------------------- pick and place
@@ -390,6 +457,7 @@ class Phase(enum.IntEnum):
     RELEASE = 6
     RETREAT = 7
     DONE = 8
+    SLIDE = 9  # after CLOSE, only under an overhang (``overhang_escape``): drag the object clear, then LIFT
 
 
 FREE_SPACE_PHASES = frozenset({Phase.APPROACH, Phase.LIFT, Phase.CARRY})
@@ -433,12 +501,15 @@ class PickPlaceExpert:
     _carry_z: float = 0.0
     _trail: list = field(default_factory=list)
     _obj_trail: list = field(default_factory=list)
+    _escape: np.ndarray = field(default_factory=lambda: np.zeros(2))  # [2] world xy, m: the SLIDE before the lift
 
     def start(self, obs: dict, view: SceneView) -> None:
         """Plan the grasp from the settled scene."""
         obj_pos = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
+        if hasattr(view, "clearance_above"):
+            self._escape = overhang_escape(view, self.obj)
         if self.grasp.from_top is None:
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
                                  self.clear_cost)
@@ -566,8 +637,13 @@ class PickPlaceExpert:
             return act(self._grasp_pos, GRIPPER_OPEN, 0.7)
         if self.phase == Phase.CLOSE:
             if self._count >= 10:
-                self._next(Phase.LIFT)
+                self._next(Phase.SLIDE if np.any(self._escape) else Phase.LIFT)
             return act(self._grasp_pos, GRIPPER_CLOSE)
+        if self.phase == Phase.SLIDE:
+            goal = self._grasp_pos + [*self._escape, 0.015]
+            if np.linalg.norm(goal - eef) < 0.01 or (stalled and self._count > 6) or self._count > 30:
+                self._next(Phase.LIFT)
+            return act(goal, GRIPPER_CLOSE, 0.5)
         if self.phase == Phase.LIFT:
             if self._count == 12 and obj[2] < self._obj_start_z + 0.02 and self._spare:
                 self._retry()
