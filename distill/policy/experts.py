@@ -390,12 +390,13 @@ def escape_shift(overhung, directions: np.ndarray, steps: np.ndarray) -> np.ndar
 OVERHANG_CLEARANCE = 0.25  # m: something closer than this above an object's top is an overhang
 
 
-def overhang_escape(view: SceneView, obj: str) -> np.ndarray:
-    """How far ``[2]`` (world xy, m) to drag ``obj`` before lifting it so nothing is over it (an
-    opened drawer above a bowl in front of the cabinet); zeros when it is clear, the usual case.
+def overhang_escape(view: SceneView, obj: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(away, shift)``: the unit direction ``[2]`` (world xy) from the part of ``obj`` that something
+    overhangs (an opened drawer above a bowl in front of the cabinet) to its centre, and how far
+    ``[2]`` (m) to drag it before lifting so nothing is over it; zeros when it is clear, the usual case.
 
     The footprint is a 5 x 5 grid over the object's collision box; the shift is searched along
-    eight directions, the one away from the overhang's centre first, in 1 cm steps up to 15 cm.
+    eight directions, ``away`` first, in 1 cm steps up to 15 cm.
     """
     lo, hi = view.extent(obj)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 5), np.linspace(lo[1], hi[1], 5))
@@ -406,11 +407,11 @@ def overhang_escape(view: SceneView, obj: str) -> np.ndarray:
 
     over = under(np.zeros(2))
     if not over.any():
-        return np.zeros(2)
+        return np.zeros(2), np.zeros(2)
     away = pts.mean(0) - pts[over].mean(0)
     first = np.arctan2(away[1], away[0]) if np.linalg.norm(away) > 1e-6 else 0.0
     dirs = np.array([[np.cos(first + k * np.pi / 4), np.sin(first + k * np.pi / 4)] for k in (0, 1, -1, 2, -2, 3, -3, 4)])
-    return escape_shift(lambda s: bool(under(s).any()), dirs, np.arange(0.01, 0.151, 0.01))
+    return dirs[0], escape_shift(lambda s: bool(under(s).any()), dirs, np.arange(0.01, 0.151, 0.01))
 
 
 # ----------------------------------------------------------------------------- pick and place
@@ -508,8 +509,9 @@ class PickPlaceExpert:
         obj_pos = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
+        away = np.zeros(2)
         if hasattr(view, "clearance_above"):
-            self._escape = overhang_escape(view, self.obj)
+            away, self._escape = overhang_escape(view, self.obj)
         if self.grasp.from_top is None:
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
                                  self.clear_cost)
@@ -529,6 +531,10 @@ class PickPlaceExpert:
             top_near_target = float(np.max(view.height_at(np.vstack([ring, target[:2]]), ignore=(self.obj,))))
             hand_above_bottom = obj_pos[2] + height - lo[2]
             self._carry_z = max(top_near_target, hi[2]) + hand_above_bottom + self.grasp.lift
+        if np.any(away) and len(ranked) > 1:
+            # Under an overhang (an opened drawer's front edge), a hand whose long (finger) axis runs along
+            # the edge keeps its body out from under it: those grasps first, in their ranked order.
+            ranked = [ranked[i] for i in np.argsort([round(abs(float(c.direction @ away)), 3) for c in ranked], kind="stable")]
         self._cand, self._spare = ranked[0], ranked[1:]
         self._R = yaw_down(self._cand.yaw)
         self._next(Phase.APPROACH)
