@@ -185,6 +185,10 @@ class DrawerExpert:
             LIBERO's own evaluation; None: only ``q_goal`` counts.
         scale: the controller's action scaling.
         standoff: how far in front of the handle (m, along the pull direction) the hand lines up.
+        push: push the drawer by its handle with the closed hand pointing down (``Close``: nothing
+            to hold, and the hand need not point into a cabinet that may face away from the robot)
+            instead of grasping the handle (``Open``: a pull needs a grip).
+        push_gap: in push mode, the hand's grip site starts this far (m) behind the handle's centre.
     """
 
     joint: str
@@ -192,6 +196,8 @@ class DrawerExpert:
     predicate: list[str] | None = None
     scale: OscScale = field(default_factory=OscScale)
     standoff: float = 0.06
+    push: bool = False
+    push_gap: float = 0.03
     phase: ArtPhase = ArtPhase.APPROACH
     grasp_label: str | None = None  # demos record the rim grasp of pick-and-place; a drawer has none
     _count: int = 0
@@ -220,7 +226,10 @@ class DrawerExpert:
         body_pos = np.array(view.env.sim.data._data.xpos[info.body], np.float64)
         handle = geoms[farthest_along(np.array([p for p, _ in geoms]), body_pos, self._pull)][0]
         self._handle_offset = handle - body_pos
-        self._R = R_into(-self._pull)
+        if self.push:  # pointing down, the hand's long (finger) axis across the push
+            self._R = yaw_down(grip_yaw(self._dir[:2], hand_yaw(np.asarray(obs["robot0_eef_quat"], np.float64))))
+        else:
+            self._R = R_into(-self._pull)
         self._next(ArtPhase.APPROACH)
 
     def _ends(self, view: SceneView) -> tuple[float, float]:
@@ -259,6 +268,8 @@ class DrawerExpert:
         def act(p, grip, speed=1.0):
             return pose_action(self.scale, eef, quat, p, self._R, grip, speed)
 
+        if self.push:
+            return self._push_act(eef, handle, view, act, stalled)
         if self.phase == ArtPhase.APPROACH:
             front = handle + self._pull * self.standoff
             # Turn first, high and in front: a hand turning beside the cabinet knocks it.
@@ -299,6 +310,36 @@ class DrawerExpert:
                 self._next(ArtPhase.DONE)
             return pose_action(self.scale, eef, quat, self._retreat_to, R_DOWN if self._count > 4 else self._R, GRIPPER_OPEN, 0.8)
         return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+
+    def _push_act(self, eef: np.ndarray, handle: np.ndarray, view: SceneView, act, stalled: bool) -> np.ndarray:
+        """``DrawerExpert.act`` in push mode: above the spot behind the handle, down, push, back up."""
+        behind = handle - self._dir * self.push_gap
+        if self.phase == ArtPhase.APPROACH:
+            above = behind + [0, 0, 0.08]
+            if np.linalg.norm(above - eef) < 0.01 or self._count > 70:
+                self._next(ArtPhase.INSERT)
+            return act(above, GRIPPER_CLOSE)
+        if self.phase == ArtPhase.INSERT:
+            if np.linalg.norm(behind - eef) < 0.006 or (stalled and self._count > 6) or self._count > 40:
+                self._next(ArtPhase.MOVE)
+            return act(behind, GRIPPER_CLOSE, 0.6)
+        if self.phase == ArtPhase.MOVE:
+            q = joint_info(view, self.joint).qpos
+            if self.reached(view) or (stalled and self._count > 10) or self._count > 80:
+                self._next(ArtPhase.RETREAT)
+            return act(behind + self._dir * (abs(self.q_goal - q) + DRAWER_MARGIN), GRIPPER_CLOSE, 0.6)
+        if self.phase == ArtPhase.RETREAT:
+            if self._count >= 10:
+                self._next(ArtPhase.DONE)
+            return act(eef - self._dir * 0.03 + [0, 0, 0.06], GRIPPER_OPEN, 0.8)
+        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+
+
+def drawer_front(view: SceneView, region: str) -> np.ndarray:
+    """Unit direction ``[3]`` (world) from a drawer region's centre toward the drawer's front (its pull direction)."""
+    (joint,), props = articulation_of(view, region)
+    info = joint_info(view, joint)
+    return pull_direction(info.axis, range_middle(props["default_close_ranges"]), range_middle(props["default_open_ranges"]))
 
 
 def _owner_of_joint(view: SceneView, joint: str):
@@ -464,7 +505,7 @@ def articulated_expert(pred: list[str], view: SceneView, scale: OscScale):
         if kinds != {"slide"} or len(joints) != 1 or not props.get(key):
             raise UnsupportedTask(f"predicate {pred}: only a single drawer (slide joint) is scripted for {name!r}, "
                                   f"{arg!r} has {sorted(kinds)} joints")
-        return DrawerExpert(joint=joints[0], q_goal=range_middle(props[key]), predicate=pred, scale=scale)
+        return DrawerExpert(joint=joints[0], q_goal=range_middle(props[key]), predicate=pred, scale=scale, push=name == "close")
     if name == "turnon":
         if kinds != {"hinge"} or len(joints) != 1 or not props.get("default_turnon_ranges"):
             raise UnsupportedTask(f"predicate {pred}: only a single knob (hinge joint) is scripted, {arg!r} has {len(joints)}")

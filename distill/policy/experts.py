@@ -697,9 +697,9 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     view = SceneView(env)
     scale = scale or OscScale.from_env(view.env)
 
-    def pick_place(obj: str, target: str) -> PickPlaceExpert:
+    def pick_place(obj: str, target: str, place_offset: np.ndarray) -> PickPlaceExpert:
         return PickPlaceExpert(obj=obj, target=target, grasp=grasp_for(obj), scale=scale, grasp_order=grasp_order,
-                               clear_cost=clear_cost, side=side, pace=pace_named(pace))
+                               clear_cost=clear_cost, side=side, pace=pace_named(pace), place_offset=place_offset)
 
     steps = plan_goal(view, scale, pick_place)
     if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):

@@ -76,14 +76,21 @@ def drawer_regions(view: SceneView) -> set[str]:
     return out
 
 
-def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[[str, str], object]) -> list[Step]:
+DRAWER_PLACE_FORWARD = 0.015
+"""Metres toward a drawer's front that an object put in it is placed: a bowl dropped at the region's
+centre can rest on the back wall's edge and jam under the cabinet's frame when the drawer closes."""
+
+
+def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., object]) -> list[Step]:
     """Steps that solve the env's goal (see the module docstring); ``UnsupportedTask`` if a
-    predicate has no primitive. ``make_pick_place(obj, target)`` builds a pick-and-place expert."""
-    from distill.policy.articulated import articulated_expert
+    predicate has no primitive. ``make_pick_place(obj, target, place_offset)`` builds a
+    pick-and-place expert (``place_offset [3]``: world, metres, added to the target's position)."""
+    from distill.policy.articulated import articulated_expert, drawer_front
 
     goal = view.goal()
     objects = set(view.object_names())
-    preds = with_implied_opens(goal, drawer_regions(view))
+    drawers = drawer_regions(view)
+    preds = with_implied_opens(goal, drawers)
     order = order_steps([p for p, _ in preds])
     implied = {tuple(p) for p, imp in preds if imp}
     steps = []
@@ -91,7 +98,8 @@ def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[[str, 
         if p[0] in ("on", "in"):
             if len(p) != 3 or p[1] not in objects:
                 raise UnsupportedTask(f"goal predicate {p}: {p[1]!r} is not a movable object")
-            steps.append(Step(p, lambda p=p: make_pick_place(p[1], p[2])))
+            offset = DRAWER_PLACE_FORWARD * drawer_front(view, p[2]) if p[2] in drawers else np.zeros(3)
+            steps.append(Step(p, lambda p=p, offset=offset: make_pick_place(p[1], p[2], offset)))
         else:
             articulated_expert(p, view, scale)  # raises UnsupportedTask now, not mid-episode
             steps.append(Step(p, lambda p=p: articulated_expert(p, view, scale), implied=tuple(p) in implied))
