@@ -16,7 +16,13 @@ still lands on target. Which grasp is used depends on the object: bowls are pinc
 4.7 cm from their centre, on the side (-x, ±y, +x) with the least obstacle under the hand (vertical
 ray casts); other items (libero_object's cans, bottles and boxes, a wine bottle) are grasped from
 above 2.5 cm below the top of their collision geometry, fingers across the narrower side. A grasp
-that does not lift the object is retried with the next-ranked side.
+that does not lift the object is retried with the next-ranked side. An object that something
+overhangs (an opened drawer above a bowl in front of the cabinet) is grasped with the hand's long
+axis along the overhang's edge and dragged clear before the lift (``overhang_escape``, ``Phase.SLIDE``).
+
+``expert_for`` gives a single pick-and-place goal this expert; other goals (``Open`` / ``Close`` of a
+drawer, ``TurnOn`` of a knob, several predicates) get ``sequence.SequenceExpert``, which runs the
+primitives of ``articulated.py`` and this expert one after another.
 """
 
 from __future__ import annotations
