@@ -128,7 +128,7 @@ def test_the_sequence_runs_each_primitive_until_done_and_its_predicate_holds():
     made = []
 
     def make(key, steps, succeeds=True):
-        def f():
+        def f(ran):
             made.append(key)
             return _Primitive(world, key, steps, succeeds)
         return f
@@ -150,11 +150,12 @@ def test_the_sequence_skips_what_holds_and_retries_a_failed_primitive_once():
     world = {"drawer": True, "bowl": False}
     tries = []
 
-    def flaky():
+    def flaky(ran):
+        assert ("open", "drawer") not in ran  # the skipped Open did not run
         tries.append(1)
         return _Primitive(world, "bowl", 1, succeeds=len(tries) > 1)  # the second attempt works
 
-    seq = SequenceExpert([Step(["open", "drawer"], lambda: pytest.fail("already open")), Step(["in", "bowl"], flaky)])
+    seq = SequenceExpert([Step(["open", "drawer"], lambda ran: pytest.fail("already open")), Step(["in", "bowl"], flaky)])
     view = _World(world)
     for _ in range(4):
         seq.act({}, view)
@@ -162,7 +163,7 @@ def test_the_sequence_skips_what_holds_and_retries_a_failed_primitive_once():
     assert [e for _, e in seq.log] == ["skipped", "started", "retried", "holds"]
     # A primitive that never makes its predicate true is given up after the retries.
     world2 = {"x": False}
-    seq = SequenceExpert([Step(["open", "x"], lambda: _Primitive(world2, "x", 1, succeeds=False))], retries=1)
+    seq = SequenceExpert([Step(["open", "x"], lambda ran: _Primitive(world2, "x", 1, succeeds=False))], retries=1)
     for _ in range(4):
         seq.act({}, _World(world2))
     assert seq.done and [e for _, e in seq.log] == ["started", "retried", "gave up"]
@@ -198,7 +199,7 @@ def test_the_expert_opens_the_drawer_and_turns_on_the_stove_in_libero_goal(task_
         (goal,) = view.goal()
         assert goal[0] == predicate and view.holds(goal)
         seq = expert_for(env)
-        primitive = seq.steps[0].make()
+        primitive = seq.steps[0].make(set())
         assert isinstance(primitive, DrawerExpert if predicate == "open" else KnobExpert)
         q = joint_info(view, primitive.joint).qpos
         assert (q < -0.14) if predicate == "open" else (q >= 0.5)  # LIBERO's thresholds for the wooden cabinet / flat stove
@@ -216,3 +217,19 @@ def test_a_hinged_door_goal_is_unsupported_and_names_the_predicate():
             expert_for(env)
     finally:
         env.close()
+
+
+def test_a_pick_place_into_a_drawer_that_was_already_open_is_the_lone_expert_of_earlier_demos():
+    """libero_spatial task 4 (the drawer starts open): no place offset, no overhang handling, as recorded
+    before sequences existed; after the sequence opened the drawer itself, both apply."""
+    from distill.policy.sequence import _pick_place
+
+    calls = []
+    make = lambda obj, target, offset, avoid_overhang: calls.append((obj, target, tuple(offset), avoid_overhang))  # noqa: E731
+    p, forward = ["in", "bowl_1", "cabinet_1_top_region"], np.array([0.0, 0.015, 0.0])
+    _pick_place(make, p, forward, ran=set())
+    _pick_place(make, p, forward, ran={("open", "cabinet_1_top_region")})
+    _pick_place(make, ["on", "mug_1", "plate_1"], None, ran=set())  # not into a drawer, in a sequence
+    assert calls == [("bowl_1", "cabinet_1_top_region", (0.0, 0.0, 0.0), False),
+                     ("bowl_1", "cabinet_1_top_region", (0.0, 0.015, 0.0), True),
+                     ("mug_1", "plate_1", (0.0, 0.0, 0.0), True)]

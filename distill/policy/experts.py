@@ -487,6 +487,11 @@ class PickPlaceExpert:
             ``choose_task_side``); the other grasps stay ranked behind it for retries. None: the
             best-ranked grasp of each scene.
         pace: how fast it carries and lowers (``Pace``; ``PACES`` names the presets).
+        avoid_overhang: look for something over the object (``overhang_escape``): if there is,
+            grasp along its edge and drag the object clear before lifting. Off for a lone
+            pick-and-place, so the demo sets recorded before it stay reproducible (it would fire on
+            libero_spatial task 4, whose bowl lies in front of the open drawer); on in sequences
+            (``sequence.plan_goal``), where the expert may have opened that drawer itself.
     """
 
     obj: str
@@ -498,6 +503,7 @@ class PickPlaceExpert:
     clear_cost: float = 0.0
     side: str | None = None
     pace: Pace = field(default_factory=lambda: PACES["standard"])
+    avoid_overhang: bool = False
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -516,7 +522,7 @@ class PickPlaceExpert:
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
         away = np.zeros(2)
-        if hasattr(view, "clearance_above"):
+        if self.avoid_overhang:
             away, self._escape = overhang_escape(view, self.obj)
         if self.grasp.from_top is None:
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
@@ -703,11 +709,13 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     view = SceneView(env)
     scale = scale or OscScale.from_env(view.env)
 
-    def pick_place(obj: str, target: str, place_offset: np.ndarray) -> PickPlaceExpert:
+    def pick_place(obj: str, target: str, place_offset: np.ndarray, avoid_overhang: bool = True) -> PickPlaceExpert:
         return PickPlaceExpert(obj=obj, target=target, grasp=grasp_for(obj), scale=scale, grasp_order=grasp_order,
-                               clear_cost=clear_cost, side=side, pace=pace_named(pace), place_offset=place_offset)
+                               clear_cost=clear_cost, side=side, pace=pace_named(pace), place_offset=place_offset,
+                               avoid_overhang=avoid_overhang)
 
     steps = plan_goal(view, scale, pick_place)
     if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):
-        return steps[0].make()
+        _, obj, target = steps[0].predicate  # a lone pick-and-place: the expert of every demo set so far
+        return pick_place(obj, target, np.zeros(3), avoid_overhang=False)
     return SequenceExpert(steps)

@@ -34,7 +34,9 @@ class Step:
     """One primitive of a plan: the predicate it makes true and how to build its expert."""
 
     predicate: list[str]
-    make: Callable[[], object]  # -> an expert with ``act(obs, view)``, ``done`` and ``phase``
+    make: Callable[[set], object]
+    """``make(ran)`` -> an expert with ``act(obs, view)``, ``done`` and ``phase``; ``ran``: the
+    predicates (tuples) of the steps whose primitives ran before it (skipped steps are not in it)."""
     implied: bool = False  # not in the goal itself (an ``Open`` a pick-and-place needs first)
 
 
@@ -98,12 +100,21 @@ def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., o
         if p[0] in ("on", "in"):
             if len(p) != 3 or p[1] not in objects:
                 raise UnsupportedTask(f"goal predicate {p}: {p[1]!r} is not a movable object")
-            offset = DRAWER_PLACE_FORWARD * drawer_front(view, p[2]) if p[2] in drawers else np.zeros(3)
-            steps.append(Step(p, lambda p=p, offset=offset: make_pick_place(p[1], p[2], offset)))
+            forward = DRAWER_PLACE_FORWARD * drawer_front(view, p[2]) if p[2] in drawers else None
+            steps.append(Step(p, lambda ran, p=p, forward=forward: _pick_place(make_pick_place, p, forward, ran)))
         else:
             articulated_expert(p, view, scale)  # raises UnsupportedTask now, not mid-episode
-            steps.append(Step(p, lambda p=p: articulated_expert(p, view, scale), implied=tuple(p) in implied))
+            steps.append(Step(p, lambda ran, p=p: articulated_expert(p, view, scale), implied=tuple(p) in implied))
     return steps
+
+
+def _pick_place(make_pick_place: Callable[..., object], p: list[str], forward: np.ndarray | None, ran: set):
+    """The pick-and-place of ``p``. Into a drawer (``forward``: toward its front, m) that was already
+    open (its ``Open`` skipped), it is the lone expert of every earlier demo set (libero_spatial
+    task 4): no place offset, no overhang handling. Otherwise it lands ``forward`` and avoids overhangs."""
+    if forward is not None and ("open", p[2]) not in ran:
+        return make_pick_place(p[1], p[2], np.zeros(3), avoid_overhang=False)
+    return make_pick_place(p[1], p[2], np.zeros(3) if forward is None else forward, avoid_overhang=True)
 
 
 IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
@@ -124,6 +135,7 @@ class SequenceExpert:
     index: int = 0
     _expert: object | None = None
     _tries: int = 0
+    ran: set = field(default_factory=set)  # predicates (tuples) whose primitives were started
     log: list[tuple[int, str]] = field(default_factory=list)  # (step index, event) for debugging and tests
 
     @property
@@ -144,6 +156,18 @@ class SequenceExpert:
         """The grasp of the running (or last) pick-and-place, as ``PickPlaceExpert.grasp_label``."""
         return getattr(self._expert, "grasp_label", None)
 
+    @property
+    def obj(self) -> str | None:
+        """The object of the first pick-and-place step (what ``grasp_modes`` measures the grasp of)."""
+        return next((s.predicate[1] for s in self.steps if s.predicate[0] in ("on", "in")), None)
+
+    def resync(self, obs: dict, view: SceneView):
+        """``PickPlaceExpert.resync`` for the running pick-and-place (DAgger labelling); the phase otherwise."""
+        self.advance(view)
+        if hasattr(self._expert, "resync"):
+            return self._expert.resync(obs, view)
+        return self.phase
+
     def advance(self, view: SceneView) -> None:
         """Move past finished steps and steps whose predicate already holds; start the next primitive."""
         while self.index < len(self.steps):
@@ -153,7 +177,8 @@ class SequenceExpert:
                     self.log.append((self.index, "skipped"))
                     self.index += 1
                     continue
-                self._expert, self._tries = step.make(), 0
+                self._expert, self._tries = step.make(self.ran), 0
+                self.ran.add(tuple(step.predicate))
                 self.log.append((self.index, "started"))
                 return
             if not self._expert.done:
@@ -163,7 +188,7 @@ class SequenceExpert:
                 self.index, self._expert = self.index + 1, None
                 continue
             self._tries += 1
-            self._expert = step.make()
+            self._expert = step.make(self.ran)
             self.log.append((self.index, "retried"))
             return
 
