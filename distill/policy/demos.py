@@ -54,6 +54,7 @@ from distill.policy.experts import (
     pace_named,
 )
 from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
+from distill.policy.sequence import SequenceExpert
 from vega_eval.rollout import scene_instruction, seeded_reset
 
 # Step limits of the LIBERO evaluation protocol (after the settle steps).
@@ -211,8 +212,13 @@ def settled_start(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int
 def survey_task_side(env, starts: list[tuple[np.ndarray | None, int]], cfg: DemoConfig) -> str | None:
     """The rim grasp side for all of a task's episodes (``experts.choose_task_side``), from the
     candidates' obstacle costs in each settled start ``(init_state, seed)``; None for an object
-    grasped from the top (one candidate). Steps only the settle no-ops: a few seconds a task."""
+    grasped from the top (one candidate) and for multi-step goals (``sequence.SequenceExpert``). Steps only the settle no-ops: a few seconds a task."""
     expert = expert_for(env, grasp_order=cfg.grasp_order)
+    if isinstance(expert, SequenceExpert):
+        places = [s for s in expert.steps if s.predicate[0] in ("on", "in")]
+        if len(places) != 1 or len(expert.steps) > 2:  # several primitives: each pick-place ranks its own grasps
+            return None
+        expert = places[0].make(set())  # a pick-and-place into a drawer (libero_spatial task 4), surveyed as before
     cands = grasp_candidates(expert.grasp, cfg.grasp_order)
     if len(cands) == 1:
         return None

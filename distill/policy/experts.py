@@ -16,7 +16,13 @@ still lands on target. Which grasp is used depends on the object: bowls are pinc
 4.7 cm from their centre, on the side (-x, ±y, +x) with the least obstacle under the hand (vertical
 ray casts); other items (libero_object's cans, bottles and boxes, a wine bottle) are grasped from
 above 2.5 cm below the top of their collision geometry, fingers across the narrower side. A grasp
-that does not lift the object is retried with the next-ranked side.
+that does not lift the object is retried with the next-ranked side. An object that something
+overhangs (an opened drawer above a bowl in front of the cabinet) is grasped with the hand's long
+axis along the overhang's edge and dragged clear before the lift (``overhang_escape``, ``Phase.SLIDE``).
+
+``expert_for`` gives a single pick-and-place goal this expert; other goals (``Open`` / ``Close`` of a
+drawer, ``TurnOn`` of a knob, several predicates) get ``sequence.SequenceExpert``, which runs the
+primitives of ``articulated.py`` and this expert one after another.
 """
 
 from __future__ import annotations
@@ -283,6 +289,11 @@ class SceneView:
         """The goal predicates of the parsed BDDL problem, lower-case: ``[['on', 'a', 'b'], ...]``."""
         return [[str(t).lower() for t in g] for g in self.env.parsed_problem["goal_state"]]
 
+    def holds(self, predicate: list[str]) -> bool:
+        """Whether one goal predicate (``['open', 'wooden_cabinet_1_top_region']``) holds now, by
+        LIBERO's own evaluation (the check its ``done`` makes for each predicate of the goal)."""
+        return bool(self.env._eval_predicate([str(t).lower() for t in predicate]))
+
     def height_at(self, xy: np.ndarray, ignore: tuple[str, ...] = ()) -> np.ndarray:
         """Height ``[N]`` (world z, m) of the highest non-robot surface at each ``xy [N, 2]``.
 
@@ -309,6 +320,31 @@ class SceneView:
                     out[i] = z
                     break
                 z -= 1e-4
+        return out
+
+    def clearance_above(self, xy: np.ndarray, z: float, ignore: tuple[str, ...] = ()) -> np.ndarray:
+        """Distance ``[N]`` (m) from height ``z`` up to the first non-robot surface over each ``xy [N, 2]``
+        (bodies of objects in ``ignore`` are looked through); inf where nothing is above."""
+        import mujoco
+
+        m, d = self.env.sim.model._model, self.env.sim.data._data
+        skip = set(self._robot_bodies())
+        for name in ignore:
+            skip |= {b for b in range(m.nbody) if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "").startswith(name)}
+        out = np.full(len(xy), np.inf)
+        geomid = np.zeros(1, np.int32)
+        up = np.array([0.0, 0.0, 1.0])
+        for i, (x, y) in enumerate(np.asarray(xy, np.float64)):
+            h = z
+            for _ in range(8):
+                dist = mujoco.mj_ray(m, d, np.array([x, y, h]), up, None, 1, -1, geomid)
+                if dist < 0:
+                    break
+                h += dist
+                if int(m.geom_bodyid[geomid[0]]) not in skip:
+                    out[i] = h - z
+                    break
+                h += 1e-4
         return out
 
     def extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -339,6 +375,49 @@ class SceneView:
         m = self.env.sim.model._model
         names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "" for b in range(m.nbody)]
         return [b for b, n in enumerate(names) if n.startswith(("robot0_", "gripper0_", "mount0_"))]
+
+
+def escape_shift(overhung, directions: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The shortest horizontal shift ``[2]`` (m) that takes a footprint clear of an overhang.
+
+    ``overhung(shift [2]) -> bool``: whether the footprint moved by ``shift`` still lies partly
+    under something. Tries each distance of ``steps`` (ascending, m) along every unit vector of
+    ``directions [K, 2]`` in order; zeros if the footprint is clear already or no shift clears it.
+    """
+    if not overhung(np.zeros(2)):
+        return np.zeros(2)
+    for s in steps:
+        for d in directions:
+            if not overhung(s * d):
+                return s * d
+    return np.zeros(2)
+
+
+OVERHANG_CLEARANCE = 0.25  # m: something closer than this above an object's top is an overhang
+
+
+def overhang_escape(view: SceneView, obj: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(away, shift)``: the unit direction ``[2]`` (world xy) from the part of ``obj`` that something
+    overhangs (an opened drawer above a bowl in front of the cabinet) to its centre, and how far
+    ``[2]`` (m) to drag it before lifting so nothing is over it; zeros when it is clear, the usual case.
+
+    The footprint is a 5 x 5 grid over the object's collision box; the shift is searched along
+    eight directions, ``away`` first, in 1 cm steps up to 15 cm.
+    """
+    lo, hi = view.extent(obj)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 5), np.linspace(lo[1], hi[1], 5))
+    pts = np.column_stack([gx.ravel(), gy.ravel()])
+
+    def under(shift):
+        return view.clearance_above(pts + shift, hi[2] + 0.005, ignore=(obj,)) < OVERHANG_CLEARANCE
+
+    over = under(np.zeros(2))
+    if not over.any():
+        return np.zeros(2), np.zeros(2)
+    away = pts.mean(0) - pts[over].mean(0)
+    first = np.arctan2(away[1], away[0]) if np.linalg.norm(away) > 1e-6 else 0.0
+    dirs = np.array([[np.cos(first + k * np.pi / 4), np.sin(first + k * np.pi / 4)] for k in (0, 1, -1, 2, -2, 3, -3, 4)])
+    return dirs[0], escape_shift(lambda s: bool(under(s).any()), dirs, np.arange(0.01, 0.151, 0.01))
 
 
 # ----------------------------------------------------------------------------- pick and place
@@ -385,6 +464,7 @@ class Phase(enum.IntEnum):
     RELEASE = 6
     RETREAT = 7
     DONE = 8
+    SLIDE = 9  # after CLOSE, only under an overhang (``overhang_escape``): drag the object clear, then LIFT
 
 
 FREE_SPACE_PHASES = frozenset({Phase.APPROACH, Phase.LIFT, Phase.CARRY})
@@ -407,6 +487,11 @@ class PickPlaceExpert:
             ``choose_task_side``); the other grasps stay ranked behind it for retries. None: the
             best-ranked grasp of each scene.
         pace: how fast it carries and lowers (``Pace``; ``PACES`` names the presets).
+        avoid_overhang: look for something over the object (``overhang_escape``): if there is,
+            grasp along its edge and drag the object clear before lifting. Off for a lone
+            pick-and-place, so the demo sets recorded before it stay reproducible (it would fire on
+            libero_spatial task 4, whose bowl lies in front of the open drawer); on in sequences
+            (``sequence.plan_goal``), where the expert may have opened that drawer itself.
     """
 
     obj: str
@@ -418,6 +503,7 @@ class PickPlaceExpert:
     clear_cost: float = 0.0
     side: str | None = None
     pace: Pace = field(default_factory=lambda: PACES["standard"])
+    avoid_overhang: bool = False
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -428,12 +514,16 @@ class PickPlaceExpert:
     _carry_z: float = 0.0
     _trail: list = field(default_factory=list)
     _obj_trail: list = field(default_factory=list)
+    _escape: np.ndarray = field(default_factory=lambda: np.zeros(2))  # [2] world xy, m: the SLIDE before the lift
 
     def start(self, obs: dict, view: SceneView) -> None:
         """Plan the grasp from the settled scene."""
         obj_pos = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         target = view.position(self.target)
         self._obj_start_z = float(obj_pos[2])
+        away = np.zeros(2)
+        if self.avoid_overhang:
+            away, self._escape = overhang_escape(view, self.obj)
         if self.grasp.from_top is None:
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
                                  self.clear_cost)
@@ -453,6 +543,10 @@ class PickPlaceExpert:
             top_near_target = float(np.max(view.height_at(np.vstack([ring, target[:2]]), ignore=(self.obj,))))
             hand_above_bottom = obj_pos[2] + height - lo[2]
             self._carry_z = max(top_near_target, hi[2]) + hand_above_bottom + self.grasp.lift
+        if np.any(away) and len(ranked) > 1:
+            # Under an overhang (an opened drawer's front edge), a hand whose long (finger) axis runs along
+            # the edge keeps its body out from under it: those grasps first, in their ranked order.
+            ranked = [ranked[i] for i in np.argsort([round(abs(float(c.direction @ away)), 3) for c in ranked], kind="stable")]
         self._cand, self._spare = ranked[0], ranked[1:]
         self._R = yaw_down(self._cand.yaw)
         self._next(Phase.APPROACH)
@@ -561,8 +655,13 @@ class PickPlaceExpert:
             return act(self._grasp_pos, GRIPPER_OPEN, 0.7)
         if self.phase == Phase.CLOSE:
             if self._count >= 10:
-                self._next(Phase.LIFT)
+                self._next(Phase.SLIDE if np.any(self._escape) else Phase.LIFT)
             return act(self._grasp_pos, GRIPPER_CLOSE)
+        if self.phase == Phase.SLIDE:
+            goal = self._grasp_pos + [*self._escape, 0.015]
+            if np.linalg.norm(goal - eef) < 0.01 or (stalled and self._count > 6) or self._count > 30:
+                self._next(Phase.LIFT)
+            return act(goal, GRIPPER_CLOSE, 0.5)
         if self.phase == Phase.LIFT:
             if self._count == 12 and obj[2] < self._obj_start_z + 0.02 and self._spare:
                 self._retry()
@@ -594,22 +693,29 @@ class PickPlaceExpert:
 
 
 def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",
-               clear_cost: float = 0.0, side: str | None = None, pace: str = "standard") -> PickPlaceExpert:
-    """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` if there is none.
+               clear_cost: float = 0.0, side: str | None = None, pace: str = "standard"):
+    """A scripted expert for the env's BDDL goal; ``UnsupportedTask`` naming the predicate if there is none.
 
-    Supported: a single ``(On A B)`` or ``(In A B)`` goal where A is a movable object.
+    A goal of one ``(On A B)`` / ``(In A B)`` (A a movable object, B not in a drawer) gets a
+    ``PickPlaceExpert``, as before. Any other goal of ``On`` / ``In`` / ``Open`` / ``Close`` of a
+    drawer / ``TurnOn`` of a knob gets a ``sequence.SequenceExpert`` that runs the primitives
+    (``articulated.py``) one after another, opening a drawer before putting something in it.
     ``grasp_order``: a ``GRASP_ORDERS`` key; ``clear_cost``: see ``rank_grasps``; ``side``: see
-    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate); ``pace``: a
-    ``PACES`` key.
+    ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate; applied to every
+    pick-and-place of a sequence); ``pace``: a ``PACES`` key.
     """
+    from distill.policy.sequence import SequenceExpert, plan_goal
+
     view = SceneView(env)
-    goal = view.goal()
     scale = scale or OscScale.from_env(view.env)
-    if len(goal) != 1:
-        raise UnsupportedTask(f"goal {goal}: only single-predicate goals are scripted")
-    pred, *args = goal[0]
-    if pred in ("on", "in") and len(args) == 2 and args[0] in view.object_names():
-        return PickPlaceExpert(obj=args[0], target=args[1], grasp=grasp_for(args[0]), scale=scale,
-                               grasp_order=grasp_order, clear_cost=clear_cost, side=side,
-                               pace=pace_named(pace))
-    raise UnsupportedTask(f"goal {goal}: no scripted expert for predicate {pred!r}")
+
+    def pick_place(obj: str, target: str, place_offset: np.ndarray, avoid_overhang: bool = True) -> PickPlaceExpert:
+        return PickPlaceExpert(obj=obj, target=target, grasp=grasp_for(obj), scale=scale, grasp_order=grasp_order,
+                               clear_cost=clear_cost, side=side, pace=pace_named(pace), place_offset=place_offset,
+                               avoid_overhang=avoid_overhang)
+
+    steps = plan_goal(view, scale, pick_place)
+    if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):
+        _, obj, target = steps[0].predicate  # a lone pick-and-place: the expert of every demo set so far
+        return pick_place(obj, target, np.zeros(3), avoid_overhang=False)
+    return SequenceExpert(steps)
