@@ -85,9 +85,11 @@ def test_outputs_match_published_scene_and_cloud_is_backprojected_depth(tmp_path
             pub_img.publish(conversions.numpy_to_image(f.rgb, "rgb8", header))
             frames[100.0 + i * 0.1] = f
             assert t.spin_until(lambda n=i: len(clouds) > n, 30, [perception]), f"no cloud for frame {i}"
+            # the pose stage runs beside the depth stage, latest wins: wait for this frame's pose before the next frame
+            assert t.spin_until(lambda n=i: len(poses) > n, 30, [perception]), f"no pose for frame {i}"
         assert t.spin_until(lambda: len(depth) >= 6 and len(poses) >= 6 and len(feats) >= 6 and len(conf) >= 6 and len(odoms) >= 6, 10)
         assert t.spin_until(lambda: (_latest_diag(diags, name) or {}).get("frames_processed") == "6", 10)
-        assert t.spin_until(lambda: (_latest_diag(diags, name) or {}).get("poses_published") == "6", 10)  # the pose stage kept up
+        assert t.spin_until(lambda: (_latest_diag(diags, name) or {}).get("poses_published") == "6", 10)
     finally:
         t.close()
         rc = stop(perception)
