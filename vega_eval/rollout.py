@@ -31,9 +31,10 @@ class SuiteEnvs:
 
     def __init__(self, suite: str, image_size: int) -> None:
         self.suite_name = suite
-        self.suite = installed_suites()[suite]() if suite in installed_suites() else None
-        if self.suite is None:
+        suites = installed_suites()
+        if suite not in suites:
             raise ValueError(unknown_suite_message(suite))
+        self.suite = suites[suite]()
         self.image_size = image_size
         self._env = None
         self._task_id: int | None = None

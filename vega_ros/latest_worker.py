@@ -43,10 +43,6 @@ class LatestWorker(Generic[T]):
             had, self._pending = self._pending is not None, None
         return had
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop
-
     def stop(self, timeout: float) -> bool:
         """Stop taking items and wait up to ``timeout`` s for the one in hand; True if the thread has ended."""
         with self._cond:
