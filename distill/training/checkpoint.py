@@ -229,16 +229,25 @@ def resolve_checkpoint(source: str) -> str:
     return path
 
 
-def load_model_weights(path: str, model: torch.nn.Module) -> None:
-    """Load only ``model.safetensors`` of checkpoint directory ``path`` into ``model`` (strict)."""
+def read_model_weights(path: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``model.safetensors`` in checkpoint directory ``path``."""
     weights_file = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(weights_file):
         raise CheckpointError(f"checkpoint file missing: {weights_file}")
     try:
-        weights = load_file(weights_file)
+        return load_file(weights_file)
     except Exception as e:  # safetensors raises its own error types for truncated headers / data
         raise CheckpointError(f"cannot read {weights_file}: {e}") from e
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+
+
+def load_model_weights(path: str, model: torch.nn.Module) -> None:
+    """Load only ``model.safetensors`` of checkpoint directory ``path`` into ``model`` (strict)."""
+    weights_file = os.path.join(path, WEIGHTS_FILE)
+    weights = read_model_weights(path)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of another shape (a wider or narrower net: see init_widen)
+        raise CheckpointError(f"{weights_file} does not match the model: {str(e).splitlines()[-1].strip()}") from e
     if missing or unexpected:
         raise CheckpointError(f"{weights_file} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
 

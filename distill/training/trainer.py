@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from distill.nets.widen import widen_into
 from distill.training import checkpoint as ckpt
 from distill.training.distributed import DistInfo, barrier, init_distributed, mean_across_ranks, shutdown_distributed
 from distill.training.sampler import StepBatchSampler
@@ -59,6 +60,7 @@ class TrainerConfig:
     images_per_sample: int = 1  # e.g. S frames per clip, for the images/s readout
     seed: int = 0
     init_from: str | None = None  # a checkpoint dir or run dir: its model weights start a fresh run
+    init_widen: bool = False  # init_from a narrower net of the same structure (distill.nets.widen)
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bf16 on CUDA; on CPU only with bf16_cpu
@@ -139,9 +141,17 @@ class Trainer:
         newest checkpoint); the optimiser, schedule, step and RNG start anew. Only used when
         ``run_dir`` has no checkpoint of its own: a restarted run resumes from its own."""
         path = ckpt.resolve_checkpoint(source)
-        ckpt.load_model_weights(path, self.model)
+        if self.cfg.init_widen:
+            try:
+                report = widen_into(ckpt.read_model_weights(path), self.model)
+            except ValueError as e:
+                raise ckpt.CheckpointError(f"{path}: {e}") from e
+            how = f"widened ({report.summary()})"
+        else:
+            ckpt.load_model_weights(path, self.model)
+            how = "loaded"
         if self.dist.is_main:
-            tqdm.write(f"[train] initialised weights from {path}")
+            tqdm.write(f"[train] initialised weights from {path}: {how}")
 
     def _save(self) -> None:
         if self.dist.is_main:
