@@ -5,7 +5,7 @@ that holds the robot still, for bring-up, and says so.
 
 Arguments:
   policy               policy artifact directory (policy.onnx, language_embeddings.json, policy_card.json), or noop
-  task                 the language instruction (one the policy was trained on)
+  task                 the language instruction (one the policy was trained on, or a rewording of one)
   models_root          where the policy's encoder artifact lives ('' = next to the policy)
   backend              auto | tensorrt | onnxruntime-cuda | onnxruntime-cpu
   namespace            namespace of the node ('' = the launch's)

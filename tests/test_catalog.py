@@ -52,7 +52,7 @@ def test_the_catalog_lists_exactly_the_folders_in_models_and_each_kind_matches_i
     assert sorted(e.name for e in catalog.models) == folders
     assert artifact.DEFAULT_MODEL in folders and "vega-random-tiny" in folders
     for e in catalog.models:
-        card = "card.json" if e.kind is Kind.STUDENT else "policy_card.json"
+        card = "policy_card.json" if e.kind is Kind.POLICY else "card.json"
         assert card in e.files, e.name
         with open(os.path.join(MODELS, e.name, card)) as f:
             listed = json.load(f)["files"]
@@ -198,8 +198,10 @@ def test_the_markdown_table_has_a_row_per_model_with_its_numbers(catalog):
         assert cells[1] == f"{e.size_bytes / 1e6:.1f} MB"
         if e.success is not None:
             assert cells[4].startswith(f"{e.success.successes}/{e.success.episodes} ")
-        elif e.abs_rel.value is not None:
+        elif e.abs_rel is not None and e.abs_rel.value is not None:
             assert cells[4] == f"{e.abs_rel.value:.3f}"
+        else:
+            assert cells[4] == "–", row
     assert sum("(default)" in r for r in rows) == 1 and f"`{artifact.DEFAULT_MODEL}` (default)" in lines[2]
 
 

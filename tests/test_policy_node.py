@@ -240,35 +240,19 @@ def test_params_file_matches_the_declared_settings():
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
-    """An untrained fused policy on models/vega-random-tiny, exported by distill.policy.train.export_policy (~5 s)."""
-    torch = pytest.importorskip("torch")
-    from distill.nets.policy import GatedFusionPolicy
-    from distill.policy.train import BCConfig, export_policy
-    from vega_ros.engine.selection import create_engine
+    """An untrained fused policy on models/vega-random-tiny that knows TASK (~5 s)."""
+    pytest.importorskip("torch")
+    from tests.fixtures.tiny_policy import export_tiny_policy
 
-    tmp = tmp_path_factory.mktemp("policy_node")
-    encoder_dir = os.path.join(ROOT, "models", "vega-random-tiny")
-    os.makedirs(tmp / "cache")
     rng = np.random.default_rng(0)
-    with open(tmp / "cache" / "language_embeddings.json", "w") as f:
-        json.dump({TASK: (rng.normal(size=384) / 20).tolist()}, f)
-    cfg = BCConfig(name="tiny-policy", demos=[], cache=str(tmp / "cache"), out=str(tmp / "tiny-policy"), encoder=encoder_dir,
-                   image_size=32, execute_steps=2, policy={"grid": 2, "dim": 32, "depth": 1, "heads": 2, "chunk": 4, "dropout": 0.0})
-    encoder, _ = create_engine(encoder_dir, "onnxruntime-cpu", intra_op_threads=1)
-    tokens = encoder.encode(np.zeros((1, 3, *encoder.input_hw), np.float32))
-    torch.manual_seed(0)
-    model = GatedFusionPolicy(cfg.policy_config(tokens.shape[1], tokens.shape[2]))
-    with warnings.catch_warnings():  # the legacy TorchScript exporter's deprecation / tracer warnings
-        warnings.simplefilter("ignore")
-        export_policy(model, cfg, {"encoder_sha256": encoder.artifact.sha256("encoder.onnx")}, cfg.out, training={"test": "policy_node"})
-    return cfg.out
+    return export_tiny_policy(str(tmp_path_factory.mktemp("policy_node")), {TASK: (rng.normal(size=384) / 20).tolist()})
 
 
 def test_an_unknown_task_is_refused_by_the_controller(tiny_policy):
     from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
 
-    policy = OnnxPolicy(tiny_policy, models_root=os.path.join(ROOT, "models"))
-    with pytest.raises(PolicyArtifactError, match="no language embedding for 'fly to the moon'"):
+    policy = OnnxPolicy(tiny_policy, models_root=os.path.join(ROOT, "models"), language_encoder=None)
+    with pytest.raises(PolicyArtifactError, match="no language embedding for 'fly to the moon'.*sentence encoder"):
         PolicyController(policy, "fly to the moon")
     PolicyController(NoOpPolicy(), "fly to the moon")  # bring-up: the no-op policy takes any task
 
@@ -326,13 +310,18 @@ def test_run_time_execution_options_of_an_exported_policy(tiny_policy):
 
 
 @pytest.mark.ros
-def test_the_node_refuses_an_unknown_task_or_a_bad_parameter_at_start(tiny_policy):
+def test_the_node_refuses_an_unknown_task_or_a_bad_parameter_at_start(tiny_policy, capfd):
     from vega_ros.policy_node import main
 
     with pytest.raises(SystemExit) as e:  # the node's entry point: one clear line, exit code 2
         main(["--ros-args", "-r", f"__node:={unique('policy')}", "-p", f"policy:={tiny_policy}",
-              "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", "task:=fly to the moon"])
-    assert e.value.code == 2
+              "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", "task:=fly to the moon", "-p", "language_encoder:=''"])
+    assert e.value.code == 2  # without a sentence encoder an instruction the policy does not know is refused
+    assert "no language embedding for 'fly to the moon'" in "".join(capfd.readouterr())
+    with pytest.raises(SystemExit) as e:  # a sentence encoder that is not there
+        main(["--ros-args", "-r", f"__node:={unique('policy')}", "-p", f"policy:={tiny_policy}",
+              "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", f"task:={TASK}", "-p", "language_encoder:=/no/such/encoder"])
+    assert e.value.code == 2 and "/no/such/encoder" in "".join(capfd.readouterr())
     with pytest.raises(SystemExit) as e:  # more actions per chunk than the chunk holds (4)
         main(["--ros-args", "-r", f"__node:={unique('policy')}", "-p", f"policy:={tiny_policy}",
               "-p", f"models_root:={os.path.join(ROOT, 'models')}", "-p", f"task:={TASK}", "-p", "execute_steps:=9"])

@@ -135,8 +135,8 @@ def test_policy_overfits_demos_and_its_onnx_export_runs_in_the_runtime(bc_setup,
     np.testing.assert_allclose(first, np.clip(chunk[0], -1, 1), atol=1e-6)
     np.testing.assert_allclose(second, np.clip(chunk[1], -1, 1), atol=1e-6)
     assert third.shape == (7,)  # execute_steps = 2: the third call predicted a fresh chunk
-    with pytest.raises(PolicyArtifactError, match="no language embedding"):
-        runtime.reset("fly to the moon")
+    with pytest.raises(PolicyArtifactError, match="no language embedding"):  # without a sentence encoder
+        OnnxPolicy(cfg.out, models_root=os.path.join(ROOT, "models"), language_encoder=None).reset("fly to the moon")
 
 
 def test_demo_proprio_matches_the_runtime_observation_layout():

@@ -2,10 +2,10 @@
 
 One entry per shipped artifact (``models/<name>/``)::
 
-    {"name", "kind": "student" | "policy", "purpose", "input", "size_bytes",
+    {"name", "kind": "student" | "policy" | "sentence_encoder", "purpose", "input", "size_bytes",
      "per_frame_ms": {"value": ms | null, "command", "note"},
-     "abs_rel": {"value", "command", "note"} (students; null for policies),
-     "success": {"successes", "episodes", "suite", "note", "commands": [...]} (policies; null for students),
+     "abs_rel": {"value", "command", "note"} (students; null for the others),
+     "success": {"successes", "episodes", "suite", "note", "commands": [...]} (policies; null for the others),
      "files": {file name: sha256 hex}}
 
 and one per archived variant: ``{"name", "kind", "commit", "restore", "note"}``, where ``restore``
@@ -47,6 +47,7 @@ class ArchivedModelError(CatalogError):
 class Kind(str, Enum):
     STUDENT = "student"
     POLICY = "policy"
+    SENTENCE_ENCODER = "sentence_encoder"  # the policies' instruction encoder (vega_ros.language)
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,8 @@ def _entry(d: Any, where: str) -> CatalogEntry:
         raise CatalogError(f"{where}: a student gives 'abs_rel' (value or null with a note) and 'success': null")
     if kind is Kind.POLICY and (success is None or abs_rel is not None):
         raise CatalogError(f"{where}: a policy gives 'success' and 'abs_rel': null")
+    if kind is Kind.SENTENCE_ENCODER and (success is not None or abs_rel is not None):
+        raise CatalogError(f"{where}: a sentence encoder gives 'abs_rel': null and 'success': null")
     return CatalogEntry(
         name=name, kind=kind, purpose=_text(d, "purpose", where), input=_text(d, "input", where), size_bytes=size,
         per_frame_ms=_measurement(_field(d, "per_frame_ms", dict, where), f"{where} per_frame_ms"),

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--execute-steps", type=int, default=None, help="actions executed per predicted chunk (default: the card's)")
     ev.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",
                     help="predict at every step and execute ACT's weighted mean of the overlapping chunks (weight exp(-M i))")
+    ev.add_argument("--language-encoder", default="auto",
+                    help="sentence encoder artifact for instructions the policy does not know (a reworded *_lan suite); "
+                         "'auto' = models/minilm-l6-v2-int8 beside the policy, 'none' = refuse them")
+    ev.add_argument("--language-mode", choices=("nearest", "embed"), default="nearest",
+                    help="an unknown instruction becomes the nearest known one (default) or its own embedding")
     ev.add_argument("--videos", type=int, default=3, help="GIFs of the first episode of this many tasks")
     ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
 
@@ -73,11 +78,59 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
     cmp_.add_argument("--out", default=None, help="also write the markdown here")
     cmp_.add_argument("--plot", default=None, metavar="PNG", help="also draw per-task success with 95 %% intervals here (matplotlib)")
+    lang = sub.add_parser("libero-language", help="does each reworded instruction of a suite find its task among the policy's?")
+    lang.add_argument("--policy", default=None, help="policy artifact (its language_embeddings.json are the known instructions); "
+                                                    "default: the standard suite's instructions, embedded by --encoder")
+    lang.add_argument("--encoder", default=os.path.join("models", "minilm-l6-v2-int8"), help="sentence encoder artifact")
+    lang.add_argument("--suite", required=True, nargs="+", help="perturbed suites, e.g. libero_spatial_lan")
+    lang.add_argument("--out", default=None, help="also write the report (JSON) here")
     summ = sub.add_parser("libero-summary", help="docs/libero/summary.json: successes per suite and variant from kept run summaries")
     summ.add_argument("runs", nargs="+", help="kept run summaries <run>.json (docs/policy/eval/)")
     summ.add_argument("--models-dir", default="models", help="where the runs' policies (and their policy_card.json) are")
     summ.add_argument("--out", default=os.path.join("docs", "libero", "summary.json"))
     return parser
+
+
+def _libero_language(args) -> int:
+    import json
+
+    import numpy as np
+
+    from vega_eval.language import match_report, suite_instructions
+    from vega_eval.protocol import base_suite
+    from vega_ros.language import SentenceEncoder, SentenceEncoderError
+    from vega_ros.policy_runtime import LANGUAGE_FILE
+
+    try:
+        encoder = SentenceEncoder(args.encoder)
+        known = None
+        if args.policy:
+            with open(os.path.join(args.policy, LANGUAGE_FILE)) as f:
+                known = {k: np.asarray(v, np.float32) for k, v in json.load(f).items()}
+        reports = {}
+        for suite in args.suite:
+            base = base_suite(suite)
+            if base is None or base == suite:
+                raise ValueError(f"{suite} is not a perturbed version of a standard suite")
+            reference = suite_instructions(base)
+            pool = known if known is not None else dict(zip(reference, encoder.embed(reference)))
+            reports[suite] = {"base_suite": base, **match_report(suite_instructions(suite), reference, pool, encoder)}
+    except (OSError, ValueError, SentenceEncoderError) as e:
+        print(f"libero-language: {e}", file=sys.stderr)
+        return 2
+    for suite, r in reports.items():
+        print(f"## {suite}: {r['correct']}/{r['tasks_n']} reworded instructions find their {r['base_suite']} task")
+        print("| task | instruction | nearest known (cosine, margin) | right |\n|---|---|---|---|")
+        for row in r["tasks"]:
+            print(f"| {row['task']} | {row['instruction']} | {row['matched']} ({row['cosine']:.3f}, {row['margin']:.3f}) | "
+                  f"{'yes' if row['correct'] else '**no**'} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"policy": os.path.basename(os.path.normpath(args.policy)) if args.policy else None, "encoder": encoder.card.name,
+                       "suites": reports}, f, indent=1)
+            f.write("\n")
+        print(f"[libero-language] wrote {args.out}")
+    return 0
 
 
 def _libero_summary(args) -> int:
@@ -104,9 +157,12 @@ class _PolicyFactory:
     """Picklable: builds the policy inside each evaluation worker."""
 
     def __init__(self, policy: str, models_root: str | None, execute_steps: int | None = None,
-                 temporal_ensemble: float | None = None, threads: int | None = None) -> None:
+                 temporal_ensemble: float | None = None, threads: int | None = None,
+                 language_encoder: str | None = "auto", language_mode: str = "nearest") -> None:
         self.policy, self.models_root = policy, models_root
         self.execute_steps, self.temporal_ensemble, self.threads = execute_steps, temporal_ensemble, threads
+        self.language_encoder = None if language_encoder in (None, "", "none") else language_encoder
+        self.language_mode = language_mode
 
     def __call__(self):
         if self.policy == "noop":
@@ -116,7 +172,8 @@ class _PolicyFactory:
         from vega_ros.policy_runtime import OnnxPolicy
 
         return OnnxPolicy(self.policy, models_root=self.models_root, execute_steps=self.execute_steps,
-                          temporal_ensemble=self.temporal_ensemble, threads=self.threads)
+                          temporal_ensemble=self.temporal_ensemble, threads=self.threads,
+                          language_encoder=self.language_encoder, language_mode=self.language_mode)
 
 
 def _libero_eval(args) -> int:
@@ -125,7 +182,8 @@ def _libero_eval(args) -> int:
 
     name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
     tag = "".join([f"-exec{args.execute_steps}" if args.execute_steps is not None else "",
-                   f"-ensemble{args.temporal_ensemble:g}" if args.temporal_ensemble is not None else ""])
+                   f"-ensemble{args.temporal_ensemble:g}" if args.temporal_ensemble is not None else "",
+                   "-lang-embed" if args.language_mode == "embed" else ""])
     out = args.out or os.path.join("eval_out", f"{args.suite}-{name}{tag}")
     protocol = EvalProtocol(suite=args.suite, episodes_per_task=args.episodes, max_steps=args.max_steps, seed=args.seed,
                             tasks=tuple(args.tasks) if args.tasks else None, init_state_offset=args.init_state_offset)
@@ -142,7 +200,8 @@ def _libero_eval(args) -> int:
         print(f"libero-eval: {e}", file=sys.stderr)
         return 2
     threads = args.threads or worker_threads(args.workers)
-    factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble, threads)
+    factory = _PolicyFactory(args.policy, args.models_root, args.execute_steps, args.temporal_ensemble, threads,
+                             args.language_encoder, args.language_mode)
     policy = factory()  # fail here, not in every worker, if the artifact or an option is bad
     t0 = time.monotonic()
     policy_id = "noop"
@@ -154,6 +213,9 @@ def _libero_eval(args) -> int:
         if args.execute_steps is not None or args.temporal_ensemble is not None:
             name += f" ({policy.execution})"
             policy_id += f" {policy.execution}"  # a journal of other run-time settings is not resumed
+        if args.language_mode != "nearest":
+            name += f" (language {args.language_mode})"
+            policy_id += f" language={args.language_mode}"
     report = evaluate(protocol, factory, out, workers=args.workers,
                       videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
     print(report.to_markdown(f"{name} on {args.suite}"))
@@ -260,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         return _libero_compare(args)
     if args.command == "libero-summary":
         return _libero_summary(args)
+    if args.command == "libero-language":
+        return _libero_language(args)
     if args.command == "models":
         from vega_ros.catalog import run_models_command
 

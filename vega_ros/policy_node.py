@@ -103,7 +103,12 @@ class PolicySettings:
     models_root: str = param("", "Directory holding the encoder artifact named in the policy card; empty = the policy directory's parent")
     backend: str = param("auto", "Inference backend of the policy's encoder", choices=("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"))
     threads: int = param(1, "ONNX Runtime intra-op threads of the policy and encoder (0 = let ORT choose)", 0, 256)
-    task: str = param("", "Language instruction of the task; must be one the policy was trained on (any text for 'noop')")
+    task: str = param("", "Language instruction of the task: one the policy was trained on, or (with a sentence encoder) "
+                          "any rewording of one (any text for 'noop')")
+    language_encoder: str = param("auto", "Sentence encoder artifact for an instruction the policy does not know; 'auto' = "
+                                          "minilm-l6-v2-int8 beside the encoder artifact if present, '' = refuse such instructions")
+    language_mode: str = param("nearest", "An unknown instruction becomes the nearest known one ('nearest') or its own "
+                                          "embedding ('embed')", choices=("nearest", "embed"))
     execute_steps: int = param(0, "Actions executed per predicted chunk, 1 .. the chunk length; 0 = the policy card's", 0, 1024)
     temporal_ensemble: float = param(-1.0, "ACT temporal ensembling: predict every tick and execute the mean of the overlapping "
                                            "chunks weighted exp(-m i) for this m >= 0; negative = off (plain chunking)", -1.0, 1000.0)
@@ -403,7 +408,8 @@ class PolicyController:
 
 
 def load_policy(spec: str, models_root: str = "", backend: str = "auto", threads: int = 1,
-                execute_steps: int = 0, temporal_ensemble: float = -1.0) -> Policy:
+                execute_steps: int = 0, temporal_ensemble: float = -1.0,
+                language_encoder: str = "auto", language_mode: str = "nearest") -> Policy:
     """``noop`` -> NoOpPolicy; a directory -> OnnxPolicy (its card, checksums and encoder are checked).
 
     ``execute_steps`` 0 and a negative ``temporal_ensemble`` keep the card's chunking (ROS parameters have no None)."""
@@ -414,7 +420,8 @@ def load_policy(spec: str, models_root: str = "", backend: str = "auto", threads
     from vega_ros.policy_runtime import OnnxPolicy
 
     return OnnxPolicy(spec, models_root=models_root or None, backend=backend, threads=threads,
-                      execute_steps=execute_steps or None, temporal_ensemble=temporal_ensemble if temporal_ensemble >= 0 else None)
+                      execute_steps=execute_steps or None, temporal_ensemble=temporal_ensemble if temporal_ensemble >= 0 else None,
+                      language_encoder=language_encoder or None, language_mode=language_mode)
 
 
 # ----------------------------------------------------------------------------- the node
@@ -430,7 +437,8 @@ class PolicyNode(Node):
         self._last_warn: dict[str, float] = {}
         if s.policy != NOOP and not s.task:
             raise ValueError("parameter 'task' (the language instruction) is required with a trained policy")
-        policy = load_policy(s.policy, s.models_root, s.backend, s.threads, s.execute_steps, s.temporal_ensemble)
+        policy = load_policy(s.policy, s.models_root, s.backend, s.threads, s.execute_steps, s.temporal_ensemble,
+                             s.language_encoder, s.language_mode)
         self.controller = PolicyController(policy, s.task, s.stale_after_s, s.on_stale, s.hold_timeout_s,
                                            tuple(s.gripper_joint_names), s.latency_window)
         if s.policy == NOOP:
@@ -438,6 +446,10 @@ class PolicyNode(Node):
         else:
             card = policy.card
             self.get_logger().info(f"policy {card.name} ({card.fusion}, chunk {card.chunk}, {policy.execution}) from {s.policy}")
+            match = policy.language_match
+            if not match.get("known", True):
+                self.get_logger().info(f"task {s.task!r} is not one the policy was trained on: language_mode {match['mode']}, "
+                                       f"nearest known {match['matched']!r} (cosine {match['cosine']:.3f}, margin {match['margin']:.3f})")
 
         out_qos = s.output_qos.profile()
         self.pub_twist = self.create_publisher(TwistStamped, "cmd_ee_delta", out_qos)

@@ -12,6 +12,13 @@ A policy artifact ``models/<name>/`` holds::
                                layout, encoder artifact (directory name and its encoder sha256),
                                training data and budget, measured success, sha256 of each file
 
+An instruction the policy was not trained on (a reworded one) needs a sentence encoder artifact
+(``vega_ros.language``, ``models/minilm-l6-v2-int8``: the all-MiniLM-L6-v2 the embeddings came from).
+``language_mode`` says what the policy then hears: ``nearest`` (the default) the stored embedding of
+the known instruction closest to the new one by cosine, so the policy runs a skill it was trained
+on; ``embed`` the new sentence's own embedding (the policy interpolates between the instructions it
+knows). :attr:`OnnxPolicy.language_match` reports the match of the last ``reset``.
+
 Each call of :meth:`OnnxPolicy.act` returns one action; a new chunk is predicted every
 ``execute_steps`` calls (action chunking), so the encoder and the policy graph run once per
 ``execute_steps`` control steps. Two run-time alternatives, chosen when the policy is loaded:
@@ -40,6 +47,8 @@ POLICY_FILE = "policy.onnx"
 LANGUAGE_FILE = "language_embeddings.json"
 POLICY_CARD = "policy_card.json"
 POLICY_INPUTS = ("agentview", "wrist", "tokens_3d", "proprio", "language")
+DEFAULT_SENTENCE_ENCODER = "minilm-l6-v2-int8"
+LANGUAGE_MODES = ("nearest", "embed")
 
 
 class PolicyArtifactError(ValueError):
@@ -109,6 +118,19 @@ def ensemble_action(chunks: list[tuple[int, np.ndarray]], t: int, m: float) -> n
     return (w[:, None] * np.stack(preds)).sum(0) / w.sum()
 
 
+def sentence_encoder_dir(spec: str | None, models_root: str) -> str | None:
+    """The sentence encoder folder that ``spec`` names (see :class:`OnnxPolicy`), or None."""
+    if not spec:
+        return None
+    if spec == "auto":
+        folder = os.path.join(models_root, DEFAULT_SENTENCE_ENCODER)
+        return folder if os.path.isdir(folder) else None
+    if not os.path.isdir(spec):
+        raise PolicyArtifactError(f"language_encoder {spec!r} is not a directory (a sentence encoder artifact, "
+                                  f"e.g. models/{DEFAULT_SENTENCE_ENCODER})")
+    return spec
+
+
 class OnnxPolicy:
     """A :class:`vega_ros.policy_io.Policy` backed by ONNX Runtime.
 
@@ -121,12 +143,20 @@ class OnnxPolicy:
         temporal_ensemble: ACT's weight m >= 0: predict at every step and execute the ensembled action
             (``ensemble_action``); None = plain chunking. The ensemble costs one encoder and one policy
             run per executed action instead of per chunk (as does ``execute_steps`` 1).
+        language_encoder: a sentence encoder artifact for instructions the policy does not know;
+            ``"auto"`` = ``<models_root>/minilm-l6-v2-int8`` if it is there; None or ``""`` = none
+            (an unknown instruction is then refused).
+        language_mode: ``nearest`` or ``embed`` (module docstring).
     """
 
     def __init__(self, policy_dir: str, models_root: str | None = None, backend: str = "onnxruntime-cpu", threads: int = 1,
-                 execute_steps: int | None = None, temporal_ensemble: float | None = None) -> None:
+                 execute_steps: int | None = None, temporal_ensemble: float | None = None,
+                 language_encoder: str | None = "auto", language_mode: str = "nearest") -> None:
         import onnxruntime as ort
 
+        if language_mode not in LANGUAGE_MODES:
+            raise ValueError(f"language_mode must be one of {LANGUAGE_MODES}, got {language_mode!r}")
+        self.language_mode = language_mode
         self.card = PolicyCard.load(policy_dir)
         if execute_steps is not None and temporal_ensemble is not None:
             raise ValueError("give execute_steps or temporal_ensemble, not both (the ensemble executes one action per prediction)")
@@ -154,11 +184,15 @@ class OnnxPolicy:
         unknown = set(self.input_names) - set(POLICY_INPUTS)
         if unknown:
             raise PolicyArtifactError(f"{POLICY_FILE} has unexpected inputs {sorted(unknown)}")
+        root = models_root or os.path.dirname(os.path.abspath(policy_dir))
+        self.sentence_encoder_dir = sentence_encoder_dir(language_encoder, root)
+        self._sentence_encoder = None  # loaded with the first instruction the policy does not know
+        self._threads = threads
+        self.language_match: dict[str, Any] = {}
         self.encoder = None
         if "tokens_3d" in self.input_names:
             from vega_ros.engine.selection import create_engine
 
-            root = models_root or os.path.dirname(os.path.abspath(policy_dir))
             enc_dir = os.path.join(root, self.card.encoder["name"])
             self.encoder, _ = create_engine(enc_dir, backend, intra_op_threads=threads)
             if self.encoder.artifact.sha256(ENCODER_FILE) != self.card.encoder.get("encoder_sha256"):
@@ -168,11 +202,34 @@ class OnnxPolicy:
         self.step = 0
         self.language: np.ndarray | None = None
 
+    def _language_for(self, instruction: str) -> np.ndarray:
+        """The ``[L]`` language input for ``instruction``; sets :attr:`language_match`."""
+        if instruction in self.embeddings:
+            self.language_match = {"instruction": instruction, "known": True}
+            return self.embeddings[instruction]
+        if self.sentence_encoder_dir is None:
+            raise PolicyArtifactError(
+                f"no language embedding for {instruction!r}; this policy knows {len(self.embeddings)} instructions, "
+                f"e.g. {sorted(self.embeddings)[:3]}; give a sentence encoder (language_encoder, e.g. "
+                f"models/{DEFAULT_SENTENCE_ENCODER}) to take other instructions")
+        from vega_ros.language import SentenceEncoder, SentenceEncoderError, nearest
+
+        if self._sentence_encoder is None:
+            try:
+                self._sentence_encoder = SentenceEncoder(self.sentence_encoder_dir, threads=self._threads)
+            except SentenceEncoderError as e:
+                raise PolicyArtifactError(str(e)) from e
+        vector = self._sentence_encoder.embed([instruction])[0]
+        if vector.shape != (self.card.language_dim,):
+            raise PolicyArtifactError(f"the sentence encoder gives {vector.shape[0]}-d embeddings; "
+                                      f"this policy reads {self.card.language_dim}-d ones")
+        matched, cosine, margin = nearest(vector, self.embeddings)
+        self.language_match = {"instruction": instruction, "known": False, "mode": self.language_mode,
+                               "matched": matched, "cosine": round(cosine, 4), "margin": round(margin, 4)}
+        return self.embeddings[matched] if self.language_mode == "nearest" else vector
+
     def reset(self, instruction: str) -> None:
-        if instruction not in self.embeddings:
-            raise PolicyArtifactError(f"no language embedding for {instruction!r}; this policy knows "
-                                      f"{len(self.embeddings)} instructions, e.g. {sorted(self.embeddings)[:3]}")
-        self.language = self.embeddings[instruction][None]
+        self.language = np.asarray(self._language_for(instruction), np.float32)[None]
         self.queue.clear()
         self.chunks.clear()
         self.step = 0
