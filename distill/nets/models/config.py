@@ -187,6 +187,8 @@ class FrameStudentConfig:
             # the decoder twice as wide (the cpu preset's error is smooth shapes without edges); +1.5 ms per
             # frame, 1.6x the training step; distill.nets.widen starts it from a trained cpu net
             "cpu-wd": {"decoder_channels": (128, 64, 32, 16)},
+            # the stem 1.5x as wide (the skips the decoder fuses: strides 1, 2, 4, 8); ~19 ms per frame
+            "cpu-ws": {"stem_channels": (12, 24, 48, 96)},
             "tiny": {"stem_channels": (4, 8, 8, 16), "embed_dim": 32, "depth": 1, "num_heads": 2,
                      "decoder_channels": (16, 8, 8, 4), "image_size": (32, 48),
                      "canonical_focal_px": 28.0},  # tests only (200 px at 224 is 28.6 px at 32)
