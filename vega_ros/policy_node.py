@@ -106,7 +106,7 @@ class PolicySettings:
     task: str = param("", "Language instruction of the task: one the policy was trained on, or (with a sentence encoder) "
                           "any rewording of one (any text for 'noop')")
     language_encoder: str = param("auto", "Sentence encoder artifact for an instruction the policy does not know; 'auto' = "
-                                          "minilm-l6-v2-int8 beside the encoder artifact if present, '' = refuse such instructions")
+                                          "minilm-l6-v2-int8 in models_root (default: the policy's parent) if present, '' = refuse such instructions")
     language_mode: str = param("nearest", "An unknown instruction becomes the nearest known one ('nearest') or its own "
                                           "embedding ('embed')", choices=("nearest", "embed"))
     execute_steps: int = param(0, "Actions executed per predicted chunk, 1 .. the chunk length; 0 = the policy card's", 0, 1024)
