@@ -25,7 +25,7 @@ def suite_instructions(suite: str) -> list[str]:
     (``:language``, what a rollout's policy hears; see ``vega_eval.rollout.scene_instruction``)."""
     from libero.libero.envs.bddl_utils import robosuite_parse_problem
 
-    from vega_eval.rollout import installed_suites, unknown_suite_message
+    from vega_eval.rollout import installed_suites, instruction_text, unknown_suite_message
 
     suites = installed_suites()
     if suite not in suites:
@@ -38,7 +38,7 @@ def suite_instructions(suite: str) -> list[str]:
             language = robosuite_parse_problem(path)["language_instruction"]
         except Exception as e:  # a BDDL file that does not parse: name it
             raise ValueError(f"{suite} task {t}: cannot read the instruction of {path}: {e}") from e
-        out.append(" ".join(language) if isinstance(language, (list, tuple)) else str(language))  # a word list
+        out.append(instruction_text(language))
     return out
 
 

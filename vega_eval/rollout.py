@@ -90,7 +90,11 @@ def scene_instruction(env) -> str:
     record (distill.policy.demos) and what LIBERO's official HDF5 files carry in ``problem_info``
     (e.g. "pick the akita black bowl ..." where the task name reads "pick up the black bowl ...").
     """
-    language = env.language_instruction
+    return instruction_text(env.language_instruction)
+
+
+def instruction_text(language) -> str:
+    """A BDDL ``:language`` value as one string (LIBERO's parser gives a word list or a string)."""
     return " ".join(language) if isinstance(language, (list, tuple)) else str(language)
 
 

@@ -94,19 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _libero_language(args) -> int:
     import json
 
-    import numpy as np
-
     from vega_eval.language import match_report, suite_instructions
     from vega_eval.protocol import base_suite
     from vega_ros.language import SentenceEncoder, SentenceEncoderError
-    from vega_ros.policy_runtime import LANGUAGE_FILE
+    from vega_ros.policy_runtime import load_language_embeddings
 
     try:
         encoder = SentenceEncoder(args.encoder)
-        known = None
-        if args.policy:
-            with open(os.path.join(args.policy, LANGUAGE_FILE)) as f:
-                known = {k: np.asarray(v, np.float32) for k, v in json.load(f).items()}
+        known = load_language_embeddings(args.policy) if args.policy else None
         reports = {}
         for suite in args.suite:
             base = base_suite(suite)

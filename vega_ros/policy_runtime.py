@@ -118,6 +118,12 @@ def ensemble_action(chunks: list[tuple[int, np.ndarray]], t: int, m: float) -> n
     return (w[:, None] * np.stack(preds)).sum(0) / w.sum()
 
 
+def load_language_embeddings(policy_dir: str) -> dict[str, np.ndarray]:
+    """``{instruction: [L] float32}`` of a policy artifact's ``language_embeddings.json``."""
+    with open(os.path.join(policy_dir, LANGUAGE_FILE)) as f:
+        return {k: np.asarray(v, np.float32) for k, v in json.load(f).items()}
+
+
 def sentence_encoder_dir(spec: str | None, models_root: str) -> str | None:
     """The sentence encoder folder that ``spec`` names (see :class:`OnnxPolicy`), or None."""
     if not spec:
@@ -175,7 +181,7 @@ class OnnxPolicy:
         if tuple(self.card.proprio_layout) not in PROPRIO_LAYOUTS.values():
             raise PolicyArtifactError(f"{policy_dir}: unknown proprio_layout {self.card.proprio_layout}; "
                                       f"known: {', '.join(PROPRIO_LAYOUTS)}")
-        self.embeddings = {k: np.asarray(v, np.float32) for k, v in json.load(open(os.path.join(policy_dir, LANGUAGE_FILE))).items()}
+        self.embeddings = load_language_embeddings(policy_dir)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads

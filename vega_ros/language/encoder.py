@@ -91,17 +91,6 @@ class SentenceEncoder:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(os.path.join(folder, SENTENCE_FILE), opts, providers=["CPUExecutionProvider"])
 
-    def batch(self, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(input_ids, attention_mask)`` ``[B, T]`` int64, padded to the longest sentence."""
-        ids = [self.tokenizer.encode(s, self.card.max_tokens) for s in sentences]
-        t = max(len(i) for i in ids)
-        input_ids = np.full((len(ids), t), self.tokenizer.pad, np.int64)
-        mask = np.zeros((len(ids), t), np.int64)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
-        return input_ids, mask
-
     def embed(self, sentences: list[str]) -> np.ndarray:
         """``[B, dim]`` float32 unit vectors, one per sentence.
 
@@ -110,8 +99,8 @@ class SentenceEncoder:
         sentences beside it. (2.6 ms per 15-word sentence on 1 thread.)"""
         out = np.zeros((len(sentences), self.card.dim), np.float32)
         for row, sentence in enumerate(sentences):
-            input_ids, mask = self.batch([sentence])
-            (vec,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+            input_ids = np.asarray([self.tokenizer.encode(sentence, self.card.max_tokens)], np.int64)  # [1, T]
+            (vec,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)})
             out[row] = vec[0]
         return out
 
