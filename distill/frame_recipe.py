@@ -86,7 +86,8 @@ class FrameDataConfig:
     crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
     photometric: bool = True
-    repeats: int = 16  # each frame listed this many times, each with its own crop/flip/photometric draw
+    repeats: int | list[int] = 16  # each frame listed this many times, each with its own crop/flip/photometric
+    # draw; a list gives one count per root: the data mix (a root's share of the batches ~ frames x repeats)
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
     max_frames: int | None = None  # cap each cache (smoke runs)
 
@@ -108,6 +109,15 @@ class FrameDataConfig:
                 cache = f"{base}-frames-{self.split}"
             out.append((root, cache))
         return out
+
+    def repeats_per_root(self) -> list[int]:
+        """One repeat count per root of :meth:`sources` (an int applies to every root)."""
+        n = len(self.sources())
+        reps = [self.repeats] * n if isinstance(self.repeats, int) else list(self.repeats)
+        if len(reps) != n or any(not isinstance(r, int) or r < 1 for r in reps):
+            raise configlib.ConfigError(f"repeats {self.repeats!r}: give an int >= 1, or one per root ({n} roots)",
+                                        key="data.repeats")
+        return reps
 
 
 @dataclass
@@ -255,10 +265,10 @@ def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.d
     if out_hw[0] % 16 or out_hw[1] % 16:
         raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")
     parts = []
-    for root, cache in d.sources():
+    for (root, cache), repeats in zip(d.sources(), d.repeats_per_root()):
         if not os.path.exists(cache):
             build_frame_cache(root, cache, split=d.split, samples_per_clip=d.samples_per_clip, max_frames=d.max_frames)
-        parts.append(FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed, repeats=d.repeats))
+        parts.append(FrameDataset(cache, out_hw=out_hw, augment=augment, seed=seed, repeats=repeats))
     data: torch.utils.data.Dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     if cfg.teacher_cache:
         gh, gw = (s // 16 for s in out_hw)

@@ -11,6 +11,7 @@ from distill.policy.experts import (
     OscScale,
     Pace,
     PickPlaceExpert,
+    beyond_reach,
     choose_task_side,
     grasp_candidates,
     grasp_costs,
@@ -86,6 +87,22 @@ def test_grasp_avoids_the_side_with_a_tall_obstacle():
     assert abs(abs(finger_axis[:2] @ c.direction) - 1.0) < 1e-9
 
 
+def test_a_grasp_whose_hand_is_out_of_reach_at_the_place_goes_last():
+    """libero_goal task 8: the plate lies where a hand on the bowl's -y rim stretches the arm to its
+    straight-elbow singularity; the -x rim (the robot's side) keeps the wrist 5 cm nearer the shoulder."""
+    shoulder = np.array([-0.66, 0.0, 1.245])
+    place = np.array([0.062, -0.009, 0.965])
+    assert beyond_reach(place + [0.0, -0.047, 0.0], shoulder) and not beyond_reach(place + [-0.047, 0.0, 0.0], shoulder)
+    cands = grasp_candidates(BOWL_RIM)
+    far = [beyond_reach(place + [*(c.direction * BOWL_RIM.radius), 0.0], shoulder) for c in cands]
+    flat = lambda xy: np.full(len(xy), 0.9)
+    ranked = rank_grasps(BOWL_RIM, np.array([-0.1, 0.0, 0.9]), flat, far=far)
+    assert np.allclose(ranked[0].direction, [-1, 0])
+    # the ones beyond reach keep their preference order behind it; without flags nothing changes
+    assert [tuple(c.direction) for c in ranked[1:]] == [tuple(c.direction) for c, f in zip(cands, far) if f]
+    assert np.allclose(rank_grasps(BOWL_RIM, np.array([-0.1, 0.0, 0.9]), flat)[0].direction, cands[0].direction)
+
+
 def test_a_clearance_tolerance_keeps_the_preferred_grasp_over_millimetre_bumps():
     """Session 13: a stove's grate puts a few mm under some footprints, and with no tolerance the cheapest
     of four nearly clear grasps changes from one init state to the next (three modes in task 7's demos)."""
@@ -125,6 +142,9 @@ def test_the_expert_tries_the_task_side_first_and_keeps_the_others_for_retries()
 
         def height_at(self, xy, ignore=()):
             return blocked_plus_y(xy)
+
+        def shoulder(self):
+            return np.array([-0.3, 0.0, 1.2])  # every grasp within reach at the place
 
     obs = {"bowl_1_pos": obj}
     own = PickPlaceExpert(obj="bowl_1", target="plate_1", grasp=BOWL_RIM)

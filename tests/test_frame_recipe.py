@@ -105,6 +105,17 @@ def test_several_roots_pool_their_frames_with_one_cache_each(tmp_path):
                        ("synthetic:2:32x48", "data/synthetic_2_32x48-frames-train")]
 
 
+def test_repeats_per_root_set_the_data_mix(tmp_path):
+    roots = ["data.root=[synthetic:2:32x48, synthetic:3:32x48]", f"data.cache=[{tmp_path / 'a'}, {tmp_path / 'b'}]"]
+    cfg = fr.FrameDistillConfig.from_yaml(TINY, [*roots, "data.repeats=[3, 1]"])
+    data = fr.build_frame_dataset(cfg)
+    assert cfg.data.repeats_per_root() == [3, 1]
+    assert [len(d) for d in data.datasets] == [3 * 8, 12]  # root a: 8 frames listed 3 times each
+    for bad in ("[3]", "[3, 0]"):
+        with pytest.raises(ConfigError, match="one per root"):
+            fr.FrameDistillConfig.from_yaml(TINY, [*roots, f"data.repeats={bad}"]).data.repeats_per_root()
+
+
 def test_cpu_bf16_autocast_trains_with_float32_losses(tmp_path):
     cfg = _cfg(tmp_path, "trainer.max_steps=3", "trainer.bf16_cpu=true", "trainer.checkpoint_every=3")
     last = fr.train(cfg, str(tmp_path / "run"), TINY)

@@ -45,6 +45,7 @@ from distill.policy.experts import (
     GRASP_ORDERS,
     GRIPPER_OPEN,
     PACES,
+    PickPlaceExpert,
     SceneView,
     UnsupportedTask,
     choose_task_side,
@@ -214,6 +215,8 @@ def survey_task_side(env, starts: list[tuple[np.ndarray | None, int]], cfg: Demo
     candidates' obstacle costs in each settled start ``(init_state, seed)``; None for an object
     grasped from the top (one candidate) and for multi-step goals (``sequence.SequenceExpert``). Steps only the settle no-ops: a few seconds a task."""
     expert = expert_for(env, grasp_order=cfg.grasp_order)
+    if not isinstance(expert, (SequenceExpert, PickPlaceExpert)):  # a push (push.PushExpert): no grasp
+        return None
     if isinstance(expert, SequenceExpert):
         places = [s for s in expert.steps if s.predicate[0] in ("on", "in")]
         if len(places) != 1 or len(expert.steps) > 2:  # several primitives: each pick-place ranks its own grasps

@@ -209,8 +209,24 @@ def grasp_costs(grasp: Grasp, cands: list[GraspCandidate], obj_pos: np.ndarray, 
     return costs
 
 
+WRIST_ABOVE_GRIP = 0.21
+"""Metres from the grip site up to the Panda's wrist axis (``robot0_link7``) with the hand pointing down."""
+REACH_SAFE = 0.70
+"""Metres from the shoulder (``robot0_link2``) to the wrist axis within which a hand target is reachable
+with margin. The elbow straightens (joint 4 at its limit, a singularity: the OSC then barely moves the
+hand, whatever it is asked) at ~0.79; a carry that overshoots a place out there stalls in it (libero_goal
+task 8: the bowl lowered 5 cm beyond the plate and stuck, 0/10)."""
+
+
+def beyond_reach(hand_pos: np.ndarray, shoulder: np.ndarray) -> bool:
+    """Whether a down-pointing hand at ``hand_pos [3]`` (world, m) puts the wrist farther than
+    ``REACH_SAFE`` from the ``shoulder [3]``."""
+    wrist = np.asarray(hand_pos, np.float64) + [0.0, 0.0, WRIST_ABOVE_GRIP]
+    return bool(np.linalg.norm(wrist - np.asarray(shoulder, np.float64)) > REACH_SAFE)
+
+
 def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-turn-first",
-                clear_cost: float = 0.0) -> list[GraspCandidate]:
+                clear_cost: float = 0.0, far: list[bool] | None = None) -> list[GraspCandidate]:
     """Candidates ordered for trying: the clear ones in the preference ``order``, then the rest by cost.
 
     A candidate is clear when its ``grasp_costs`` entry is at most ``clear_cost`` (m). With 0 (the
@@ -218,13 +234,17 @@ def rank_grasps(grasp: Grasp, obj_pos: np.ndarray, height_at, order: str = "no-t
     stove's grate decide between grasps and the expert's choice flips from one init state to the
     next; a tolerance of 0.02 m keeps one grasp per task wherever it is free, which a cloned
     policy can learn (it averages the modes of a multi-modal expert and hovers between them).
+
+    ``far`` (one flag per candidate of ``grasp_candidates(grasp, order)``): the hand would be
+    ``beyond_reach`` at the place; those go after every candidate within reach, ranked the same way.
     """
     cands = grasp_candidates(grasp, order)
     if len(cands) == 1:
         return cands
     costs = np.round(grasp_costs(grasp, cands, obj_pos, height_at), 4)
     rank = np.where(costs <= clear_cost, 0.0, costs)  # clear candidates tie, and ties keep the order
-    return [cands[i] for i in np.argsort(rank, kind="stable")]
+    far_key = np.zeros(len(cands)) if far is None else np.asarray(far, np.float64)
+    return [cands[i] for i in np.lexsort((np.arange(len(cands)), rank, far_key))]
 
 
 def choose_task_side(costs: np.ndarray, cands: list[GraspCandidate], clear_cost: float = 0.0) -> str:
@@ -368,6 +388,13 @@ class SceneView:
             raise KeyError(f"{name!r} has no collision geometry")
         pts = np.asarray(pts)
         return pts.min(0), pts.max(0)
+
+    def shoulder(self) -> np.ndarray:
+        """World position ``[3]`` (m) of the arm's shoulder joint (body ``robot0_link2``)."""
+        import mujoco
+
+        m, d = self.env.sim.model._model, self.env.sim.data._data
+        return np.array(d.xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "robot0_link2")], np.float64)
 
     def _robot_bodies(self) -> list[int]:
         import mujoco
@@ -525,8 +552,11 @@ class PickPlaceExpert:
         if self.avoid_overhang:
             away, self._escape = overhang_escape(view, self.obj)
         if self.grasp.from_top is None:
+            place = target + self.place_offset + [0.0, 0.0, self.grasp.release_height + self.grasp.height]
+            far = [beyond_reach(place + [*(c.direction * self.grasp.radius), 0.0], view.shoulder())
+                   for c in grasp_candidates(self.grasp, self.grasp_order)]
             ranked = rank_grasps(self.grasp, obj_pos, lambda xy: view.height_at(xy, ignore=(self.obj,)), self.grasp_order,
-                                 self.clear_cost)
+                                 self.clear_cost, far)
             if self.side is not None:  # the task's side first; the stable sort keeps the rest ranked
                 if self.side not in {side_label(c.direction) for c in ranked}:
                     raise ValueError(f"side {self.side!r} is not one of the rim grasps {[side_label(c.direction) for c in ranked]}")
@@ -667,6 +697,9 @@ class PickPlaceExpert:
                 self._retry()
                 return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
             if eef[2] > self._carry_z - 0.04 or self._count > 40:
+                if self._count < 12 and obj[2] < self._obj_start_z + 0.02 and self._spare:
+                    self._retry()  # up before the check above, without the object (a plate's rim slipped)
+                    return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
                 self._next(Phase.CARRY)
             return act(np.array([*eef[:2], self._carry_z]), GRIPPER_CLOSE, self.pace.carry_speed)
         place = view.position(self.target) + self.place_offset
@@ -704,6 +737,7 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     ``PickPlaceExpert`` (ignored by grasps from the top, which have one candidate; applied to every
     pick-and-place of a sequence); ``pace``: a ``PACES`` key.
     """
+    from distill.policy.push import PushExpert, pushable
     from distill.policy.sequence import SequenceExpert, plan_goal
 
     view = SceneView(env)
@@ -717,5 +751,7 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     steps = plan_goal(view, scale, pick_place)
     if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):
         _, obj, target = steps[0].predicate  # a lone pick-and-place: the expert of every demo set so far
+        if steps[0].predicate[0] == "on" and pushable(view, obj, target, view.position(obj)):
+            return PushExpert(obj=obj, target=target, scale=scale)
         return pick_place(obj, target, np.zeros(3), avoid_overhang=False)
     return SequenceExpert(steps)
