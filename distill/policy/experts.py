@@ -16,7 +16,8 @@ still lands on target. Which grasp is used depends on the object: bowls are pinc
 4.7 cm from their centre, on the side (-x, ±y, +x) with the least obstacle under the hand (vertical
 ray casts); other items (libero_object's cans, bottles and boxes, a wine bottle) are grasped from
 above 2.5 cm below the top of their collision geometry, fingers across the narrower side. A grasp
-that does not lift the object is retried with the next-ranked side. An object that something
+that does not lift the object is retried with the next-ranked side. A rim grasp that would put the hand
+out of the arm's reach at the place (``beyond_reach``) is ranked after every one within reach. An object that something
 overhangs (an opened drawer above a bowl in front of the cabinet) is grasped with the hand's long
 axis along the overhang's edge and dragged clear before the lift (``overhang_escape``, ``Phase.SLIDE``).
 
@@ -215,7 +216,8 @@ REACH_SAFE = 0.70
 """Metres from the shoulder (``robot0_link2``) to the wrist axis within which a hand target is reachable
 with margin. The elbow straightens (joint 4 at its limit, a singularity: the OSC then barely moves the
 hand, whatever it is asked) at ~0.79; a carry that overshoots a place out there stalls in it (libero_goal
-task 8: the bowl lowered 5 cm beyond the plate and stuck, 0/10)."""
+task 8: the bowl lowered 5 cm beyond the plate and stuck, 0/10). At 0.72 its init state 2 (wrist 0.718 m out
+at the place) still overshot into it; its robot-side rim grasp puts the wrist at 0.68."""
 
 
 def beyond_reach(hand_pos: np.ndarray, shoulder: np.ndarray) -> bool:
