@@ -7,6 +7,8 @@ import pytest
 
 from distill.policy.experts import (
     BOWL_RIM,
+    CENTRE,
+    REGRASPS,
     R_DOWN,
     OscScale,
     Pace,
@@ -242,3 +244,27 @@ def test_resync_reads_the_phase_from_the_scene_after_a_policy_acted():
     # Released 10 cm short of the plate: approach again.
     e = _resync_expert(Phase.RETREAT, 2)
     assert e.resync(_obs([0.2, 0.05, 1.0], [0.2, 0.0, 0.90]), view) == Phase.APPROACH
+
+
+def test_a_grasp_from_the_top_that_missed_is_tried_again_not_carried_empty_to_the_place():
+    class View:
+        def position(self, name):
+            return np.array([0.2, 0.0, 0.9])
+
+        def height_at(self, xy, ignore=()):
+            return np.full(len(xy), 0.9)
+
+        def extent(self, name):
+            return np.array([-0.03, -0.02, 0.9]), np.array([0.03, 0.02, 0.94])
+
+    obs = {"box_1_pos": np.array([0.0, 0.0, 0.91]), "box_1_quat": np.array([0.0, 0.0, 0.0, 1.0]),
+           "robot0_eef_pos": np.array([0.0, 0.0, 1.05]), "robot0_eef_quat": matrix_to_quat(R_DOWN)}
+    e = PickPlaceExpert(obj="box_1", target="basket_1", grasp=CENTRE)
+    e.start(obs, View())
+    assert not e._spare  # one grasp from the top
+    for attempt in range(REGRASPS + 1):
+        e.phase, e._count = e.phase.LIFT, 11  # the lift check comes with the next step; the box still rests
+        e.act(obs, View())
+        if attempt < REGRASPS:
+            assert e.phase == e.phase.APPROACH  # the same grasp again
+    assert e._regrasps == REGRASPS and e.phase != e.phase.APPROACH  # out of retries: on as before (the sequence above decides)

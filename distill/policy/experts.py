@@ -125,6 +125,9 @@ class Grasp:
 
 BOWL_RIM = Grasp(radius=0.047, height=0.032, follow_tilt=True)
 PLATE_RIM = Grasp(radius=0.085, height=0.012)
+# Mugs: pinched at the wall like a bowl's rim (a centre grasp from the top straddles a mug as wide as the
+# open fingers, and the fingertips land on its rim: libero_10 tasks 4 and 6).
+MUG_RIM = Grasp(radius=0.038, height=0.075, release_height=0.02)
 # Items of libero_object (cans, bottles, boxes): grasp the body from above, 2.5 cm below its top.
 CENTRE = Grasp(radius=0.0, height=0.0, lift=0.06, release_height=0.02, from_top=0.025)
 
@@ -135,6 +138,8 @@ def grasp_for(object_name: str) -> Grasp:
         return BOWL_RIM
     if "plate" in object_name:
         return PLATE_RIM
+    if "mug" in object_name:
+        return MUG_RIM
     return CENTRE
 
 
@@ -496,6 +501,10 @@ class Phase(enum.IntEnum):
     SLIDE = 9  # after CLOSE, only under an overhang (``overhang_escape``): drag the object clear, then LIFT
 
 
+REGRASPS = 1
+"""Retries of the same grasp when the object did not come up and no other grasp is left: without one, a
+grasp from the top that missed carried an empty hand to the place (libero_10 task 1's cream cheese)."""
+
 FREE_SPACE_PHASES = frozenset({Phase.APPROACH, Phase.LIFT, Phase.CARRY})
 """Phases that move the hand through free space toward a goal they re-read every step, so a push off
 course is corrected; the others (descend to a frozen grasp point, close, lower, release) are not."""
@@ -537,6 +546,7 @@ class PickPlaceExpert:
     _count: int = 0
     _cand: GraspCandidate | None = None
     _spare: list = field(default_factory=list)  # next-best grasps, tried if one fails
+    _regrasps: int = 0  # retries of the same grasp once no other is left
     _obj_start_z: float = 0.0
     _grasp_pos: np.ndarray | None = None
     _R: np.ndarray | None = None
@@ -583,9 +593,16 @@ class PickPlaceExpert:
         self._R = yaw_down(self._cand.yaw)
         self._next(Phase.APPROACH)
 
+    def _can_retry(self) -> bool:
+        return bool(self._spare) or self._regrasps < REGRASPS
+
     def _retry(self) -> None:
-        """The object did not come up: open, and try the next-best grasp (from the approach)."""
-        self._cand, self._spare = self._spare[0], self._spare[1:]
+        """The object did not come up: open, and try the next-best grasp (from the approach); with none
+        left (a grasp from the top has one), the same grasp again, ``REGRASPS`` times."""
+        if self._spare:
+            self._cand, self._spare = self._spare[0], self._spare[1:]
+        else:
+            self._regrasps += 1
         self._R = yaw_down(self._cand.yaw)
         self._next(Phase.APPROACH)
 
@@ -695,11 +712,11 @@ class PickPlaceExpert:
                 self._next(Phase.LIFT)
             return act(goal, GRIPPER_CLOSE, 0.5)
         if self.phase == Phase.LIFT:
-            if self._count == 12 and obj[2] < self._obj_start_z + 0.02 and self._spare:
+            if self._count == 12 and obj[2] < self._obj_start_z + 0.02 and self._can_retry():
                 self._retry()
                 return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
             if eef[2] > self._carry_z - 0.04 or self._count > 40:
-                if self._count < 12 and obj[2] < self._obj_start_z + 0.02 and self._spare:
+                if self._count < 12 and obj[2] < self._obj_start_z + 0.02 and self._can_retry():
                     self._retry()  # up before the check above, without the object (a plate's rim slipped)
                     return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
                 self._next(Phase.CARRY)
