@@ -712,13 +712,12 @@ class PickPlaceExpert:
                 self._next(Phase.LIFT)
             return act(goal, GRIPPER_CLOSE, 0.5)
         if self.phase == Phase.LIFT:
-            if self._count == 12 and obj[2] < self._obj_start_z + 0.02 and self._can_retry():
+            up = eef[2] > self._carry_z - 0.04 or self._count > 40
+            # the lift check at step 12, or earlier if the hand is up by then (a plate's rim slipped)
+            if (self._count == 12 or (up and self._count < 12)) and obj[2] < self._obj_start_z + 0.02 and self._can_retry():
                 self._retry()
                 return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
-            if eef[2] > self._carry_z - 0.04 or self._count > 40:
-                if self._count < 12 and obj[2] < self._obj_start_z + 0.02 and self._can_retry():
-                    self._retry()  # up before the check above, without the object (a plate's rim slipped)
-                    return act(eef + [0, 0, 0.05], GRIPPER_OPEN)
+            if up:
                 self._next(Phase.CARRY)
             return act(np.array([*eef[:2], self._carry_z]), GRIPPER_CLOSE, self.pace.carry_speed)
         place = view.position(self.target) + self.place_offset

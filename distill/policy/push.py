@@ -73,6 +73,9 @@ class PushExpert:
     def grasp_label(self) -> str | None:
         return None
 
+    def _next(self, phase: PushPhase) -> None:
+        self.phase, self._count = phase, 0
+
     def start(self, obs: dict, view: SceneView) -> None:
         lo, hi = view.extent(self.obj)
         self._radius = float(np.max(hi[:2] - lo[:2]) / 2)
@@ -85,7 +88,7 @@ class PushExpert:
         u = self._direction(obj, view)
         self._setup = np.array([*(obj[:2] - u * (self._radius - self.inset)), self._push_z])
         self._R = yaw_down(float(np.arctan2(u[1], u[0])))  # finger axis (hand y) across the push
-        self.phase, self._count = PushPhase.ABOVE, 0
+        self._next(PushPhase.ABOVE)
 
     def _direction(self, obj: np.ndarray, view: SceneView) -> np.ndarray:
         d = view.position(self.target)[:2] - obj[:2]
@@ -107,22 +110,22 @@ class PushExpert:
         left = np.linalg.norm(goal[:2] - obj[:2])
         arrived = left < self.tolerance or (self.phase == PushPhase.PUSH and view.holds(["on", self.obj, self.target]))
         if self.phase in (PushPhase.ABOVE, PushPhase.DOWN, PushPhase.PUSH) and arrived:
-            self.phase, self._count = PushPhase.RETREAT, 0
+            self._next(PushPhase.RETREAT)
         if self.phase == PushPhase.ABOVE:
             above = self._setup + [0.0, 0.0, 0.08]
             if np.linalg.norm(above - eef) < 0.01 or self._count > 60:
-                self.phase, self._count = PushPhase.DOWN, 0
+                self._next(PushPhase.DOWN)
             return act(above)
         if self.phase == PushPhase.DOWN:
             if np.linalg.norm(self._setup - eef) < 0.008 or self._count > 40:
-                self.phase, self._count = PushPhase.PUSH, 0
+                self._next(PushPhase.PUSH)
             return act(self._setup, 0.7)
         if self.phase == PushPhase.PUSH:
             u = self._direction(obj, view)
             rel = eef[:2] - obj[:2]
             lateral = abs(rel @ np.array([-u[1], u[0]]))
             if lateral > 0.04 or self._count > 150:  # the object turned off the line: set up again
-                self.phase, self._count = PushPhase.BACK, 0
+                self._next(PushPhase.BACK)
                 return act(eef + [0.0, 0.0, 0.05])
             # the hand's foot on the object -> goal line, a step farther toward the goal (this also
             # steers it back onto the line)
@@ -134,6 +137,6 @@ class PushExpert:
             return act(np.array([*eef[:2], self._push_z + 0.08]))
         if self.phase == PushPhase.RETREAT:
             if self._count >= 15:
-                self.phase = PushPhase.DONE
+                self._next(PushPhase.DONE)
             return act(eef + [0.0, 0.0, 0.05], 0.5)
         return np.concatenate([np.zeros(6), [GRIPPER_CLOSE]])
