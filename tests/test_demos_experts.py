@@ -8,6 +8,7 @@ import pytest
 from distill.policy.experts import (
     BOWL_RIM,
     CENTRE,
+    MOKA_HANDLE,
     REGRASPS,
     R_DOWN,
     OscScale,
@@ -19,11 +20,13 @@ from distill.policy.experts import (
     grasp_costs,
     grasp_point,
     hand_footprint,
+    handle_candidate,
     pace_named,
     pose_action,
     rank_grasps,
     rotvec_from_matrix,
     side_label,
+    top_grasp_shift,
     yaw_down,
 )
 from vega_ros.geometry import axis_angle_to_matrix, matrix_to_quat
@@ -268,3 +271,34 @@ def test_a_grasp_from_the_top_that_missed_is_tried_again_not_carried_empty_to_th
         if attempt < REGRASPS:
             assert e.phase == e.phase.APPROACH  # the same grasp again
     assert e._regrasps == REGRASPS and e.phase != e.phase.APPROACH  # out of retries: on as before (the sequence above decides)
+
+
+def test_a_box_beside_a_tall_carton_is_grasped_at_its_far_end():
+    """libero_10 task 1: an 8 x 4.3 cm cream-cheese box 3 cm from a milk carton taller than the palm. At the
+    box's centre the open hand lands on the carton; the shift slides the grasp along the box, away from it."""
+    lo, hi = np.array([-0.04, -0.0215, 0.9]), np.array([0.04, 0.0215, 0.918])
+    grip_z = 0.908
+    table = lambda xy: np.full(len(xy), 0.9)  # noqa: E731
+    np.testing.assert_array_equal(top_grasp_shift(np.zeros(2), lo, hi, 0.0, grip_z, table), [0.0, 0.0])
+    # The carton: x <= -0.015, y in [0.05, 0.10], 12 cm tall.
+    carton = lambda xy: np.where((xy[:, 0] <= -0.015) & (xy[:, 1] >= 0.05) & (xy[:, 1] <= 0.10), 1.02, 0.9)  # noqa: E731
+    shift = top_grasp_shift(np.zeros(2), lo, hi, 0.0, grip_z, carton)
+    assert shift[0] >= 0.02  # toward the box's far end (+x) from the carton
+    assert abs(shift[0]) <= 0.04 - 0.012 and abs(shift[1]) <= 0.039 - 0.0215  # fingers on the box, box between them
+    # From there the palm (0.035 m across the closing axis, world x at yaw 0) is clear of the carton.
+    assert shift[0] - 0.035 > -0.015
+
+
+def test_a_moka_pot_is_held_by_its_handle_with_the_fingers_across_it():
+    # The pot turned 180 degrees about z (LIBERO's init states): the handle is on world -y.
+    quat = np.array([0.0, 0.0, 1.0, 0.0])
+    c = handle_candidate(MOKA_HANDLE, quat)
+    np.testing.assert_allclose(c.direction, [0.0, -1.0], atol=1e-9)
+    fingers = yaw_down(c.yaw) @ np.array([0.0, 1.0, 0.0])  # the closing axis (world y at yaw 0)
+    assert abs(fingers[:2] @ c.direction) < 1e-9 and abs(c.yaw) <= np.pi / 2
+    p = grasp_point(MOKA_HANDLE, c, np.array([0.03, -0.007, 0.966]), quat)
+    np.testing.assert_allclose(p, [0.03, -0.007 - 0.072, 0.966 + 0.05], atol=1e-9)
+    # Unturned, the handle is on +y and the hand turns the other way by the least angle.
+    c0 = handle_candidate(MOKA_HANDLE, np.array([0.0, 0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(c0.direction, [0.0, 1.0], atol=1e-9)
+    assert abs(c0.yaw) <= np.pi / 2 + 1e-9

@@ -121,6 +121,9 @@ class Grasp:
     from_top: float | None = None
     """If set, ``height`` is measured per episode: this far (m) below the top of the object's
     collision geometry, and the fingers close across its narrower horizontal side."""
+    handle: tuple[float, float, float] | None = None
+    """If set, a grasp of a handle from above at this point (m) of the object's body frame; the fingers
+    close across it, horizontally perpendicular to the handle's offset from the body origin."""
 
 
 BOWL_RIM = Grasp(radius=0.047, height=0.032, follow_tilt=True)
@@ -130,6 +133,10 @@ PLATE_RIM = Grasp(radius=0.085, height=0.012)
 MUG_RIM = Grasp(radius=0.038, height=0.075, release_height=0.02)
 # Items of libero_object (cans, bottles, boxes): grasp the body from above, 2.5 cm below its top.
 CENTRE = Grasp(radius=0.0, height=0.0, lift=0.06, release_height=0.02, from_top=0.025)
+# The moka pot by the top bar of its handle (its collision boxes: 7.6 cm from the body's axis, 4.0-6.8 cm
+# above its origin, 1.4 cm thick); from the top, fingers that open 8 cm straddle its 8.2 cm body and
+# stall on the lid (libero_10 tasks 2, 8). Its origin is 6.6 cm above its bottom, so it is let go there.
+MOKA_HANDLE = Grasp(radius=0.0, height=0.05, lift=0.10, release_height=0.075, handle=(0.0, 0.072, 0.05))
 
 
 def grasp_for(object_name: str) -> Grasp:
@@ -140,6 +147,8 @@ def grasp_for(object_name: str) -> Grasp:
         return PLATE_RIM
     if "mug" in object_name:
         return MUG_RIM
+    if "moka_pot" in object_name:
+        return MOKA_HANDLE
     return CENTRE
 
 
@@ -280,6 +289,8 @@ def grasp_point(grasp: Grasp, cand: GraspCandidate, obj_pos: np.ndarray, obj_qua
     crooked on a ramekin is thus grasped where its rim really is. With ``follow_tilt`` off, ``a``
     is world z (measured better on libero_spatial: chasing a tilting rim knocks the bowl over).
     """
+    if grasp.handle is not None:
+        return np.asarray(obj_pos, np.float64) + quat_to_matrix(obj_quat_xyzw) @ np.asarray(grasp.handle, np.float64)
     a = quat_to_matrix(obj_quat_xyzw)[:, 2] if grasp.follow_tilt else np.array([0.0, 0.0, 1.0])
     if a[2] < 0.5:  # toppled: fall back to world up
         a = np.array([0.0, 0.0, 1.0])
@@ -289,6 +300,106 @@ def grasp_point(grasp: Grasp, cand: GraspCandidate, obj_pos: np.ndarray, obj_qua
         d -= (d @ a) * a
         p += grasp.radius * d / np.linalg.norm(d)
     return p
+
+
+def handle_candidate(grasp: Grasp, obj_quat_xyzw: np.ndarray) -> GraspCandidate:
+    """The hand of a ``grasp.handle`` grasp: ``direction`` the handle's horizontal offset from the body
+    origin (unit, world xy), ``yaw`` in (-pi/2, pi/2] so the fingers close across it (perpendicular)."""
+    d = (quat_to_matrix(obj_quat_xyzw) @ np.asarray(grasp.handle, np.float64))[:2]
+    d = d / (np.linalg.norm(d) or 1.0)
+    yaw = float(np.arctan2(d[1], d[0]))  # fingers close along (-sin yaw, cos yaw), perpendicular to d
+    yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the hand is symmetric: the turn of least magnitude
+    return GraspCandidate(d, yaw if yaw > -np.pi / 2 else yaw + np.pi)
+
+
+# The open Panda hand around its grip site (pointing down), measured from its collision geoms: the palm
+# reaches 0.105 m either way along the fingers' closing axis and 0.035 m across it, from 0.024 m above the
+# grip site up; each finger spans 0.035-0.060 m out along the closing axis, 0.012 m across, down to 0.013 m
+# below the grip site.
+PALM_HALF_ALONG, PALM_HALF_ACROSS, PALM_BOTTOM = 0.105, 0.035, 0.024
+FINGER_INNER, FINGER_OUTER, FINGER_HALF_ACROSS, FINGER_BOTTOM = 0.035, 0.060, 0.012, -0.013
+FINGER_GAP_HALF = 0.039  # half the gap between the open finger pads, m
+
+
+def _hand_points(centre_xy: np.ndarray, yaw: float, grip_z: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points ``[N, 2]`` (world xy) under the open down-pointing hand and the height ``[N]`` of the
+    hand's underside at each (palm or finger), for a grip site at ``centre_xy``, ``grip_z``."""
+    u = np.array([-np.sin(yaw), np.cos(yaw)])  # the fingers close along u
+    v = np.array([u[1], -u[0]])
+
+    def grid(a0, a1, b0, b1):
+        a = np.arange(a0, a1 + 1e-9, step)
+        b = np.arange(b0, b1 + 1e-9, step)
+        return np.array([centre_xy + x * u + y * v for x in a for y in b])
+
+    palm = grid(-PALM_HALF_ALONG, PALM_HALF_ALONG, -PALM_HALF_ACROSS, PALM_HALF_ACROSS)
+    fingers = np.vstack([grid(lo, hi, -FINGER_HALF_ACROSS, FINGER_HALF_ACROSS)
+                         for lo, hi in ((FINGER_INNER, FINGER_OUTER), (-FINGER_OUTER, -FINGER_INNER))])
+    under = np.concatenate([np.full(len(palm), grip_z + PALM_BOTTOM), np.full(len(fingers), grip_z + FINGER_BOTTOM)])
+    return np.vstack([palm, fingers]), under
+
+
+def top_grasp_shift(obj_xy: np.ndarray, lo: np.ndarray, hi: np.ndarray, yaw: float, grip_z: float, height_at,
+                    step: float = 0.01) -> np.ndarray:
+    """Where to centre a grasp from the top so the open hand clears the object's neighbours: a shift
+    ``[2]`` (world xy, m) of the grip site from the object's origin ``obj_xy [2]``.
+
+    ``lo, hi [3]``: the object's world bounding box (``SceneView.extent``); ``yaw``: the hand's yaw
+    (fingers close along ``(-sin yaw, cos yaw)``); ``grip_z``: the grip site's height; ``height_at``:
+    as for ``grasp_costs``, not counting the object. A box standing 3 cm from a milk carton taller
+    than the hand's palm is out of reach at its centre (libero_10 task 1: the finger lands on the
+    carton's top); grasped at its far end, the palm clears it. Candidates keep the object between
+    the open fingers (along the closing axis) and the fingers on the object (along its length);
+    each costs the summed height of whatever rises above the hand's underside there, above the
+    object's own bottom (its support does not count). Zero shift if that is clear, else the
+    cheapest candidate, the nearest to the origin among equals.
+    """
+    obj_xy = np.asarray(obj_xy, np.float64)
+    u = np.array([-np.sin(yaw), np.cos(yaw)])
+    v = np.array([u[1], -u[0]])
+    half = (np.asarray(hi, np.float64) - np.asarray(lo, np.float64))[:2] / 2
+    centre = (np.asarray(lo, np.float64)[:2] + np.asarray(hi, np.float64)[:2]) / 2
+    half_u, half_v = float(np.abs(u) @ half), float(np.abs(v) @ half)  # exact for a box aligned with u
+    reach_u = max(FINGER_GAP_HALF - half_u - 0.004, 0.0)
+    reach_v = max(half_v - FINGER_HALF_ACROSS - 0.003, 0.0)
+    floor = float(lo[2]) + 0.003
+    # One height map (a ray per ``step`` cell) covers every candidate's footprint.
+    r = max(reach_u, reach_v) + PALM_HALF_ALONG + step + float(np.linalg.norm(centre - obj_xy))
+    ticks = np.arange(-r, r + 1e-9, step)
+    origin = centre - r
+    cells = np.array([[centre[0] + x, centre[1] + y] for x in ticks for y in ticks])
+    heights = np.asarray(height_at(cells), np.float64).reshape(len(ticks), len(ticks))
+
+    def cost(xy):
+        pts, under = _hand_points(xy, yaw, grip_z, step)
+        ij = np.clip(np.rint((pts - origin) / step).astype(int), 0, len(ticks) - 1)
+        h = heights[ij[:, 0], ij[:, 1]]
+        return round(float(np.sum(np.maximum(h - np.maximum(under, floor), 0.0))), 4)
+
+    if cost(obj_xy) == 0.0:
+        return np.zeros(2)
+    cands = [centre + a * u + b * v for a in np.linspace(-reach_u, reach_u, 5) for b in np.linspace(-reach_v, reach_v, 9)]
+    costs = [cost(c) for c in cands]
+    best = min(range(len(cands)), key=lambda i: (costs[i], round(float(np.linalg.norm(cands[i] - obj_xy)), 4)))
+    return cands[best] - obj_xy
+
+
+PATH_CLEARANCE = 0.04
+"""Metres between the highest thing under the path and the hand's grip site on the way to a grasp: the open
+fingertips reach 0.013 below it, so they pass ~2.7 cm over a basket's rim."""
+
+
+def path_height(view: "SceneView", start_xy: np.ndarray, end_xy: np.ndarray, ignore: tuple[str, ...] = (),
+                step: float = 0.01, half_width: float = 0.04) -> float:
+    """The highest surface (world z, m) under a hand moving from ``start_xy`` to ``end_xy`` ([2], world):
+    ``SceneView.height_at`` along the segment every ``step`` metres and ``half_width`` to either side."""
+    start, end = np.asarray(start_xy, np.float64), np.asarray(end_xy, np.float64)
+    d = end - start
+    n = max(int(np.ceil(np.linalg.norm(d) / step)), 1)
+    normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
+    line = start + np.linspace(0.0, 1.0, n + 1)[:, None] * d
+    pts = np.vstack([line + w * normal for w in (-half_width, 0.0, half_width)])
+    return float(np.max(view.height_at(pts, ignore=ignore)))
 
 
 # ----------------------------------------------------------------------------- scene view
@@ -530,6 +641,11 @@ class PickPlaceExpert:
             pick-and-place, so the demo sets recorded before it stay reproducible (it would fire on
             libero_spatial task 4, whose bowl lies in front of the open drawer); on in sequences
             (``sequence.plan_goal``), where the expert may have opened that drawer itself.
+        clear_path: on the way to the grasp, keep the fingers ``PATH_CLEARANCE`` above whatever lies
+            under the straight path there, rising first if they are below it (``path_height``). Off
+            for a lone pick-and-place (the demo sets recorded before it stay reproducible); on in
+            sequences, where the hand starts low, beside what it just put in a basket (libero_10
+            task 1: the open fingers dragged the basket 16 cm on the way to the second object).
     """
 
     obj: str
@@ -542,6 +658,7 @@ class PickPlaceExpert:
     side: str | None = None
     pace: Pace = field(default_factory=lambda: PACES["standard"])
     avoid_overhang: bool = False
+    clear_path: bool = False
     phase: Phase = Phase.APPROACH
     _count: int = 0
     _cand: GraspCandidate | None = None
@@ -554,6 +671,8 @@ class PickPlaceExpert:
     _trail: list = field(default_factory=list)
     _obj_trail: list = field(default_factory=list)
     _escape: np.ndarray = field(default_factory=lambda: np.zeros(2))  # [2] world xy, m: the SLIDE before the lift
+    _top_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # [2] world xy, m: ``top_grasp_shift``
+    _path_z: float = -np.inf  # m: the lowest safe hand height on the way to the grasp (``clear_path``)
 
     def start(self, obs: dict, view: SceneView) -> None:
         """Plan the grasp from the settled scene."""
@@ -563,7 +682,10 @@ class PickPlaceExpert:
         away = np.zeros(2)
         if self.avoid_overhang:
             away, self._escape = overhang_escape(view, self.obj)
-        if self.grasp.from_top is None:
+        if self.grasp.handle is not None:
+            ranked = [handle_candidate(self.grasp, np.asarray(obs[f"{self.obj}_quat"], np.float64))]
+            self._carry_z = max(obj_pos[2], target[2]) + self.grasp.height + self.grasp.lift
+        elif self.grasp.from_top is None:
             place = target + self.place_offset + [0.0, 0.0, self.grasp.release_height + self.grasp.height]
             far = [beyond_reach(place + [*(c.direction * self.grasp.radius), 0.0], view.shoulder())
                    for c in grasp_candidates(self.grasp, self.grasp_order)]
@@ -580,6 +702,7 @@ class PickPlaceExpert:
             self.grasp = dataclasses.replace(self.grasp, height=float(height))
             size = hi - lo
             ranked = [GraspCandidate(np.zeros(2), np.pi / 2 if size[0] < size[1] else 0.0)]
+            self._plan_top_shift(obj_pos, view, ranked[0].yaw)
             # Carry the object's bottom clear of whatever is around the target (a basket's walls).
             ring = target[:2] + 0.08 * np.array([[np.cos(t), np.sin(t)] for t in np.linspace(0, 2 * np.pi, 12, endpoint=False)])
             top_near_target = float(np.max(view.height_at(np.vstack([ring, target[:2]]), ignore=(self.obj,))))
@@ -592,6 +715,18 @@ class PickPlaceExpert:
         self._cand, self._spare = ranked[0], ranked[1:]
         self._R = yaw_down(self._cand.yaw)
         self._next(Phase.APPROACH)
+
+    def _plan_top_shift(self, obj_pos: np.ndarray, view: SceneView, yaw: float) -> None:
+        """For a grasp from the top: where along the object the open hand clears its neighbours (``top_grasp_shift``)."""
+        lo, hi = view.extent(self.obj)
+        self._top_shift = top_grasp_shift(obj_pos[:2], lo, hi, yaw, float(obj_pos[2] + self.grasp.height),
+                                          lambda xy: view.height_at(xy, ignore=(self.obj,)))
+
+    def _grasp_point(self, obs: dict) -> np.ndarray:
+        """The hand position ``[3]`` (world, m) of the grasp in use, from the object's pose now."""
+        obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
+        p = grasp_point(self.grasp, self._cand, obj, np.asarray(obs[f"{self.obj}_quat"], np.float64))
+        return p + [*self._top_shift, 0.0]
 
     def _can_retry(self) -> bool:
         return bool(self._spare) or self._regrasps < REGRASPS
@@ -660,7 +795,7 @@ class PickPlaceExpert:
         elif p in (Phase.RELEASE, Phase.RETREAT, Phase.DONE) and away_from_place and not held:
             self._restart(obj)
         elif p in (Phase.DESCEND, Phase.CLOSE) and self._grasp_pos is not None:
-            now = grasp_point(self.grasp, self._cand, obj, np.asarray(obs[f"{self.obj}_quat"], np.float64))
+            now = self._grasp_point(obs)
             if np.linalg.norm(now - self._grasp_pos) > 0.015:
                 self._restart(obj)
         return self.phase
@@ -680,7 +815,7 @@ class PickPlaceExpert:
         quat = np.asarray(obs["robot0_eef_quat"], np.float64)
         obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         g = self.grasp
-        grasp_pos = grasp_point(g, self._cand, obj, np.asarray(obs[f"{self.obj}_quat"], np.float64))
+        grasp_pos = self._grasp_point(obs)
         self._count += 1
         stalled = self._stalled(eef)
         self._obj_trail = [*self._obj_trail[-5:], obj]
@@ -690,8 +825,20 @@ class PickPlaceExpert:
             return pose_action(self.scale, eef, quat, p, self._R, grip, speed, floor)
 
         if self.phase == Phase.APPROACH:
+            if self.grasp.from_top is not None and self._count % 5 == 0:  # neighbours may still be falling into place
+                self._plan_top_shift(obj, view, self._cand.yaw)
+                grasp_pos = self._grasp_point(obs)
             above = grasp_pos + [0, 0, 0.08]
             err = np.linalg.norm(above - eef)
+            if self.clear_path:
+                if self._count % 5 == 1:
+                    self._path_z = path_height(view, eef[:2], above[:2], ignore=(self.obj,)) + PATH_CLEARANCE
+                if np.linalg.norm(above[:2] - eef[:2]) > 0.03 and self._path_z > above[2]:
+                    goal = above.copy()
+                    goal[2] = self._path_z
+                    if eef[2] < self._path_z - 0.01:  # below the path's obstacles: straight up first
+                        goal[:2] = eef[:2]
+                    return act(goal, GRIPPER_OPEN)
             # Wait for the object to rest: a bowl on a ramekin is still sliding after the settle steps.
             if (obj_still and (err < 0.008 or (stalled and err < 0.04))) or self._count > 70:
                 self._grasp_pos = grasp_pos  # frozen from here: chasing a moving rim pushes it away
@@ -764,7 +911,7 @@ def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-f
     def pick_place(obj: str, target: str, place_offset: np.ndarray, avoid_overhang: bool = True) -> PickPlaceExpert:
         return PickPlaceExpert(obj=obj, target=target, grasp=grasp_for(obj), scale=scale, grasp_order=grasp_order,
                                clear_cost=clear_cost, side=side, pace=pace_named(pace), place_offset=place_offset,
-                               avoid_overhang=avoid_overhang)
+                               avoid_overhang=avoid_overhang, clear_path=avoid_overhang)
 
     steps = plan_goal(view, scale, pick_place)
     if len(steps) == 1 and steps[0].predicate[0] in ("on", "in"):
