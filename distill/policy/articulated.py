@@ -511,10 +511,17 @@ def articulated_expert(pred: list[str], view: SceneView, scale: OscScale):
     name, arg = pred[0], pred[1]
     joints, props = articulation_of(view, arg)
     kinds = {joint_info(view, j).kind for j in joints}
+    if name == "close" and kinds == {"hinge"} and len(joints) == 1 and props.get("default_close_ranges"):
+        from distill.policy.doors import HingeDoorExpert
+
+        info = joint_info(view, joints[0])
+        if abs(abs(info.axis[2]) - 1.0) < 1e-3:  # a door on a vertical hinge (a microwave's)
+            return HingeDoorExpert(joint=joints[0], q_goal=range_middle(props["default_close_ranges"]), predicate=pred, scale=scale)
     if name in ("open", "close"):
         key = "default_open_ranges" if name == "open" else "default_close_ranges"
         if kinds != {"slide"} or len(joints) != 1 or not props.get(key):
-            raise UnsupportedTask(f"predicate {pred}: only a single drawer (slide joint) is scripted for {name!r}, "
+            raise UnsupportedTask(f"predicate {pred}: only a single drawer (slide joint) or, for 'close', a door on a "
+                                  f"vertical hinge is scripted for {name!r}, "
                                   f"{arg!r} has {sorted(kinds)} joints")
         return DrawerExpert(joint=joints[0], q_goal=range_middle(props[key]), predicate=pred, scale=scale, push=name == "close")
     if name == "turnon":

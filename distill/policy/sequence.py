@@ -114,11 +114,28 @@ def shared_place_offsets(view: SceneView, predicates: list[list[str]]) -> dict[t
     return out
 
 
+def behind_door(view: SceneView, region: str) -> bool:
+    """Whether a region site lies in a fixture closed by a door on a hinge (a microwave): things go in
+    through its side opening (``insert.InsertExpert``), not from above."""
+    from distill.policy.articulated import joint_info
+
+    site = view.env.object_sites_dict.get(region)
+    owner = view.env.get_object(site.parent_name) if site is not None and getattr(site, "parent_name", None) else None
+    for j in list(getattr(owner, "joints", None) or []):
+        try:
+            if joint_info(view, j).kind == "hinge":
+                return True
+        except (KeyError, ValueError):
+            continue
+    return False
+
+
 def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., object]) -> list[Step]:
     """Steps that solve the env's goal (see the module docstring); ``UnsupportedTask`` if a
     predicate has no primitive. ``make_pick_place(obj, target, place_offset)`` builds a
     pick-and-place expert (``place_offset [3]``: world, metres, added to the target's position)."""
     from distill.policy.articulated import articulated_expert, drawer_front
+    from distill.policy.insert import InsertExpert
 
     goal = view.goal()
     objects = set(view.object_names())
@@ -133,6 +150,9 @@ def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., o
             if len(p) != 3 or p[1] not in objects:
                 raise UnsupportedTask(f"goal predicate {p}: {p[1]!r} is not a movable object")
             forward = DRAWER_PLACE_FORWARD * drawer_front(view, p[2]) if p[2] in drawers else None
+            if p[0] == "in" and behind_door(view, p[2]):
+                steps.append(Step(p, lambda ran, p=p: InsertExpert(obj=p[1], target=p[2], scale=scale)))
+                continue
             if tuple(p) in shared:
                 steps.append(Step(p, lambda ran, p=p, off=shared[tuple(p)]: make_pick_place(p[1], p[2], off)))
                 continue
