@@ -14,16 +14,18 @@ lift, carry the *object* over the target, lower, release, retreat). Carrying and
 the loop on the held object's position, not on the hand's, so a grasp that slipped a little
 still lands on target. Which grasp is used depends on the object: bowls are pinched at the rim,
 4.7 cm from their centre, on the side (-x, ±y, +x) with the least obstacle under the hand (vertical
-ray casts); other items (libero_object's cans, bottles and boxes, a wine bottle) are grasped from
-above 2.5 cm below the top of their collision geometry, fingers across the narrower side. A grasp
+ray casts); mugs are pinched at the wall and moka pots held by the handle; other items (libero_object's
+cans, bottles and boxes, a wine bottle) are grasped from above 2.5 cm below the top of their collision
+geometry, fingers across the narrower side, slid along the object if a neighbour is in the open hand's way. A grasp
 that does not lift the object is retried with the next-ranked side. A rim grasp that would put the hand
 out of the arm's reach at the place (``beyond_reach``) is ranked after every one within reach. An object that something
 overhangs (an opened drawer above a bowl in front of the cabinet) is grasped with the hand's long
 axis along the overhang's edge and dragged clear before the lift (``overhang_escape``, ``Phase.SLIDE``).
 
 ``expert_for`` gives a single pick-and-place goal this expert; other goals (``Open`` / ``Close`` of a
-drawer, ``TurnOn`` of a knob, several predicates) get ``sequence.SequenceExpert``, which runs the
-primitives of ``articulated.py`` and this expert one after another.
+drawer, ``Close`` of a hinged door, ``TurnOn`` of a knob, several predicates) get
+``sequence.SequenceExpert``, which runs the primitives of ``articulated.py``, ``doors.py``, ``insert.py``
+(into a microwave, through its side) and this expert one after another.
 """
 
 from __future__ import annotations
