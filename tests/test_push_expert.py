@@ -49,3 +49,15 @@ def test_the_hand_goes_down_inside_the_far_rim_then_moves_along_the_line_to_the_
     v.plate = np.array([0.0, 0.19, 0.903])  # 1 cm from the goal: done pushing
     e.act({**obs, "plate_1_pos": v.plate}, v)
     assert e.phase == PushPhase.RETREAT
+
+
+def test_a_hand_that_rode_over_the_far_rim_sets_up_again_but_one_crossing_the_plate_pushes_on():
+    v = FlatTable()
+    e = PushExpert(obj="plate_1", target="front_region")
+    obs = {"plate_1_pos": v.plate, "robot0_eef_pos": np.array([0.0, -0.3, 1.1]), "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0])}
+    e.act(obs, v)
+    e.phase = PushPhase.PUSH
+    e.act({**obs, "robot0_eef_pos": np.array([0.0, 0.06, 0.915])}, v)  # inside the far rim (radius 0.07): pushing
+    assert e.phase == PushPhase.PUSH
+    e.act({**obs, "robot0_eef_pos": np.array([0.0, 0.10, 0.915])}, v)  # 3 cm past the far rim, the plate left behind
+    assert e.phase == PushPhase.BACK

@@ -124,7 +124,10 @@ class PushExpert:
             u = self._direction(obj, view)
             rel = eef[:2] - obj[:2]
             lateral = abs(rel @ np.array([-u[1], u[0]]))
-            if lateral > 0.04 or self._count > 150:  # the object turned off the line: set up again
+            # Off the line (the object turned), or past the far rim (the hand rode over it and went on alone:
+            # libero_goal task 5, init state 4, 60 cm past the plate): set up again.
+            overtook = float(rel @ u) > self._radius + 0.02
+            if lateral > 0.04 or overtook or self._count > 150:
                 self._next(PushPhase.BACK)
                 return act(eef + [0.0, 0.0, 0.05])
             # the hand's foot on the object -> goal line, a step farther toward the goal (this also
