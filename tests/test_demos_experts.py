@@ -22,6 +22,7 @@ from distill.policy.experts import (
     hand_footprint,
     handle_candidate,
     pace_named,
+    path_height,
     pose_action,
     rank_grasps,
     rotvec_from_matrix,
@@ -302,3 +303,16 @@ def test_a_moka_pot_is_held_by_its_handle_with_the_fingers_across_it():
     c0 = handle_candidate(MOKA_HANDLE, np.array([0.0, 0.0, 0.0, 1.0]))
     np.testing.assert_allclose(c0.direction, [0.0, 1.0], atol=1e-9)
     assert abs(c0.yaw) <= np.pi / 2 + 1e-9
+
+
+def test_the_path_height_counts_what_lies_under_the_whole_open_hand():
+    """An opened drawer's edge (1.12 m high, y in [-0.04, -0.02]) beside the way to a bowl's +y rim (y = 0.033):
+    the way's centre line misses it, the palm (0.105 m either way along the closing axis, y at yaw 0) does not."""
+
+    class View:
+        def height_at(self, xy, ignore=()):
+            return np.where((xy[:, 1] >= -0.04) & (xy[:, 1] <= -0.02), 1.12, 0.9)
+
+    start, end = np.array([0.0, 0.033]), np.array([-0.09, 0.033])
+    assert path_height(View(), start, end, yaw=0.0) == 1.12
+    assert path_height(View(), start, end, yaw=np.pi / 2) == 0.9  # the palm across x: 0.035 m either way in y
