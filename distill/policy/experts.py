@@ -643,8 +643,8 @@ class PickPlaceExpert:
             pick-and-place, so the demo sets recorded before it stay reproducible (it would fire on
             libero_spatial task 4, whose bowl lies in front of the open drawer); on in sequences
             (``sequence.plan_goal``), where the expert may have opened that drawer itself.
-        clear_path: on the way to the grasp, keep the fingers ``PATH_CLEARANCE`` above whatever lies
-            under the straight path there, rising first if they are below it (``path_height``). Off
+        clear_path: on the way to the grasp, keep the hand ``PATH_CLEARANCE`` above whatever lies under
+            its footprint along the straight path there, rising first if it is below (``path_height``). Off
             for a lone pick-and-place (the demo sets recorded before it stay reproducible); on in
             sequences, where the hand starts low, beside what it just put in a basket (libero_10
             task 1: the open fingers dragged the basket 16 cm on the way to the second object).
