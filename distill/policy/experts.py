@@ -392,7 +392,7 @@ fingertips reach 0.013 below it, so they pass ~2.7 cm over a basket's rim."""
 
 
 def path_height(view: "SceneView", start_xy: np.ndarray, end_xy: np.ndarray, yaw: float, ignore: tuple[str, ...] = (),
-                step: float = 0.02) -> float:
+                step: float = 0.03) -> float:
     """The highest surface (world z, m) under the open down-pointing hand (palm and fingers, ``_hand_points``)
     at yaw ``yaw`` moving from ``start_xy`` to ``end_xy`` ([2], world), sampled every ``step`` metres.
 
@@ -833,7 +833,7 @@ class PickPlaceExpert:
             above = grasp_pos + [0, 0, 0.08]
             err = np.linalg.norm(above - eef)
             if self.clear_path:
-                if self._count % 5 == 1:
+                if self._count % 10 == 1:
                     self._path_z = path_height(view, eef[:2], above[:2], self._cand.yaw, ignore=(self.obj,)) + PATH_CLEARANCE
                 if np.linalg.norm(above[:2] - eef[:2]) > 0.03 and self._path_z > above[2]:
                     goal = above.copy()
