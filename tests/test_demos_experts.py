@@ -305,14 +305,15 @@ def test_a_moka_pot_is_held_by_its_handle_with_the_fingers_across_it():
     assert abs(c0.yaw) <= np.pi / 2 + 1e-9
 
 
-def test_the_path_height_counts_what_lies_under_the_whole_open_hand():
-    """An opened drawer's edge (1.12 m high, y in [-0.04, -0.02]) beside the way to a bowl's +y rim (y = 0.033):
-    the way's centre line misses it, the palm (0.105 m either way along the closing axis, y at yaw 0) does not."""
+def test_the_path_height_is_the_highest_surface_along_the_way():
+    """A basket's rim (0.58 m high, y in [0.16, 0.18]) across the way from a mug to a basket: counted; a
+    carton 10 cm beside the way is not."""
 
     class View:
         def height_at(self, xy, ignore=()):
-            return np.where((xy[:, 1] >= -0.04) & (xy[:, 1] <= -0.02), 1.12, 0.9)
+            rim = (xy[:, 1] >= 0.16) & (xy[:, 1] <= 0.18)
+            carton = xy[:, 0] > 0.1
+            return np.where(rim, 0.58, np.where(carton, 0.7, 0.437))
 
-    start, end = np.array([0.0, 0.033]), np.array([-0.09, 0.033])
-    assert path_height(View(), start, end, yaw=0.0) == 1.12
-    assert path_height(View(), start, end, yaw=np.pi / 2) == 0.9  # the palm across x: 0.035 m either way in y
+    assert path_height(View(), np.array([0.0, 0.0]), np.array([0.0, 0.3])) == 0.58
+    assert path_height(View(), np.array([0.0, 0.0]), np.array([0.0, 0.1])) == 0.437

@@ -391,16 +391,16 @@ PATH_CLEARANCE = 0.04
 fingertips reach 0.013 below it, so they pass ~2.7 cm over a basket's rim."""
 
 
-def path_height(view: "SceneView", start_xy: np.ndarray, end_xy: np.ndarray, yaw: float, ignore: tuple[str, ...] = (),
-                step: float = 0.03) -> float:
-    """The highest surface (world z, m) under the open down-pointing hand (palm and fingers, ``_hand_points``)
-    at yaw ``yaw`` moving from ``start_xy`` to ``end_xy`` ([2], world), sampled every ``step`` metres.
-
-    The whole footprint, not the path's centre line: the palm reaches 0.105 m either way along the
-    closing axis, and on its way to a bowl under an opened drawer it came down on the drawer's edge."""
+def path_height(view: "SceneView", start_xy: np.ndarray, end_xy: np.ndarray, ignore: tuple[str, ...] = (),
+                step: float = 0.01, half_width: float = 0.04) -> float:
+    """The highest surface (world z, m) under a hand moving from ``start_xy`` to ``end_xy`` ([2], world):
+    ``SceneView.height_at`` along the segment every ``step`` metres and ``half_width`` to either side."""
     start, end = np.asarray(start_xy, np.float64), np.asarray(end_xy, np.float64)
-    n = max(int(np.ceil(np.linalg.norm(end - start) / step)), 1)
-    pts = np.vstack([_hand_points(start + t * (end - start), yaw, 0.0, step)[0] for t in np.linspace(0.0, 1.0, n + 1)])
+    d = end - start
+    n = max(int(np.ceil(np.linalg.norm(d) / step)), 1)
+    normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
+    line = start + np.linspace(0.0, 1.0, n + 1)[:, None] * d
+    pts = np.vstack([line + w * normal for w in (-half_width, 0.0, half_width)])
     return float(np.max(view.height_at(pts, ignore=ignore)))
 
 
@@ -643,8 +643,8 @@ class PickPlaceExpert:
             pick-and-place, so the demo sets recorded before it stay reproducible (it would fire on
             libero_spatial task 4, whose bowl lies in front of the open drawer); on in sequences
             (``sequence.plan_goal``), where the expert may have opened that drawer itself.
-        clear_path: on the way to the grasp, keep the hand ``PATH_CLEARANCE`` above whatever lies under
-            its footprint along the straight path there, rising first if it is below (``path_height``). Off
+        clear_path: on the way to the grasp, keep the fingers ``PATH_CLEARANCE`` above whatever lies
+            under the straight path there, rising first if they are below it (``path_height``). Off
             for a lone pick-and-place (the demo sets recorded before it stay reproducible); on in
             sequences, where the hand starts low, beside what it just put in a basket (libero_10
             task 1: the open fingers dragged the basket 16 cm on the way to the second object).
@@ -833,8 +833,8 @@ class PickPlaceExpert:
             above = grasp_pos + [0, 0, 0.08]
             err = np.linalg.norm(above - eef)
             if self.clear_path:
-                if self._count % 10 == 1:
-                    self._path_z = path_height(view, eef[:2], above[:2], self._cand.yaw, ignore=(self.obj,)) + PATH_CLEARANCE
+                if self._count % 5 == 1:
+                    self._path_z = path_height(view, eef[:2], above[:2], ignore=(self.obj,)) + PATH_CLEARANCE
                 if np.linalg.norm(above[:2] - eef[:2]) > 0.03 and self._path_z > above[2]:
                     goal = above.copy()
                     goal[2] = self._path_z

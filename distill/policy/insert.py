@@ -156,7 +156,7 @@ class InsertExpert:
         # Carried with its bottom 1 cm over whatever lies under the way to the opening (another mug).
         line_up = place_xy + self._normal[:2] * STANDOFF
         self._cand = handle_candidate(self.grasp, np.asarray(obs[f"{self.obj}_quat"], np.float64))
-        self._travel_z = max(self._slide_z, path_height(view, obj_pos[:2], line_up, self._cand.yaw, ignore=(self.obj,)) + 0.01)
+        self._travel_z = max(self._slide_z, path_height(view, obj_pos[:2], line_up, ignore=(self.obj,)) + 0.01)
         self._obj_start_z = float(obj_pos[2])
         self._R = yaw_down(self._cand.yaw)
         self._next(InsertPhase.APPROACH)
