@@ -299,3 +299,11 @@ def test_a_pick_place_into_a_drawer_that_was_already_open_is_the_lone_expert_of_
     assert calls == [("bowl_1", "cabinet_1_top_region", (0.0, 0.0, 0.0), False),
                      ("bowl_1", "cabinet_1_top_region", (0.0, 0.015, 0.0), True),
                      ("mug_1", "plate_1", (0.0, 0.0, 0.0), True)]
+
+
+def test_only_a_measured_handle_goes_in_through_a_side_opening():
+    from distill.policy.insert import MUG_HANDLE, insert_grasp_for
+
+    assert insert_grasp_for("white_yellow_mug_1") is MUG_HANDLE
+    with pytest.raises(UnsupportedTask, match="porcelain_mug_1"):
+        insert_grasp_for("porcelain_mug_1")

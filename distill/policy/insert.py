@@ -21,6 +21,7 @@ from distill.policy.experts import (
     Grasp,
     OscScale,
     SceneView,
+    UnsupportedTask,
     grasp_point,
     handle_candidate,
     path_height,
@@ -32,6 +33,19 @@ from vega_ros.geometry import axis_angle_to_matrix, quat_to_matrix
 # LIBERO's white-and-yellow mug by the outer bar of its handle (its collision boxes: 6.0-6.9 cm from
 # the origin, 2.7-8.5 cm above it, 1.7 cm thick across), pads 7.5 cm above the mug's bottom.
 MUG_HANDLE = Grasp(radius=0.0, height=0.075, lift=0.0, release_height=0.0, handle=(0.062, 0.0, 0.075))
+
+HANDLE_GRASPS: dict[str, Grasp] = {"white_yellow_mug": MUG_HANDLE}
+"""The objects whose handle is measured, by category (the name without its ``_<n>`` suffix)."""
+
+
+def insert_grasp_for(obj: str) -> Grasp:
+    """The handle grasp ``InsertExpert`` holds ``obj`` by; ``UnsupportedTask`` naming it when none is measured."""
+    category = obj.rsplit("_", 1)[0] if obj.rsplit("_", 1)[-1].isdigit() else obj
+    if category not in HANDLE_GRASPS:
+        raise UnsupportedTask(f"no handle grasp for {obj!r} to put it in through a side opening; "
+                              f"measured: {sorted(HANDLE_GRASPS)}")
+    return HANDLE_GRASPS[category]
+
 
 INSIDE_MARGIN = 0.006
 """Metres past the region's front face that the object's origin is set down: the palm, 3.5 cm behind the

@@ -9,6 +9,10 @@
 2. pick-and-places (``On`` / ``In``) and ``TurnOn`` in the goal's order;
 3. ``Close`` steps last (libero_10's "put the bowl in the drawer and close it").
 
+A pick-and-place ``In`` a region behind a hinged door (a microwave) is ``insert.InsertExpert``; a ``Close``
+of such a door is ``doors.HingeDoorExpert``; objects put ``On`` one region get places apart
+(``shared_place_offsets``).
+
 ``SequenceExpert`` runs them in that order. A step is skipped when its predicate already holds,
 and it ends once its primitive is done (released and backed off) and its predicate holds,
 evaluated by LIBERO itself (``SceneView.holds``). A primitive done without its predicate holding
@@ -135,7 +139,7 @@ def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., o
     predicate has no primitive. ``make_pick_place(obj, target, place_offset)`` builds a
     pick-and-place expert (``place_offset [3]``: world, metres, added to the target's position)."""
     from distill.policy.articulated import articulated_expert, drawer_front
-    from distill.policy.insert import InsertExpert
+    from distill.policy.insert import InsertExpert, insert_grasp_for
 
     goal = view.goal()
     objects = set(view.object_names())
@@ -151,7 +155,8 @@ def plan_goal(view: SceneView, scale: OscScale, make_pick_place: Callable[..., o
                 raise UnsupportedTask(f"goal predicate {p}: {p[1]!r} is not a movable object")
             forward = DRAWER_PLACE_FORWARD * drawer_front(view, p[2]) if p[2] in drawers else None
             if p[0] == "in" and behind_door(view, p[2]):
-                steps.append(Step(p, lambda ran, p=p: InsertExpert(obj=p[1], target=p[2], scale=scale)))
+                grasp = insert_grasp_for(p[1])  # raises UnsupportedTask now, not mid-episode
+                steps.append(Step(p, lambda ran, p=p, g=grasp: InsertExpert(obj=p[1], target=p[2], grasp=g, scale=scale)))
                 continue
             if tuple(p) in shared:
                 steps.append(Step(p, lambda ran, p=p, off=shared[tuple(p)]: make_pick_place(p[1], p[2], off)))
