@@ -223,13 +223,20 @@ def test_two_namespaces_do_not_collide_and_qos_overrides_apply(tmp_path):
         assert t.spin_until(lambda: all(a.get_subscription_count() == 1 and b.get_subscription_count() == 1 for a, b in pubs.values()),
                             60, procs)
         info = {ns: t.node.get_publishers_info_by_topic(f"{ns}/depth/image") for ns in nodes}
-        for ns, ((w, h), _) in nodes.items():
-            f = _frames(w, h, 1)[0]
-            header = conversions.make_header(20.0, "cam")
-            pubs[ns][1].publish(_info(f, w, h, header))
-            t.spin_for(0.3)
-            pubs[ns][0].publish(conversions.numpy_to_image(f.rgb, "rgb8", header))
-        assert t.spin_until(lambda: all(len(d) >= 1 for d in depth.values()), 60, procs)
+        # camera_info and the image travel on separate topics: on a loaded machine the image can beat the info
+        # into the node (a counted drop), so a namespace without a depth map yet gets both again every 3 s
+        for _ in range(20):
+            for ns, ((w, h), _) in nodes.items():
+                if depth[ns]:
+                    continue
+                f = _frames(w, h, 1)[0]
+                header = conversions.make_header(20.0, "cam")
+                pubs[ns][1].publish(_info(f, w, h, header))
+                t.spin_for(0.3)
+                pubs[ns][0].publish(conversions.numpy_to_image(f.rgb, "rgb8", header))
+            if t.spin_until(lambda: all(len(d) >= 1 for d in depth.values()), 3, procs):
+                break
+        assert all(len(d) >= 1 for d in depth.values())
         endpoints = {}
 
         def node_topics() -> bool:
@@ -247,7 +254,7 @@ def test_two_namespaces_do_not_collide_and_qos_overrides_apply(tmp_path):
         rcs = [stop(p) for p in procs]
     assert rcs == [0, 0]
     for ns, ((w, h), _) in nodes.items():
-        assert len(depth[ns]) == 1 and (depth[ns][0].width, depth[ns][0].height) == (w, h)
+        assert len(depth[ns]) >= 1 and all((d.width, d.height) == (w, h) for d in depth[ns])
     absolute = {"/diagnostics", "/tf", "/rosout", "/parameter_events"}  # all else lives under the node's namespace
     for ns, topics in endpoints.items():
         assert f"{ns}/depth/image" in topics and f"{ns}/image" in topics
