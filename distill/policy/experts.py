@@ -391,7 +391,7 @@ PATH_CLEARANCE = 0.04
 fingertips reach 0.013 below it, so they pass ~2.7 cm over a basket's rim."""
 
 
-def path_height(view: "SceneView", start_xy: np.ndarray, end_xy: np.ndarray, ignore: tuple[str, ...] = (),
+def path_height(view: SceneView, start_xy: np.ndarray, end_xy: np.ndarray, ignore: tuple[str, ...] = (),
                 step: float = 0.01, half_width: float = 0.04) -> float:
     """The highest surface (world z, m) under a hand moving from ``start_xy`` to ``end_xy`` ([2], world):
     ``SceneView.height_at`` along the segment every ``step`` metres and ``half_width`` to either side."""
@@ -443,9 +443,7 @@ class SceneView:
         import mujoco
 
         m, d = self.env.sim.model._model, self.env.sim.data._data
-        skip = set(self._robot_bodies())
-        for name in ignore:
-            skip |= {b for b in range(m.nbody) if mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b).startswith(name)}
+        skip = self.skipped_bodies(ignore)
         out = np.zeros(len(xy))
         geomid = np.zeros(1, np.int32)
         down = np.array([0.0, 0.0, -1.0])
@@ -468,9 +466,7 @@ class SceneView:
         import mujoco
 
         m, d = self.env.sim.model._model, self.env.sim.data._data
-        skip = set(self._robot_bodies())
-        for name in ignore:
-            skip |= {b for b in range(m.nbody) if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "").startswith(name)}
+        skip = self.skipped_bodies(ignore)
         out = np.full(len(xy), np.inf)
         geomid = np.zeros(1, np.int32)
         up = np.array([0.0, 0.0, 1.0])
@@ -515,6 +511,16 @@ class SceneView:
 
         m, d = self.env.sim.model._model, self.env.sim.data._data
         return np.array(d.xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "robot0_link2")], np.float64)
+
+    def skipped_bodies(self, ignore: tuple[str, ...] = ()) -> set[int]:
+        """Body ids a ray looks through: the robot's and those of the objects named in ``ignore`` (by prefix)."""
+        import mujoco
+
+        m = self.env.sim.model._model
+        skip = set(self._robot_bodies())
+        for name in ignore:
+            skip |= {b for b in range(m.nbody) if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "").startswith(name)}
+        return skip
 
     def _robot_bodies(self) -> list[int]:
         import mujoco

@@ -91,7 +91,7 @@ def opening_direction(view: SceneView, centre: np.ndarray, axes: np.ndarray) -> 
     (``centre [3]``): of the box's four horizontal face normals (``±`` the first two columns of its
     frame ``axes [3, 3]``), the one whose ray travels farthest before it hits anything but the robot
     (inf out of the open side)."""
-    skip = set(view._robot_bodies())
+    skip = view.skipped_bodies()
     dirs = []
     for k in (0, 1):
         u = np.array([axes[0, k], axes[1, k], 0.0])
@@ -104,13 +104,7 @@ def opening_direction(view: SceneView, centre: np.ndarray, axes: np.ndarray) -> 
 def floor_below(view: SceneView, point: np.ndarray, ignore: tuple[str, ...] = ()) -> float:
     """Height (world z, m) of the first surface straight below ``point [3]``, looking through the robot
     and the bodies of the objects in ``ignore``; ``point``'s own height minus 2 m if none."""
-    import mujoco
-
-    m = view.env.sim.model._model
-    skip = set(view._robot_bodies())
-    for name in ignore:
-        skip |= {b for b in range(m.nbody) if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "").startswith(name)}
-    dist = _ray(view, point, np.array([0.0, 0.0, -1.0]), skip)
+    dist = _ray(view, point, np.array([0.0, 0.0, -1.0]), view.skipped_bodies(ignore))
     return float(point[2] - min(dist, 2.0))
 
 
