@@ -48,7 +48,8 @@ data_files = [
 # Version ranges here; exact pins live in requirements/constraints.txt (used by the Makefile).
 extras = {
     # ROS 2 from PyPI wheels for pip-only machines; on a robot these come from the ROS distribution.
-    "ros": ["ros-rclpy[fastrtps]>=9", "ros-sensor-msgs>=5", "ros-geometry-msgs>=5", "ros-std-msgs>=5", "ros-nav-msgs>=5", "ros-diagnostic-msgs>=5", "ros-visualization-msgs>=5"],
+    "ros": ["ros-rclpy[fastrtps]>=9", "ros-sensor-msgs>=5", "ros-geometry-msgs>=5", "ros-std-msgs>=5", "ros-nav-msgs>=5",
+            "ros-diagnostic-msgs>=5", "ros-visualization-msgs>=5"],
     "runtime": ["numpy>=1.26", "opencv-python-headless>=4.9", "onnxruntime>=1.18", "pyyaml>=6", "mcap>=1.2", "mcap-ros2-support>=0.5",
                 "tqdm>=4.66", "pillow>=10", "scipy>=1.11"],
     "train": ["torch==2.13.0", "diffusers>=0.33", "transformers>=4.50", "accelerate>=1.0", "safetensors>=0.4", "onnx>=1.16",

@@ -32,8 +32,11 @@ from distill.policy.experts import (
     GRIPPER_OPEN,
     R_DOWN,
     OscScale,
+    PhaseClock,
     SceneView,
     UnsupportedTask,
+    hand_pose,
+    idle,
     pose_action,
     rotvec_from_matrix,
     yaw_down,
@@ -64,6 +67,15 @@ class JointInfo:
     anchor: np.ndarray  # [3] world, metres: a point on the axis
     body: int  # MuJoCo body id the joint moves
     qpos: float  # metres (slide) or radians (hinge)
+
+
+def joint_goal_reached(view: SceneView, joint: str, q_goal: float, predicate: list[str] | None) -> bool:
+    """``joint`` is within ``DRAWER_MARGIN`` of ``q_goal`` (m or rad) and, if given, ``predicate`` holds.
+
+    Both: a push that stopped within the margin of the close range's middle but 1 mm short of the
+    range itself (libero_10 task 3: q = -0.0012 against a range from 0) left the predicate false."""
+    close_enough = abs(joint_info(view, joint).qpos - q_goal) < DRAWER_MARGIN
+    return close_enough and (predicate is None or view.holds(predicate))
 
 
 def joint_info(view: SceneView, joint: str) -> JointInfo:
@@ -175,7 +187,7 @@ def farthest_from_axis(points: np.ndarray, anchor: np.ndarray, axis: np.ndarray)
 
 
 @dataclass
-class DrawerExpert:
+class DrawerExpert(PhaseClock):
     """Open or close a drawer (a slide joint) to ``q_goal`` by its handle.
 
     Args:
@@ -251,27 +263,13 @@ class DrawerExpert:
         body = joint_info(view, self.joint).body
         return np.array(view.env.sim.data._data.xpos[body], np.float64) + self._handle_offset
 
-    def _next(self, phase: ArtPhase) -> None:
-        self.phase, self._count, self._trail = phase, 0, []
-
-    def _stalled(self, eef: np.ndarray, steps: int = 5, dist: float = 0.003) -> bool:
-        self._trail.append(eef)
-        return len(self._trail) > steps and np.linalg.norm(self._trail[-1] - self._trail[-1 - steps]) < dist
-
     def reached(self, view: SceneView) -> bool:
-        """The goal position is reached (within ``DRAWER_MARGIN``) and, if given, the predicate holds.
-
-        Both: a push that stopped within the margin of the close range's middle but 1 mm short of the
-        range itself (libero_10 task 3: q = -0.0012 against a range from 0) left the predicate false."""
-        q = joint_info(view, self.joint).qpos
-        close_enough = abs(q - self.q_goal) < DRAWER_MARGIN
-        return close_enough if self.predicate is None else close_enough and view.holds(self.predicate)
+        return joint_goal_reached(view, self.joint, self.q_goal, self.predicate)
 
     def act(self, obs: dict, view: SceneView) -> np.ndarray:
         if self._pull is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         self._count += 1
         stalled = self._stalled(eef)
         handle = self.handle(view)
@@ -311,7 +309,7 @@ class DrawerExpert:
         if self.phase == ArtPhase.RELEASE:
             if self._count >= 6:
                 self._next(ArtPhase.RETREAT)
-            return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+            return idle()
         if self.phase == ArtPhase.RETREAT:
             # Back off along the pull direction and up, turning the hand back down (yaw 0): the next
             # primitive (a top-down grasp) descends without waiting for its orientation.
@@ -320,7 +318,7 @@ class DrawerExpert:
             if (self._count >= 10 and rotation_error(R_DOWN, quat) < 0.1) or self._count >= 30:
                 self._next(ArtPhase.DONE)
             return pose_action(self.scale, eef, quat, self._retreat_to, R_DOWN if self._count > 4 else self._R, GRIPPER_OPEN, 0.8)
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()
 
     def _push_act(self, eef: np.ndarray, handle: np.ndarray, view: SceneView, act, stalled: bool) -> np.ndarray:
         """``DrawerExpert.act`` in push mode: above the spot behind the handle, down, push, back up."""
@@ -343,7 +341,7 @@ class DrawerExpert:
             if self._count >= 10:
                 self._next(ArtPhase.DONE)
             return act(eef - self._dir * 0.03 + [0, 0, 0.06], GRIPPER_OPEN, 0.8)
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()
 
 
 def drawer_front(view: SceneView, region: str) -> np.ndarray:
@@ -385,7 +383,7 @@ def hand_yaw(eef_quat_xyzw: np.ndarray) -> float:
 
 
 @dataclass
-class KnobExpert:
+class KnobExpert(PhaseClock):
     """Turn a knob (a hinge about world z) until ``qpos`` passes ``q_goal``: grasp its grip bar from
     above and twist the hand about the vertical.
 
@@ -436,9 +434,6 @@ class KnobExpert:
         self._grip = np.array([info.anchor[0], info.anchor[1], max(t for _, t in bar) - self.below_top])
         self._next(ArtPhase.APPROACH)
 
-    def _next(self, phase: ArtPhase) -> None:
-        self.phase, self._count, self._trail = phase, 0, []
-
     def reached(self, view: SceneView) -> bool:
         q = joint_info(view, self.joint).qpos
         passed = self._turn * np.sign(joint_info(view, self.joint).axis[2]) * (q - self.q_goal) >= 0
@@ -447,8 +442,7 @@ class KnobExpert:
     def act(self, obs: dict, view: SceneView) -> np.ndarray:
         if self._grip is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         self._count += 1
 
         def act(p, R, grip, speed=1.0):
@@ -460,8 +454,7 @@ class KnobExpert:
                 self._next(ArtPhase.INSERT)
             return act(above, self._R, GRIPPER_OPEN)
         if self.phase == ArtPhase.INSERT:
-            self._trail.append(eef)
-            stalled = len(self._trail) > 5 and np.linalg.norm(self._trail[-1] - self._trail[-6]) < 0.002
+            stalled = self._stalled(eef, dist=0.002)
             if np.linalg.norm(self._grip - eef) < 0.006 or (stalled and self._count > 6) or self._count > 40:
                 self._next(ArtPhase.GRIP)
             return act(self._grip, self._R, GRIPPER_OPEN, 0.6)
@@ -477,12 +470,12 @@ class KnobExpert:
         if self.phase == ArtPhase.RELEASE:
             if self._count >= 6:
                 self._next(ArtPhase.RETREAT)
-            return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+            return idle()
         if self.phase == ArtPhase.RETREAT:
             if self._count >= 10:
                 self._next(ArtPhase.DONE)
             return act(eef + [0, 0, 0.05], quat_to_matrix(quat), GRIPPER_OPEN, 0.6)
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()
 
 
 def _geom_tops(view: SceneView, body: int) -> list[tuple[np.ndarray, float]]:

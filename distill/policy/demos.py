@@ -43,7 +43,7 @@ from distill.data.scenes import SUITES, LiberoTask, load_init_states, suite_task
 from distill.policy.experts import (
     FREE_SPACE_PHASES,
     GRASP_ORDERS,
-    GRIPPER_OPEN,
+    IDLE,
     PACES,
     PickPlaceExpert,
     SceneView,
@@ -193,7 +193,6 @@ def recorded_proprio(obs: dict) -> dict[str, np.ndarray]:
     }
 
 
-IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
 
 
 def settled_start(env, init_state: np.ndarray | None, cfg: DemoConfig, seed: int) -> dict:

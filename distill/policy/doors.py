@@ -14,8 +14,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from distill.policy.articulated import DRAWER_MARGIN, joint_info
-from distill.policy.experts import GRIPPER_CLOSE, GRIPPER_OPEN, OscScale, SceneView, UnsupportedTask, pose_action, yaw_down
+from distill.policy.articulated import joint_goal_reached, joint_info
+from distill.policy.experts import (
+    GRIPPER_CLOSE,
+    OscScale,
+    PhaseClock,
+    SceneView,
+    UnsupportedTask,
+    hand_pose,
+    idle,
+    pose_action,
+    yaw_down,
+)
 
 
 class DoorPhase(enum.Enum):
@@ -69,7 +79,7 @@ def door_geometry(points: np.ndarray, anchor: np.ndarray, e: np.ndarray, v: np.n
 
 
 @dataclass
-class HingeDoorExpert:
+class HingeDoorExpert(PhaseClock):
     """Turn a hinged door (a hinge about world z) to ``q_goal`` by pushing it, e.g. ``Close``.
 
     Args:
@@ -126,13 +136,6 @@ class HingeDoorExpert:
         self._R = yaw_down((yaw + np.pi / 2) % np.pi - np.pi / 2)
         self._next(DoorPhase.RISE)
 
-    def _next(self, phase: DoorPhase) -> None:
-        self.phase, self._count, self._trail = phase, 0, []
-
-    def _stalled(self, eef: np.ndarray) -> bool:
-        self._trail.append(eef)
-        return len(self._trail) > 5 and np.linalg.norm(self._trail[-1] - self._trail[-6]) < 0.003
-
     def contact_point(self, view: SceneView, lead: float = 0.0) -> np.ndarray:
         """Where the hand's grip site goes ``[3]`` (world, m): on the door's outer face at
         ``PUSH_RADIUS`` of its width, mid-height, with the door turned ``lead`` radians further."""
@@ -144,15 +147,12 @@ class HingeDoorExpert:
         return np.array([*xy, (g.bottom + g.top) / 2])
 
     def reached(self, view: SceneView) -> bool:
-        q = joint_info(view, self.joint).qpos
-        close_enough = abs(q - self.q_goal) < DRAWER_MARGIN
-        return close_enough if self.predicate is None else close_enough and view.holds(self.predicate)
+        return joint_goal_reached(view, self.joint, self.q_goal, self.predicate)
 
     def act(self, obs: dict, view: SceneView) -> np.ndarray:
         if self._geom is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         self._count += 1
         stalled = self._stalled(eef)
         g = self._geom
@@ -186,4 +186,4 @@ class HingeDoorExpert:
             if self._count >= 12:
                 self._next(DoorPhase.DONE)  # ``SequenceExpert`` starts it again if the predicate fails
             return act(eef - np.array([*(0.03 * v), -0.05]), GRIPPER_CLOSE, 0.8)
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()

@@ -40,6 +40,34 @@ from vega_ros.geometry import axis_angle_to_matrix, matrix_to_quat, quat_to_matr
 
 GRIPPER_OPEN = -1.0
 GRIPPER_CLOSE = 1.0
+IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+IDLE.flags.writeable = False
+"""The action ``[7]`` that holds the hand still with the fingers open (read-only: ``idle()`` copies it)."""
+
+
+def idle() -> np.ndarray:
+    """A fresh ``IDLE`` action ``[7]``: hold still, fingers open."""
+    return IDLE.copy()
+
+
+def hand_pose(obs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The hand's position ``[3]`` (world, m) and orientation quaternion ``[4]`` (x, y, z, w) in a LIBERO observation."""
+    return np.asarray(obs["robot0_eef_pos"], np.float64), np.asarray(obs["robot0_eef_quat"], np.float64)
+
+
+class PhaseClock:
+    """The bookkeeping every expert's state machine shares (a mixin: the expert's dataclass declares
+    ``phase``, ``_count`` and ``_trail``): the phase, the steps spent in it, the hand's trail in it."""
+
+    def _next(self, phase) -> None:
+        """Enter ``phase``: its step count and the hand's trail start again."""
+        self.phase, self._count, self._trail = phase, 0, []
+
+    def _stalled(self, eef: np.ndarray, steps: int = 5, dist: float = 0.003) -> bool:
+        """The hand ``eef [3]`` moved less than ``dist`` m over the last ``steps`` steps of this phase
+        (blocked, or at a reach limit); call once per step."""
+        self._trail.append(eef)
+        return len(self._trail) > steps and np.linalg.norm(self._trail[-1] - self._trail[-1 - steps]) < dist
 
 # Hand pointing down, fingers closing along world y (the Panda's home orientation in LIBERO).
 R_DOWN = np.diag([1.0, -1.0, -1.0])
@@ -630,7 +658,7 @@ course is corrected; the others (descend to a frozen grasp point, close, lower, 
 
 
 @dataclass
-class PickPlaceExpert:
+class PickPlaceExpert(PhaseClock):
     """Pick ``obj`` and put it on / in ``target`` (an object, fixture or region name).
 
     Args:
@@ -759,14 +787,6 @@ class PickPlaceExpert:
         episode, so the grasp modes of a demo set can be counted."""
         return None if self._cand is None else side_label(self._cand.direction)
 
-    def _next(self, phase: Phase) -> None:
-        self.phase, self._count, self._trail = phase, 0, []
-
-    def _stalled(self, eef: np.ndarray) -> bool:
-        """The hand moved less than 3 mm over the last 5 steps of this phase (blocked or at a reach limit)."""
-        self._trail.append(eef)
-        return len(self._trail) > 5 and np.linalg.norm(self._trail[-1] - self._trail[-6]) < 0.003
-
     def resync(self, obs: dict, view: SceneView) -> Phase:
         """Bring the phase in line with the scene after someone else acted (DAgger labelling).
 
@@ -819,8 +839,7 @@ class PickPlaceExpert:
         """The next action ``[7]`` from the current observation."""
         if self._cand is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         g = self.grasp
         grasp_pos = self._grasp_point(obs)
@@ -890,12 +909,12 @@ class PickPlaceExpert:
         if self.phase == Phase.RELEASE:
             if self._count >= 8:
                 self._next(Phase.RETREAT)
-            return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+            return idle()
         if self.phase == Phase.RETREAT:
             if self._count >= 15:
                 self._next(Phase.DONE)
             return act(eef + [0, 0, 0.05], GRIPPER_OPEN, 0.5)
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()
 
 
 def expert_for(env, scale: OscScale | None = None, grasp_order: str = "no-turn-first",

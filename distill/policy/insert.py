@@ -20,10 +20,13 @@ from distill.policy.experts import (
     GRIPPER_OPEN,
     Grasp,
     OscScale,
+    PhaseClock,
     SceneView,
     UnsupportedTask,
     grasp_point,
+    hand_pose,
     handle_candidate,
+    idle,
     path_height,
     pose_action,
     yaw_down,
@@ -114,7 +117,7 @@ def wrap_angle(a: float) -> float:
 
 
 @dataclass
-class InsertExpert:
+class InsertExpert(PhaseClock):
     """Put ``obj`` into the region site ``target`` of a box through its side opening (see the module docstring).
 
     Args:
@@ -169,13 +172,6 @@ class InsertExpert:
         self._R = yaw_down(self._cand.yaw)
         self._next(InsertPhase.APPROACH)
 
-    def _next(self, phase: InsertPhase) -> None:
-        self.phase, self._count, self._trail = phase, 0, []
-
-    def _stalled(self, eef: np.ndarray) -> bool:
-        self._trail.append(eef)
-        return len(self._trail) > 5 and np.linalg.norm(self._trail[-1] - self._trail[-6]) < 0.003
-
     def _handle_direction(self, obs: dict) -> np.ndarray:
         """The handle's horizontal direction ``[2]`` (unit, world) from the object's origin now."""
         d = (quat_to_matrix(np.asarray(obs[f"{self.obj}_quat"], np.float64)) @ np.asarray(self.grasp.handle))[:2]
@@ -185,8 +181,7 @@ class InsertExpert:
         """The next action ``[7]`` from the current observation."""
         if self._cand is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         self._count += 1
         stalled = self._stalled(eef)
@@ -242,9 +237,9 @@ class InsertExpert:
         if self.phase == InsertPhase.RELEASE:
             if self._count >= 8:
                 self._next(InsertPhase.BACK_OUT)
-            return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+            return idle()
         if self.phase == InsertPhase.BACK_OUT:
             if self._count >= 20:
                 self._next(InsertPhase.DONE)
             return act(eef + n * 0.05 + [0, 0, 0.01 if self._count > 8 else 0.0], GRIPPER_OPEN, 0.6, quat_to_matrix(quat))
-        return np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
+        return idle()

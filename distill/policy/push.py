@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from distill.policy.experts import GRIPPER_CLOSE, OscScale, SceneView, pose_action, yaw_down
+from distill.policy.experts import GRIPPER_CLOSE, OscScale, PhaseClock, SceneView, hand_pose, pose_action, yaw_down
 
 FLAT_OBJECTS = ("plate",)
 """Categories pushed rather than lifted when their goal region lies on the surface they rest on."""
@@ -39,7 +39,7 @@ class PushPhase(enum.Enum):
 
 
 @dataclass
-class PushExpert:
+class PushExpert(PhaseClock):
     """Push ``obj`` until its centre is within ``tolerance`` of ``target``'s (world xy, metres).
 
     Args:
@@ -60,6 +60,7 @@ class PushExpert:
     inset: float = 0.025
     phase: PushPhase = PushPhase.ABOVE
     _count: int = 0
+    _trail: list = field(default_factory=list)
     _radius: float = 0.0
     _push_z: float = 0.0
     _R: np.ndarray | None = None
@@ -72,9 +73,6 @@ class PushExpert:
     @property
     def grasp_label(self) -> str | None:
         return None
-
-    def _next(self, phase: PushPhase) -> None:
-        self.phase, self._count = phase, 0
 
     def start(self, obs: dict, view: SceneView) -> None:
         lo, hi = view.extent(self.obj)
@@ -98,8 +96,7 @@ class PushExpert:
     def act(self, obs: dict, view: SceneView) -> np.ndarray:
         if self._R is None:
             self.start(obs, view)
-        eef = np.asarray(obs["robot0_eef_pos"], np.float64)
-        quat = np.asarray(obs["robot0_eef_quat"], np.float64)
+        eef, quat = hand_pose(obs)
         obj = np.asarray(obs[f"{self.obj}_pos"], np.float64)
         goal = view.position(self.target)
         self._count += 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from distill.policy.experts import GRIPPER_OPEN, OscScale, SceneView, UnsupportedTask
+from distill.policy.experts import IDLE, OscScale, SceneView, UnsupportedTask
 
 ORDER = {"open": 0, "on": 1, "in": 1, "turnon": 1, "close": 2}
 """Stage of each supported predicate: earlier stages run first, the goal's order within a stage."""
@@ -177,7 +177,6 @@ def _pick_place(make_pick_place: Callable[..., object], p: list[str], forward: n
     return make_pick_place(p[1], p[2], np.zeros(3) if forward is None else forward, avoid_overhang=True)
 
 
-IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
 
 
 @dataclass
