@@ -18,7 +18,8 @@ Rows per clip, all at the model's input size (224 x 224):
 
 Columns: ATE RMSE with no alignment at all (both trajectories in their first camera's frame) as %
 of the true path length; relative-pose AUC@30 over all ordered pairs of 24 evenly spaced frames
-(the demo summary's protocol); keyframes, losses and VO time per frame (median ms). Goals of
+(the demo summary's protocol); keyframes, losses and VO time per frame (median ms); for the VO on
+a model's depth, that depth's scale (median predicted / true depth, 10-90 % over the frames). Goals of
 issue 34: ATE <= 3 %, AUC@30 >= 0.6 and above ORB + RANSAC.
 
     .venv/bin/python bench/bench_odometry.py [--clips synthetic,demo,libero_90:43] [--frames 120]
@@ -124,6 +125,16 @@ def orb_auc(rgb: np.ndarray, K: np.ndarray, T_wc: np.ndarray) -> float:
     return geometry.pose_auc(r_err, t_err, 30)
 
 
+def depth_scale_ratio(pred: np.ndarray, true: np.ndarray) -> dict:
+    """Median over frames of each frame's median predicted / true depth (1: metric scale right) and
+    its 10-90 % spread: ``pred, true [S, h, w]`` metres, pixels with a finite prediction and true
+    depth in (0.05, 10) m. With no scale alignment, VO's translation inherits this ratio, so an ATE
+    far above the true-depth row with a ratio far from 1 is the depth's scale, not the tracker."""
+    ok = np.isfinite(pred) & (true > 0.05) & (true < 10.0)
+    r = np.array([np.median(pred[k][ok[k]] / true[k][ok[k]]) for k in range(len(true)) if ok[k].any()])
+    return {"depth_scale": float(np.median(r)), "depth_scale_p10_p90": [float(v) for v in np.percentile(r, [10, 90])]}
+
+
 def score(T_est: np.ndarray, T_true: np.ndarray) -> dict:
     return {"ate_pct": ate_percent(T_est, T_true), "auc30": relative_pose_auc30(T_est, T_true)}
 
@@ -148,7 +159,8 @@ def bench_clip(name: str, frames: int, models: list[str]) -> list[dict]:
     for model, out in outputs.items():
         m = os.path.basename(model.rstrip("/"))
         r = run_vo(gray, out["depth"], K, clip["rate_hz"])
-        rows.append({"clip": name, "method": f"vo/{m}", **score(r["T_wc"], T_true), **r})
+        rows.append({"clip": name, "method": f"vo/{m}", **score(r["T_wc"], T_true), **r,
+                     **depth_scale_ratio(out["depth"], true_depth)})
         if out["T_wc"] is None:  # a per-frame artifact without keyframe heads: no learned pose to compare
             continue
         r = run_vo(gray, out["depth"], K, clip["rate_hz"], head_T_wc=out["T_wc"])
@@ -166,11 +178,13 @@ def print_table(rows: list[dict]) -> None:
     def f(v, fmt):
         return "-" if v is None else fmt.format(v)
 
-    print("\n| clip | method | ATE % of path | AUC@30 | keyframes | losses | VO ms/frame (median) |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| clip | method | ATE % of path | AUC@30 | keyframes | losses | VO ms/frame (median) | depth scale (p10-p90) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        spread = r.get("depth_scale_p10_p90")
+        scale = "-" if spread is None else f"{r['depth_scale']:.3f} ({spread[0]:.3f}-{spread[1]:.3f})"
         print(f"| {r['clip']} | {r['method']} | {f(r['ate_pct'], '{:.2f}')} | {f(r['auc30'], '{:.3f}')} | "
-              f"{f(r.get('keyframes'), '{}')} | {f(r.get('losses'), '{}')} | {f(r.get('vo_ms'), '{:.1f}')} |")
+              f"{f(r.get('keyframes'), '{}')} | {f(r.get('losses'), '{}')} | {f(r.get('vo_ms'), '{:.1f}')} | {scale} |")
 
 
 def main(argv: list[str] | None = None) -> None:
