@@ -17,7 +17,7 @@ from distill.policy.hdf5_io import Episode, FileMeta, write_demo_file
 from distill.policy.train import ROBOT_STATE_FILE, BCConfig, ChunkDataset, bc_objective, export_policy, main, prepare_cache
 from distill.training.trainer import Trainer, TrainerConfig
 from vega_ros.policy_io import PolicyInputs
-from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError
+from vega_ros.policy_runtime import OnnxPolicy, PolicyArtifactError, resize_rgb
 from vega_ros.proprio import PROPRIO_LAYOUT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -314,3 +314,51 @@ def test_a_contradicting_fusion_and_an_unknown_variant_are_refused():
         BCConfig.from_yaml(POLICY_CONFIGS / "bc-side-dart.yaml", ["variant=3d-only", "policy.fusion=fused"])
     with pytest.raises(ConfigError, match=r"variant: expected one of fused, 3d-only, semantic-only; got '2d-only'"):
         BCConfig.from_yaml(POLICY_CONFIGS / "bc-side-dart.yaml", ["variant=2d-only"])
+
+
+def test_a_v2_student_gives_the_policy_its_frame_tokens_in_training_and_at_run_time(bc_setup, tmp_path):
+    """The default student is per-frame (format version 2: frame.onnx, no encoder.onnx): the cache holds
+    frame.onnx's tokens output (at the card's canonical focal), the policy card pins frame.onnx's sha256,
+    the runtime feeds the same tokens, and another student under the same name is refused by name."""
+    from tests.fixtures.artifacts import export_small_v2
+    from vega_ros.engine.selection import create_engine
+
+    _, _, tmp = bc_setup
+    models = tmp_path / "models"
+    student = export_small_v2(models / "test-small-v2", with_heads=False, width=56)
+    cfg = BCConfig(name="bc-v2", demos=[str(tmp / "demos")], cache=str(tmp_path / "cache"), out=str(models / "bc-v2"),
+                   encoder=student.path, image_size=32, execute_steps=2,
+                   policy=dict(grid=2, dim=32, depth=1, heads=2, chunk=4, dropout=0.0))
+    index = prepare_cache(cfg)
+    engine, _ = create_engine(student.path, "onnxruntime-cpu", intra_op_threads=1)
+    assert engine.token_graph == "frame.onnx" and index["encoder_sha256"] == student.sha256("frame.onnx")
+    ep0 = index["episodes"][0]
+    cached = np.load(os.path.join(cfg.cache, ep0["key"], "tokens_3d.npy"))
+    assert cached.shape == (12, 2, student.card.tokens_n, student.card.tokens_c)
+
+    agentview = np.load(os.path.join(cfg.cache, ep0["key"], "agentview.npy"))[3].transpose(1, 2, 0)  # [32, 32, 3] uint8
+    wrist = np.load(os.path.join(cfg.cache, ep0["key"], "wrist.npy"))[3].transpose(1, 2, 0)
+    both = np.stack([resize_rgb(agentview, 56), resize_rgb(wrist, 56)])
+    tokens = engine.tokens(both)
+    np.testing.assert_allclose(tokens, engine.run_frame(both, [60.0, 60.0]).tokens, atol=1e-6)
+    np.testing.assert_allclose(tokens, engine.run_frame(both, [25.0, 90.0]).tokens, atol=1e-6)  # focal-free
+    assert np.abs(tokens).max() > 0
+
+    pcfg = cfg.policy_config(index["tokens_n"], index["tokens_c"])
+    torch.manual_seed(0)
+    model = GatedFusionPolicy(pcfg)
+    export_policy(model, cfg, index, cfg.out, training={"test": True})
+    runtime = OnnxPolicy(cfg.out, models_root=str(models))
+    runtime.reset(ep0["language"])
+    proprio = np.load(os.path.join(cfg.cache, ep0["key"], ROBOT_STATE_FILE))[3]
+    chunk = runtime.predict_chunk(PolicyInputs(agentview=agentview, wrist=wrist, proprio=proprio))
+    sample = ChunkDataset(cfg.cache, pcfg.chunk, need_tokens=True)[3]
+    with torch.no_grad():
+        ref = model.eval()(sample["agentview"][None], sample["wrist"][None], torch.from_numpy(tokens)[None],
+                           sample["proprio"][None], sample["language"][None])[0].numpy()
+    np.testing.assert_allclose(chunk, ref, atol=1e-3)
+
+    shutil.rmtree(models / "test-small-v2")
+    export_small_v2(models / "test-small-v2", seed=1, with_heads=False, width=56)  # another student, same name
+    with pytest.raises(PolicyArtifactError, match="test-small-v2/frame.onnx is not the encoder"):
+        OnnxPolicy(cfg.out, models_root=str(models))

@@ -39,7 +39,6 @@ import cv2
 import numpy as np
 
 from vega_ros.artifact import sha256_file
-from vega_ros.contract import ENCODER_FILE
 from vega_ros.policy_io import PolicyInputs, check_action
 from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
@@ -201,8 +200,11 @@ class OnnxPolicy:
 
             enc_dir = os.path.join(root, self.card.encoder["name"])
             self.encoder, _ = create_engine(enc_dir, backend, intra_op_threads=threads)
-            if self.encoder.artifact.sha256(ENCODER_FILE) != self.card.encoder.get("encoder_sha256"):
-                raise PolicyArtifactError(f"{enc_dir}/encoder.onnx is not the encoder this policy was trained with")
+            graph = self.encoder.token_graph
+            if self.encoder.artifact.sha256(graph) != self.card.encoder.get("encoder_sha256"):
+                raise PolicyArtifactError(f"{enc_dir}/{graph} is not the encoder this policy was trained with "
+                                          f"(its sha256 differs from the policy card's encoder_sha256): re-train the "
+                                          f"policy on this student, or restore the student it names")
         self.queue: deque[np.ndarray] = deque()
         self.chunks: deque[tuple[int, np.ndarray]] = deque()  # (step predicted at, [K, 7]) for the ensemble
         self.step = 0
@@ -257,7 +259,7 @@ class OnnxPolicy:
             both = np.stack([resize_rgb(inputs.agentview, h), resize_rgb(inputs.wrist, h)]) if h == w else None
             if both is None:
                 raise PolicyArtifactError("the encoder's input must be square for the policy")
-            feeds["tokens_3d"] = self.encoder.encode(both)[None]
+            feeds["tokens_3d"] = self.encoder.tokens(both)[None]
         if "proprio" in self.input_names:
             feeds["proprio"] = encode_proprio(inputs.proprio, self.card.proprio_layout)[None]
         if "language" in self.input_names:

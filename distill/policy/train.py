@@ -3,9 +3,10 @@
 Three stages, each resumable:
 
 1. ``prepare``: reads the demonstration files (distill.policy.hdf5_io, official LIBERO layout),
-   resizes both cameras to the policy's image size, runs the frozen student encoder artifact
-   (``encoder.onnx`` through vega_ros.engine, so training sees exactly the tokens the robot will)
-   on every frame, embeds each instruction with all-MiniLM-L6-v2, and writes one folder of
+   resizes both cameras to the policy's image size, runs the frozen student artifact on every
+   frame (``Engine.tokens`` through vega_ros.engine: ``encoder.onnx`` of a format version 1
+   student, the tokens output of a version 2 student's ``frame.onnx``; so training sees exactly
+   the tokens the robot will), embeds each instruction with all-MiniLM-L6-v2, and writes one folder of
    ``.npy`` arrays per episode plus ``index.json`` into the cache (memory-mapped when training).
 2. ``train``: the shared loop (distill.training) with a masked L1 loss on action chunks.
 3. ``export``: ``policy.onnx`` (parity-checked against PyTorch), ``language_embeddings.json`` and
@@ -53,7 +54,6 @@ from distill.policy.augment import random_shift_image, random_shift_tokens
 from distill.policy.hdf5_io import load_demos
 from distill.training import checkpoint as ckpt
 from distill.training.trainer import Trainer, TrainerConfig
-from vega_ros.contract import ENCODER_FILE
 from vega_ros.policy_runtime import LANGUAGE_FILE, POLICY_FILE, POLICY_INPUTS, PolicyCard, resize_rgb
 from vega_ros.proprio import PROPRIO_LAYOUTS, encode_proprio
 
@@ -163,7 +163,7 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
 
         engine, _ = create_engine(cfg.encoder, "onnxruntime-cpu", intra_op_threads=threads)
         tokens_shape = (engine.card.tokens_n, engine.card.tokens_c)
-        encoder_sha = engine.artifact.sha256(ENCODER_FILE)
+        encoder_sha = engine.artifact.sha256(engine.token_graph)
     index_path = os.path.join(cfg.cache, "index.json")
     index = json.load(open(index_path)) if os.path.exists(index_path) else {"episodes": []}
     if index.get("encoder_sha256", encoder_sha) != encoder_sha:
@@ -194,7 +194,7 @@ def prepare_cache(cfg: BCConfig, batch: int = 16, threads: int = 1) -> dict:
                 tokens = []
                 for cam in (ep.agentview, ep.wrist):
                     frames = np.stack([resize_rgb(f, h) for f in cam])
-                    tokens.append(np.concatenate([engine.encode(frames[i:i + batch]) for i in range(0, len(frames), batch)]))
+                    tokens.append(np.concatenate([engine.tokens(frames[i:i + batch]) for i in range(0, len(frames), batch)]))
                 np.save(os.path.join(folder, "tokens_3d.npy"), np.stack(tokens, 1).astype(np.float16))  # [T, 2, N, C]
             index["episodes"].append({"key": key, "file": os.path.abspath(path), "demo": ep.name,
                                       "length": len(ep), "language": ep.language})

@@ -13,7 +13,7 @@ from enum import Enum
 import numpy as np
 
 from vega_ros.artifact import Artifact, ModelCard
-from vega_ros.contract import CARD_FORMAT_VERSION_V2, FRAME_OUTPUTS, HEADS_OUTPUTS
+from vega_ros.contract import CARD_FORMAT_VERSION_V2, ENCODER_FILE, FRAME_FILE, FRAME_OUTPUTS, HEADS_OUTPUTS
 
 
 class EngineError(RuntimeError):
@@ -113,6 +113,20 @@ class Engine(abc.ABC):
         if focal.shape != (image.shape[0],) or not np.all(np.isfinite(focal)) or not np.all(focal > 0):
             raise EngineError(f"focal_px must be [B = {image.shape[0]}] positive finite pixels, got {focal.tolist()}")
         return self._run_frame(image, focal)
+
+    @property
+    def token_graph(self) -> str:
+        """The graph file whose output is a frame's tokens: ``frame.onnx`` (version 2) or ``encoder.onnx``."""
+        return FRAME_FILE if self.per_frame else ENCODER_FILE
+
+    def tokens(self, image: np.ndarray) -> np.ndarray:
+        """``image [B, 3, H, W]`` float32 RGB in [0, 1] -> ``tokens [B, N, C]`` float32, in either format:
+        version 1 ``encode``; version 2 ``run_frame`` at the card's ``canonical_focal_px`` (the tokens
+        do not depend on the focal; the depth computed with them is dropped). What a policy reads as
+        its 3D tokens, in training and on the robot alike."""
+        if not self.per_frame:
+            return self.encode(image)
+        return self.run_frame(image, np.full(len(image), self.card.canonical_focal_px, np.float32)).tokens
 
     def run_heads(self, tokens: np.ndarray) -> HeadsOutput:
         """``tokens [B, S, N, C]`` (frame 0 the reference) -> :class:`HeadsOutput`."""
