@@ -5,7 +5,8 @@ action chunk.
 Inputs (one control step, both cameras):
     agentview, wrist: ``[B, 3, H, W]`` float32 RGB in [0, 1] (LIBERO renders at 128x128)
     tokens_3d:        ``[B, 2, N, C]`` frozen student tokens of (agentview, wrist), from the
-                      exported encoder (``encoder.onnx``); N = g_enc^2 tokens of width C
+                      exported student (``vega_ros.engine.Engine.tokens``: ``encoder.onnx``, or a
+                      per-frame student's ``frame.onnx``); N = g_enc^2 tokens of width C
     proprio:          ``[B, P]`` float32 (vega_ros.proprio.PROPRIO_LAYOUT)
     language:         ``[B, L]`` float32 sentence embedding of the instruction (all-MiniLM-L6-v2, L = 384)
 Output:
