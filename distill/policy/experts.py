@@ -41,8 +41,8 @@ from vega_ros.geometry import axis_angle_to_matrix, matrix_to_quat, quat_to_matr
 GRIPPER_OPEN = -1.0
 GRIPPER_CLOSE = 1.0
 IDLE = np.concatenate([np.zeros(6), [GRIPPER_OPEN]])
-IDLE.flags.writeable = False
 """The action ``[7]`` that holds the hand still with the fingers open (read-only: ``idle()`` copies it)."""
+IDLE.flags.writeable = False
 
 
 def idle() -> np.ndarray:
@@ -68,6 +68,7 @@ class PhaseClock:
         (blocked, or at a reach limit); call once per step."""
         self._trail.append(eef)
         return len(self._trail) > steps and np.linalg.norm(self._trail[-1] - self._trail[-1 - steps]) < dist
+
 
 # Hand pointing down, fingers closing along world y (the Panda's home orientation in LIBERO).
 R_DOWN = np.diag([1.0, -1.0, -1.0])
