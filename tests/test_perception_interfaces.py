@@ -78,7 +78,8 @@ def test_v2_compressed_input_gives_16uc1_depth_with_its_camera_info(tmp_path):
         rc = stop(perception)
     assert rc == 0
     assert v["frames_processed"] == "4" and v["rejected.engine_error"] == "0"
-    K_model = geometry.resize_intrinsics(frames[0].K, (160, 120), (84, 56))
+    # image_fit 'crop': the model (3:2) saw rows 6..113 of the 4:3 image; the model-size depth carries that window's K
+    K_model = geometry.resize_intrinsics(geometry.crop_intrinsics(frames[0].K, 0, 6), (160, 107), (84, 56))
     for d, info in zip(depth, infos):
         assert d.header == info.header and d.header.frame_id == "cam_cp"
         assert d.encoding == "16UC1" and (d.width, d.height) == (84, 56) == (info.width, info.height)

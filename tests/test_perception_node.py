@@ -112,6 +112,8 @@ def test_outputs_match_published_scene_and_cloud_is_backprojected_depth(tmp_path
         assert d_msg.encoding == "32FC1" and (d_msg.width, d_msg.height) == (160, 120)
         f = frames[round(conversions.stamp_to_seconds(d_msg.header.stamp), 3)]
         d = conversions.image_to_depth_m(d_msg)
+        # image_fit 'crop' (the default): the model saw the centred 120 x 120 window of the 4:3 image; no depth beside it
+        assert np.all(d[:, :20] == 0) and np.all(d[:, 140:] == 0) and (d[:, 20:140] > 0).mean() > 0.9
         expected = geometry.depth_to_points(d, f.K)[::2, ::2].reshape(-1, 3)
         cols = f.rgb[::2, ::2].reshape(-1, 3)
         keep = (expected[:, 2] > 0) & (expected[:, 2] <= (CLOUD_MAX_RANGE_M if k == 0 else limit))

@@ -73,7 +73,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
-from vega_ros import conversions, geometry
+from vega_ros import conversions
 from vega_ros.artifact import default_model_dir
 from vega_ros.conversions import CameraIntrinsics, ConversionError
 from vega_ros.diagnostics import NodeStats, RejectReason, to_diagnostic_array
@@ -84,8 +84,8 @@ from vega_ros.engine.stream import (
     MotionScale,
     StreamConfig,
     StreamingPerception,
-    resize_to_model,
 )
+from vega_ros.image_fit import Window, fit_to_model
 from vega_ros.latest_worker import LatestWorker
 from vega_ros.node_main import run_node
 from vega_ros.odometry.settings import PARAMETER_PREFIX as ODOMETRY_PREFIX
@@ -414,16 +414,16 @@ class PerceptionNode(Node):
         card = self.engine.card
         t_start, cpu_start = time.monotonic(), time.thread_time()
         self.stats.sample("queue_ms", (t_start - frame.received) * 1e3)
-        mh, mw = card.input.height, card.input.width
-        K_model = geometry.resize_intrinsics(frame.intr.K, (frame.intr.width, frame.intr.height), (mw, mh))
-        rgb_model = resize_to_model(frame.rgb, mh, mw)  # once: the model and the pose source read the same pixels
+        # once: the model and the pose source read the same pixels (the window of the image the model sees)
+        rgb_model, K_model, window = fit_to_model(frame.rgb, frame.intr.K, (card.input.height, card.input.width),
+                                                  self.settings.image_fit)
         result = self.stream.process(rgb_model, K_model)
         if self.motion_scale is not None:
             self._update_scale(frame, result)
         self.stats.sample("model_ms", result.model_ms)
         self.stats.sample("encoder_ms", result.encoder_ms)
         self.stats.sample("heads_ms", result.heads_ms)
-        self._publish_depth(frame, result)
+        self._publish_depth(frame, result, window)
         if self._pose_stage.submit(_PoseJob(frame.header, rgb_model, result, frame.epoch)):
             self.stats.count("dropped_pose_busy")
         done, cpu_done = time.monotonic(), time.thread_time()
@@ -436,13 +436,14 @@ class PerceptionNode(Node):
         self.stats.frame_done()
         self.stats.count("frames_processed")
 
-    def _publish_depth(self, frame: _Frame, r: FrameResult) -> None:
-        """depth/image + depth/camera_info, depth/confidence, points, features (``frame.header`` gets the camera frame)."""
+    def _publish_depth(self, frame: _Frame, r: FrameResult, window: Window) -> None:
+        """depth/image + depth/camera_info, depth/confidence, points, features (``frame.header`` gets the camera frame);
+        ``window``: the part of the image the model saw."""
         s = self.settings
         header = frame.header
         if s.camera_frame:
             header.frame_id = s.camera_frame
-        out = output_frame(r.depth, r.depth_conf, r.K, frame.rgb, frame.intr.K, s.output_resolution)
+        out = output_frame(r.depth, r.depth_conf, r.K, frame.rgb, frame.intr.K, s.output_resolution, window)
         h, w = out.depth.shape
         self.pub_depth.publish(conversions.depth_m_to_image(out.depth, header, s.depth_encoding))
         self.pub_depth_info.publish(conversions.intrinsics_to_camera_info(

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from vega_ros import geometry
+from vega_ros.image_fit import Window, to_image
 
 
 @dataclass
@@ -39,26 +40,28 @@ def strided_intrinsics(K: np.ndarray, stride: int) -> np.ndarray:
 
 
 def output_frame(depth: np.ndarray, depth_conf: np.ndarray, K_model: np.ndarray, rgb: np.ndarray, K_input: np.ndarray,
-                 resolution: str) -> OutputFrame:
+                 resolution: str, window: Window | None = None) -> OutputFrame:
     """Depth and confidence at the ``resolution`` they are published at ('input' or 'model').
 
     Args:
         depth, depth_conf: ``[h, w]`` float32 at the model's size; ``K_model [3, 3]`` for it.
         rgb: ``[H, W, 3]`` uint8 camera image; ``K_input [3, 3]`` its intrinsics.
-        resolution: 'input' resizes depth (nearest: no depth mixed across edges) to the image,
-            'model' resizes the image (area) to the depth.
+        resolution: 'input' puts depth back onto the image (nearest: no depth mixed across edges;
+            0 = no measurement outside ``window``), 'model' resizes the image's ``window`` (area) to the depth.
+        window: the part of the image the model saw (``vega_ros.image_fit``); None = all of it.
     """
     h, w = depth.shape
+    size = (rgb.shape[1], rgb.shape[0])
+    window = window or Window(0, 0, *size)
     if resolution == "input":
-        size = (rgb.shape[1], rgb.shape[0])
-        if (w, h) != size:
-            depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
-            depth_conf = cv2.resize(depth_conf, size, interpolation=cv2.INTER_NEAREST)
+        depth, depth_conf = to_image(depth, window, size), to_image(depth_conf, window, size)
         return OutputFrame(depth, depth_conf, rgb, np.asarray(K_input, dtype=np.float64))
     if resolution == "model":
+        if not window.covers(size):
+            rgb = rgb[window.y0:window.y0 + window.height, window.x0:window.x0 + window.width]
         if rgb.shape[:2] != (h, w):
             rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-        return OutputFrame(depth, depth_conf, rgb, np.asarray(K_model, dtype=np.float64))
+        return OutputFrame(depth, depth_conf, np.ascontiguousarray(rgb), np.asarray(K_model, dtype=np.float64))
     raise ValueError(f"output resolution must be 'input' or 'model', got '{resolution}'")
 
 

@@ -20,6 +20,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from vega_ros.image_fit import IMAGE_FITS
 from vega_ros.param_fields import RUNTIME_NOTE, check_choice, dynamic_parameters, param  # noqa: F401  (re-exported)
 
 T = TypeVar("T")
@@ -72,6 +73,9 @@ class PerceptionSettings:
     scale_window: int = param(30, "scale_source 'motion': frames of motion the scale estimate averages over", 1, 100000)
     image_transport: str = param("raw", "Image input: 'raw' subscribes to image (sensor_msgs/Image), 'compressed' to "
                                         "image/compressed (sensor_msgs/CompressedImage, decoded with OpenCV)", choices=("raw", "compressed"))
+    image_fit: str = param("crop", "A camera image of another aspect ratio than the model's: 'crop' (its largest centred window of the "
+                                   "model's aspect, undistorted; depth outside is 0 = no measurement) or 'stretch' (all of it, resized "
+                                   "per axis: squashed, the depth scale drifts)", choices=IMAGE_FITS)
     depth_encoding: str = param("32FC1", "Encoding of depth/image: 32FC1 (metres) or 16UC1 (millimetres)", choices=("32FC1", "16UC1"),
                                 dynamic=True)
     lazy: bool = param(True, "Run no inference while no output topic has a subscriber (diagnostics go on and count the skipped frames)")

@@ -23,11 +23,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from vega_ros import geometry
 from vega_ros.engine.base import Engine, EngineError
+from vega_ros.image_fit import resize_to_model
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,6 @@ class FrameResult:
     @property
     def model_ms(self) -> float:
         return self.encoder_ms + self.heads_ms
-
-
-def resize_to_model(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``rgb [h, w, 3]`` uint8 at the model's ``[height, width, 3]`` (area resize when shrinking; no copy when it fits)."""
-    if rgb.shape[:2] == (height, width):
-        return rgb
-    interp = cv2.INTER_AREA if rgb.shape[0] > height else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (width, height), interpolation=interp)
 
 
 def preprocess(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
