@@ -62,7 +62,9 @@ def test_v2_compressed_input_gives_16uc1_depth_with_its_camera_info(tmp_path):
         assert t.spin_until(lambda: pub_img.get_subscription_count() > 0 and pub_info.get_subscription_count() > 0, 60, [perception])
         frames = _frames(160, 120, 4)
         header0 = conversions.make_header(50.0, "cam_cp")
-        pub_info.publish(_info(frames[0], 160, 120, header0))
+        info0 = _info(frames[0], 160, 120, header0)
+        info0.d = [0.02, -0.01, 0.0, 0.0, 0.0]  # a lens with distortion: warned about once, passed on in depth/camera_info
+        pub_info.publish(info0)
         assert t.spin_until(lambda: _diag(diags, name, "camera_info_received") == "1", 30, [perception])
         bad = CompressedImage(header=conversions.make_header(49.0, "cam_cp"), format="jpeg")
         bad.data = b"\xff\xd8 this is not a jpeg"
@@ -78,12 +80,14 @@ def test_v2_compressed_input_gives_16uc1_depth_with_its_camera_info(tmp_path):
         rc = stop(perception)
     assert rc == 0
     assert v["frames_processed"] == "4" and v["rejected.engine_error"] == "0"
+    assert (tmp_path / "perception.log").read_text().count("lens distortion") == 1
     # image_fit 'crop': the model (3:2) saw rows 6..113 of the 4:3 image; the model-size depth carries that window's K
     K_model = geometry.resize_intrinsics(geometry.crop_intrinsics(frames[0].K, 0, 6), (160, 107), (84, 56))
     for d, info in zip(depth, infos):
         assert d.header == info.header and d.header.frame_id == "cam_cp"
         assert d.encoding == "16UC1" and (d.width, d.height) == (84, 56) == (info.width, info.height)
         np.testing.assert_allclose(np.reshape(info.k, (3, 3)), K_model, rtol=1e-9)
+        np.testing.assert_allclose(info.d, [0.02, -0.01, 0.0, 0.0, 0.0])
         mm = conversions.image_to_numpy(d)
         assert mm.dtype == np.uint16 and 100 < np.median(mm[mm > 0]) < 65535  # millimetres, not metres
     layout = feats[-1].layout.dim

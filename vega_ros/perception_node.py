@@ -282,6 +282,10 @@ class PerceptionNode(Node):
             self._reject(RejectReason.BAD_CAMERA_INFO, str(e))
             return
         prev = self._intr
+        if np.any(intr.D != 0) and (prev is None or not np.any(prev.D != 0)):
+            self.get_logger().warning(
+                f"camera_info has lens distortion ({intr.distortion_model}, D = {np.round(intr.D, 4).tolist()}); it is not "
+                f"undone here: give the rectified image (image_proc's image_rect) and its camera_info for exact clouds")
         if prev is not None and (prev.width, prev.height) != (intr.width, intr.height):
             self.stats.count("camera_info_size_changes")
             self.get_logger().info(f"camera size changed {prev.width}x{prev.height} -> {intr.width}x{intr.height}: restarting the stream")
