@@ -64,6 +64,38 @@ def test_colour_conversions_to_rgb():
         c.image_to_rgb(c.numpy_to_image(SAMPLES["32FC1"], "32FC1"))
 
 
+RGB_PATTERN = {"rggb": "RGGB", "bggr": "BGGR", "gbrg": "GBRG", "grbg": "GRBG"}  # rows 0 and 1, columns 0 and 1
+
+
+@pytest.mark.parametrize("pattern", sorted(RGB_PATTERN))
+def test_bayer_images_demosaic_to_the_colour_they_sampled(pattern):
+    """A flat orange (200, 100, 50) sampled through each ROS Bayer pattern comes back orange: a swapped
+    pattern would give blue (50, 100, 200) or a green cast."""
+    colour = {"R": 200, "G": 100, "B": 50}
+    letters = RGB_PATTERN[pattern]
+    mosaic = np.zeros((16, 20), np.uint8)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            mosaic[dy::2, dx::2] = colour[letters[2 * dy + dx]]
+    rgb = c.image_to_rgb(c.numpy_to_image(mosaic, f"bayer_{pattern}8"))
+    assert rgb.shape == (16, 20, 3)
+    np.testing.assert_allclose(rgb[4:-4, 4:-4].reshape(-1, 3).mean(0), (200, 100, 50), atol=2)
+
+
+@pytest.mark.parametrize("encoding, order", [("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"), ("yuyv", "YUYV")])
+def test_yuv422_images_decode_with_their_byte_order(encoding, order):
+    """Two pixels share U and V: grey stays grey, and a strong V (red) stays red, not blue, in either order."""
+    for (y, u, v), check in (((128, 128, 128), lambda px: np.allclose(px, 128, atol=2)),
+                             ((90, 110, 220), lambda px: px[0] > 150 and px[2] < 80)):
+        bytes_of = {"Y": y, "U": u, "V": v}
+        pair = [bytes_of[ch] for ch in order]  # U Y0 V Y1 / Y0 U Y1 V, both Y the same
+        packed = np.tile(np.array(pair, np.uint8), (6, 4)).reshape(6, 8, 2)  # 6 x 8 pixels, 2 bytes each
+        rgb = c.image_to_rgb(c.numpy_to_image(packed, encoding))
+        assert rgb.shape == (6, 8, 3) and check(rgb[2, 3].astype(int)), (encoding, (y, u, v), rgb[2, 3])
+    with pytest.raises(c.ConversionError, match="even width"):
+        c.image_to_rgb(c.numpy_to_image(np.zeros((4, 5, 2), np.uint8), encoding))
+
+
 def test_depth_units_and_invalid_values():
     depth = np.array([[0.0, 1.2345, np.nan], [np.inf, -1.0, 65.6]], np.float32)
     mm = c.depth_m_to_image(depth, encoding="16UC1")
@@ -80,7 +112,7 @@ def test_depth_units_and_invalid_values():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda m: setattr(m, "encoding", "yuv422"), "unsupported image encoding 'yuv422'"),
+        (lambda m: setattr(m, "encoding", "nv21"), "unsupported image encoding 'nv21'"),
         (lambda m: setattr(m, "step", 20), "step 20 is smaller than one row"),
         (lambda m: setattr(m, "data", bytes(m.data)[:-1]), "data length 104 does not match"),
         (lambda m: setattr(m, "height", 0), "zero size"),

@@ -7,6 +7,7 @@ a node can count and log a bad message instead of crashing or publishing garbage
 Encodings (sensor_msgs/image_encodings):
   rgb8, bgr8          [H, W, 3] uint8      rgba8, bgra8   [H, W, 4] uint8
   mono8               [H, W] uint8         mono16         [H, W] uint16
+  bayer_{rggb,bggr,gbrg,grbg}8  [H, W] uint8  yuv422 / uyvy, yuv422_yuy2 / yuyv  [H, W, 2] uint8
   16UC1               [H, W] uint16, depth in millimetres (0 = invalid)
   32FC1               [H, W] float32, depth in metres (0 or NaN = invalid)
 Images written here are tightly packed (step = W * pixel bytes) and little-endian on
@@ -44,6 +45,15 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "mono16": (np.dtype(np.uint16), 1),
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    # what camera drivers publish raw (usb_cam, v4l2_camera, machine-vision cameras): colour after demosaicing / YUV
+    "bayer_rggb8": (np.dtype(np.uint8), 1),
+    "bayer_bggr8": (np.dtype(np.uint8), 1),
+    "bayer_gbrg8": (np.dtype(np.uint8), 1),
+    "bayer_grbg8": (np.dtype(np.uint8), 1),
+    "yuv422": (np.dtype(np.uint8), 2),  # UYVY (sensor_msgs image_encodings)
+    "uyvy": (np.dtype(np.uint8), 2),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),  # YUYV
+    "yuyv": (np.dtype(np.uint8), 2),
 }
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
@@ -139,7 +149,23 @@ def image_to_rgb(msg: Image) -> np.ndarray:
         return np.ascontiguousarray(arr[..., 2::-1])
     if enc in ("mono8", "8UC1"):
         return np.repeat(arr[..., None], 3, axis=2)
+    if enc in _OPENCV_TO_RGB:
+        import cv2
+
+        if enc.startswith(("yuv", "uyvy", "yuyv")) and arr.shape[1] % 2:
+            raise ConversionError(f"{enc} needs an even width (two pixels share U and V), got {arr.shape[1]}")
+        return cv2.cvtColor(np.ascontiguousarray(arr), getattr(cv2, _OPENCV_TO_RGB[enc]))
     raise ConversionError(f"encoding '{enc}' is not a colour image")
+
+
+# Raw driver encodings -> the OpenCV conversion to RGB (cv_bridge's table: OpenCV names a Bayer pattern
+# by its second row's first two pixels, so ROS' rggb is OpenCV's BG).
+_OPENCV_TO_RGB = {
+    "bayer_rggb8": "COLOR_BayerBG2RGB", "bayer_bggr8": "COLOR_BayerRG2RGB",
+    "bayer_gbrg8": "COLOR_BayerGR2RGB", "bayer_grbg8": "COLOR_BayerGB2RGB",
+    "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
+    "yuv422_yuy2": "COLOR_YUV2RGB_YUY2", "yuyv": "COLOR_YUV2RGB_YUY2",
+}
 
 
 def compressed_image_to_rgb(msg: CompressedImage) -> np.ndarray:
