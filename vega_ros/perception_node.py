@@ -2,9 +2,11 @@
 
 Topics (relative to the node's namespace, all remappable):
 
-  in   image              sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)   best effort, depth 5 by default
+  in   image              sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8, yuv422 / yuyv)
+                          best effort, depth 5 by default; any size: the model sees the centred window
+                          of its aspect ratio (image_fit: crop) or all of it resized per axis (stretch)
     or image/compressed   sensor_msgs/CompressedImage (image_transport: compressed; decoded with OpenCV)
-       camera_info        sensor_msgs/CameraInfo (K of a rectified camera; D is not applied)
+       camera_info        sensor_msgs/CameraInfo (K of a rectified camera; D is not applied, warned about once)
   out  depth/image        sensor_msgs/Image 32FC1 metres (or 16UC1 millimetres: depth_encoding), 0 = invalid,
                           same header as the image
        depth/camera_info  sensor_msgs/CameraInfo of depth/image: same stamp and frame, K at the depth's size
