@@ -23,7 +23,7 @@ a model's depth, that depth's scale (median predicted / true depth, 10-90 % over
 issue 34: ATE <= 3 %, AUC@30 >= 0.6 and above ORB + RANSAC.
 
     .venv/bin/python bench/bench_odometry.py [--clips synthetic,demo,libero_90:43] [--frames 120]
-        [--models vega-sim-vit-ti,vega-random-tiny] [--json docs/bench/odometry.json]
+        [--models vega-frame-v2,vega-sim-vit-ti] [--json docs/bench/odometry.json]
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", default="synthetic,demo,libero_90:43", help="comma-separated: synthetic, demo, <suite>:<task>")
     ap.add_argument("--frames", type=int, default=120, help="frames per clip (at the demo's 10 Hz)")
-    ap.add_argument("--models", default="vega-sim-vit-ti,vega-random-tiny", help="comma-separated model names under models/")
+    ap.add_argument("--models", default="vega-frame-v2,vega-sim-vit-ti", help="comma-separated model names under models/")
     ap.add_argument("--json", default="", help="also write the rows here (e.g. docs/bench/odometry.json)")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
