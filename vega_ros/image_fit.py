@@ -6,9 +6,9 @@ aspect ratio differs (4:3, 16:9) is either
 - ``crop``: the largest centred window of the model's aspect ratio, resized isotropically: the net
   sees undistorted geometry; depth outside the window is 0 (no measurement), or
 - ``stretch``: the whole image resized per axis: every pixel gets a depth, but the net sees the
-  scene squashed sideways and its metric scale drifts (measured with ``models/vega-frame-v2`` on
-  the demo's LIBERO scene: median predicted / true depth 1.04 square, 1.19 at 4:3 and 1.26 at 16:9;
-  AbsRel 0.118, 0.209 and 0.324, against 0.114 for both crops).
+  scene squashed sideways and its metric scale drifts (``bench/bench_image_fit.py`` with
+  ``models/vega-frame-v2`` on the demo's LIBERO scene: median predicted / true depth 1.02 square,
+  1.18 at 4:3 and 1.27 at 16:9; AbsRel 0.102, 0.202 and 0.356, against 0.103 for both crops).
 
 Windows are in source pixels: columns ``x0 .. x0 + width``, rows ``y0 .. y0 + height``.
 """
