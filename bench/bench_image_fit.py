@@ -21,6 +21,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -34,18 +35,12 @@ def scores(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
 
 
 def bench_clip(name: str, size: tuple[int, int], frames: int, engine) -> list[dict]:
-    import yaml
+    from bench_odometry import demo_camera
 
     from vega_ros.engine.stream import preprocess
-    from vega_ros.sim_camera_node import CameraPath, LiberoScene
 
-    with open(os.path.join(ROOT, "config", "sim_camera.yaml")) as fh:
-        p = yaml.safe_load(fh)["sim_camera"]["ros__parameters"]
-    suite, task = ("libero_spatial", 0) if name == "demo" else (name.split(":")[0], int(name.split(":")[1]))
     W, H = size
-    scene = LiberoScene(suite, task, p["camera_name"], W, H, p["fov_y_deg"], p["seed"])
-    path = CameraPath(scene.target, scene.start_azimuth, p["path"], p["path_radius_m"], p["path_height_m"],
-                      p["path_period_s"], p["path_arc_deg"])
+    scene, path, p = demo_camera(name, size)
     mh, mw = engine.input_hw
     per_fit: dict[str, list[tuple[float, float]]] = {fit: [] for fit in IMAGE_FITS}
     try:

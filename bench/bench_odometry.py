@@ -48,21 +48,29 @@ from vega_ros.odometry import OdometrySettings, VisualOdometry  # noqa: E402
 from vega_ros.odometry.metrics import ate_percent, pair_indices, path_length_m, relative_pose_auc30  # noqa: E402
 
 
-def render_clip(name: str, frames: int) -> dict:
-    """``{rgb [S, H, W, 3] uint8, depth [S, H, W], K [3, 3], T_wc [S, 4, 4], rate_hz}`` along the demo's camera path."""
+def demo_camera(name: str, size: tuple[int, int] | None = None):
+    """``(scene, path, params)``: the clip's scene (``synthetic``, ``demo`` or ``<suite>:<task>``) seen by the demo's
+    simulated camera (config/sim_camera.yaml), at ``size = (W, H)`` or the config's size; close the scene after use."""
     import yaml
 
     from vega_ros.sim_camera_node import CameraPath, LiberoScene, SyntheticScene
 
     with open(os.path.join(ROOT, "config", "sim_camera.yaml")) as fh:
         p = yaml.safe_load(fh)["sim_camera"]["ros__parameters"]
+    W, H = size or (p["width"], p["height"])
     if name == "synthetic":
-        scene = SyntheticScene(p["width"], p["height"], p["fov_y_deg"])
+        scene = SyntheticScene(W, H, p["fov_y_deg"])
     else:
         suite, task = ("libero_spatial", 0) if name == "demo" else (name.split(":")[0], int(name.split(":")[1]))
-        scene = LiberoScene(suite, task, p["camera_name"], p["width"], p["height"], p["fov_y_deg"], p["seed"])
+        scene = LiberoScene(suite, task, p["camera_name"], W, H, p["fov_y_deg"], p["seed"])
     path = CameraPath(scene.target, scene.start_azimuth, p["path"], p["path_radius_m"], p["path_height_m"],
                       p["path_period_s"], p["path_arc_deg"])
+    return scene, path, p
+
+
+def render_clip(name: str, frames: int) -> dict:
+    """``{rgb [S, H, W, 3] uint8, depth [S, H, W], K [3, 3], T_wc [S, 4, 4], rate_hz}`` along the demo's camera path."""
+    scene, path, p = demo_camera(name)
     out = [scene.render(path.T_wc(k / p["rate_hz"])) for k in range(frames)]
     if hasattr(scene, "close"):
         scene.close()
