@@ -37,6 +37,7 @@ from torch import nn
 
 from distill import config as configlib
 from distill import losses
+from distill.data.augment import PhotometricAugment
 from distill.nets.models import FrameStudent, FrameStudentConfig, frame_card_fields
 from distill.recipe import teacher_tokens
 
@@ -85,7 +86,7 @@ class FrameDataConfig:
     train_size: tuple[int, int] | None = None  # (h, w) of the training crops; None: model.image_size
     crop_scale: tuple[float, float] = (0.6, 1.0)  # crop side / the largest crop of train_size's aspect (a zoom)
     flip: bool = True
-    photometric: bool = True
+    photometric: bool | dict = True  # the default jitter, none, or PhotometricAugment fields (distill.data.augment)
     repeats: int | list[int] = 16  # each frame listed this many times, each with its own crop/flip/photometric
     # draw; a list gives one count per root: the data mix (a root's share of the batches ~ frames x repeats)
     samples_per_clip: int = 1  # sources other than rendered datasets: frame samples per clip for the cache
@@ -109,6 +110,16 @@ class FrameDataConfig:
                 cache = f"{base}-frames-{self.split}"
             out.append((root, cache))
         return out
+
+    def photometric_augment(self) -> PhotometricAugment | None:
+        """The photometric augmentation ``photometric`` names: None for false, the default for true."""
+        if isinstance(self.photometric, bool):
+            return PhotometricAugment() if self.photometric else None
+        fields = configlib.check_fields(PhotometricAugment, self.photometric, "data.photometric")
+        try:
+            return PhotometricAugment(**fields)
+        except ValueError as e:
+            raise configlib.ConfigError(str(e), key="data.photometric") from e
 
     def repeats_per_root(self) -> list[int]:
         """One repeat count per root of :meth:`sources` (an int applies to every root)."""
@@ -136,6 +147,7 @@ class FrameDistillConfig:
         from distill.training.trainer import TrainerConfig
 
         self.trainer = configlib.check_fields(TrainerConfig, self.trainer, "trainer", exclude=("run_dir",))
+        self.data.photometric_augment()  # an unknown or out-of-range augmentation field fails at load, not at step 0
         if (self.losses.feature > 0 or self.losses.global_align > 0) and not self.teacher_cache:
             raise configlib.ConfigError("losses.feature / losses.global_align need teacher_cache "
                                         "(run distill.teacher.extract first)", key="teacher_cache")
@@ -255,12 +267,10 @@ def collate(samples: list[dict]) -> dict:
 
 def build_frame_dataset(cfg: FrameDistillConfig, seed: int = 0) -> torch.utils.data.Dataset:
     """The training frames of ``cfg.data`` (the decoded-frame cache is built on first use)."""
-    from distill.data.augment import PhotometricAugment
     from distill.data.frames import FrameAugment, FrameDataset, build_frame_cache
 
     d = cfg.data
-    augment = FrameAugment(scale=tuple(d.crop_scale), flip=d.flip,
-                           photometric=PhotometricAugment() if d.photometric else None)
+    augment = FrameAugment(scale=tuple(d.crop_scale), flip=d.flip, photometric=d.photometric_augment())
     out_hw = tuple(d.train_size or cfg.model.image_size)
     if out_hw[0] % 16 or out_hw[1] % 16:
         raise configlib.ConfigError(f"{out_hw} is not a multiple of 16", key="data.train_size")

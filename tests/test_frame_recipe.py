@@ -11,6 +11,7 @@ import torch
 
 from distill import frame_recipe as fr
 from distill.config import ConfigError
+from distill.data.augment import PhotometricAugment
 from distill.data.frames import FrameDataset, open_frame_cache
 from distill.export import export_artifact_v2
 from vega_ros import artifact as art
@@ -133,3 +134,14 @@ def test_training_pictures_show_rgb_truth_prediction_and_error(tmp_path, capsys)
     png = cv2.imread(str(tmp_path / "images" / "step_0000007.png"))
     assert png.shape == (2 * 32, 4 * 48, 3)
     assert "step 7 frame 1: metric abs_rel" in capsys.readouterr().out
+
+
+def test_photometric_takes_true_false_or_the_augmentations_fields():
+    assert fr.FrameDistillConfig.from_yaml(TINY, ["data.photometric=true"]).data.photometric_augment() == PhotometricAugment()
+    assert fr.FrameDistillConfig.from_yaml(TINY, ["data.photometric=false"]).data.photometric_augment() is None
+    strong = fr.FrameDistillConfig.from_yaml(TINY, ["data.photometric={hue: 0.5, grayscale_p: 0.1}"])
+    assert strong.data.photometric_augment() == PhotometricAugment(hue=0.5, grayscale_p=0.1)
+    with pytest.raises(ConfigError, match="data.photometric.*did you mean 'hue'"):
+        fr.FrameDistillConfig.from_yaml(TINY, ["data.photometric={hues: 0.5}"])
+    with pytest.raises(ConfigError, match="data.photometric.*probability"):
+        fr.FrameDistillConfig.from_yaml(TINY, ["data.photometric={blur_p: 2.0}"])
