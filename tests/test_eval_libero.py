@@ -201,3 +201,24 @@ def test_perturbed_suites_take_the_step_limit_of_the_suite_they_perturb():
     with pytest.raises(ValueError, match="--max-steps"):
         EvalProtocol(suite="libero_100").step_limit  # noqa: B018
     assert EvalProtocol(suite="libero_100", max_steps=600).step_limit == 600
+
+
+def test_a_task_whose_bddl_does_not_load_is_named_and_the_rest_of_the_suite_runs(tmp_path, monkeypatch):
+    """LIBERO's own loader reads a truncated BDDL file for task 1: the report names the task and the error,
+    counts none of its episodes, and task 0 is evaluated as usual."""
+    from libero.libero.benchmark import Benchmark
+
+    from vega_eval.evaluate import evaluate
+    from vega_eval.rollout import installed_suites
+
+    real = Benchmark.get_task_bddl_file_path
+    broken = tmp_path / "broken.bddl"
+    broken.write_text(open(real(installed_suites()["libero_spatial"](), 1)).read()[:400])  # cut inside (:objects ...)
+    monkeypatch.setattr(Benchmark, "get_task_bddl_file_path", lambda self, i: str(broken) if i == 1 else real(self, i))
+    protocol = EvalProtocol(suite="libero_spatial", episodes_per_task=1, max_steps=3, settle_steps=1, tasks=(0, 1))
+    report = evaluate(protocol, NoOpPolicy, str(tmp_path / "run"), workers=1, videos=0)
+    assert [e.task_id for e in report.episodes] == [0] and list(report.unloadable) == [1]
+    results = json.load(open(tmp_path / "run" / "results.json"))
+    assert results["mean"]["episodes"] == 1 and results["unloadable_tasks"][0]["task_id"] == 1
+    assert results["unloadable_tasks"][0]["error"]
+    assert "Not evaluated: task 1" in open(tmp_path / "run" / "results.md").read()

@@ -9,7 +9,7 @@ import json
 import multiprocessing as mp
 import os
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -41,11 +41,26 @@ def _work_units(plan: list[Episode], per_unit: int) -> list[list[Episode]]:
     return units
 
 
-def _run_unit(args: tuple) -> list[tuple[EpisodeResult, list[np.ndarray]]]:
+@dataclass(frozen=True)
+class UnloadableTask:
+    """A work unit whose task's environment did not build (a BDDL file that does not load)."""
+
+    task_id: int
+    error: str
+    episodes: int  # the unit's episodes, not run
+
+
+def _run_unit(args: tuple) -> list[tuple[EpisodeResult, list[np.ndarray]]] | UnloadableTask:
+    """The unit's episode results, or :class:`UnloadableTask` when the task's environment does not build:
+    that task is reported and skipped, the rest of the run goes on."""
     protocol, policy_factory, unit, record_keys = args
     envs = SuiteEnvs(protocol.suite, protocol.image_size)
-    policy = policy_factory()
     try:
+        try:
+            envs.env(unit[0].task_id)
+        except Exception as e:  # noqa: BLE001 - any failure of LIBERO's loader; named in the report
+            return UnloadableTask(unit[0].task_id, f"{type(e).__name__}: {e}", len(unit))
+        policy = policy_factory()
         return [run_episode(envs, policy, ep, protocol, record=(ep.task_id, ep.episode) in record_keys) for ep in unit]
     finally:
         envs.close()
@@ -117,6 +132,13 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
                desc=f"{protocol.suite} ({workers} workers)", dynamic_ncols=True)
 
     def consume(results):
+        if isinstance(results, UnloadableTask):
+            if results.task_id not in report.unloadable:
+                report.unloadable[results.task_id] = results.error
+                tqdm.write(f"[libero-eval] task {results.task_id} ({names[results.task_id]}) skipped: "
+                           f"its environment did not load: {results.error}")
+            bar.update(results.episodes)
+            return
         with open(journal, "a") as f:
             for result, _ in results:
                 f.write(json.dumps(asdict(result)) + "\n")

@@ -117,6 +117,9 @@ class SuiteReport:
     protocol: EvalProtocol
     task_names: list[str]
     episodes: list[EpisodeResult] = field(default_factory=list)
+    unloadable: dict[int, str] = field(default_factory=dict)
+    """Tasks whose environment could not be built (a BDDL that does not load): task id -> the error.
+    Their episodes are not run and not counted; the rest of the suite is."""
 
     def per_task(self) -> list[dict]:
         rows = []
@@ -139,7 +142,9 @@ class SuiteReport:
     def summary(self) -> dict:
         """What ``results.json`` holds besides the episodes: protocol, step limit, per-task and mean success."""
         return {"protocol": asdict(self.protocol), "step_limit": self.protocol.step_limit,
-                "per_task": self.per_task(), "mean": self.mean_success()}
+                "per_task": self.per_task(), "mean": self.mean_success(),
+                "unloadable_tasks": [{"task_id": t, "task": self.task_names[t], "error": e}
+                                     for t, e in sorted(self.unloadable.items())]}
 
     def to_markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "
@@ -152,4 +157,6 @@ class SuiteReport:
         m = self.mean_success()
         lines.append(f"| **all** | **{m['successes']}/{m['episodes']} ({100 * m['success_rate']:.1f} %)** "
                      f"| {100 * m['ci95'][0]:.1f}–{100 * m['ci95'][1]:.1f} % |")
+        for t, e in sorted(self.unloadable.items()):
+            lines.append(f"\nNot evaluated: task {t} ({self.task_names[t]}): its environment did not load: {e}")
         return "\n".join(lines) + "\n"
