@@ -252,7 +252,7 @@ def test_stream_report_sees_which_stream_a_saturated_gate_passes(bc_setup, tmp_p
 
 
 POLICY_CONFIGS = Path(ROOT) / "config" / "policy"
-RECIPES = {"side-dart": None, "side-xl": "side-dart", "brisk-ft": "side-xl", "object": None}  # recipe -> the one it starts from
+RECIPES = {"side-dart": None, "side-xl": "side-dart", "brisk-ft": "side-xl", "object": None, "goal": None, "libero10": None}  # recipe -> the one it starts from
 VARIANTS = ("fused", "3d-only", "semantic-only")
 
 
