@@ -64,7 +64,7 @@ class PhotometricAugment:
         x = images * u(self.brightness, 1, 1, 1)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         x = (x - mean) * u(self.contrast, 1, 1, 1) + mean
-        grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+        grey = _luma(x)
         x = (x - grey) * u(self.saturation, 1, 1, 1) + grey
         if self.hue > 0:
             x = _rotate_hue(x, math.pi * self.hue * (2.0 * rand() - 1.0))
@@ -72,8 +72,7 @@ class PhotometricAugment:
         if self.gamma > 0:
             x = x.clamp(0.0, 1.0) ** u(self.gamma, 1, 1, 1)
         if self.grayscale_p > 0:
-            luma = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
-            x = torch.where(rand(1, 1, 1) < self.grayscale_p, luma, x)
+            x = torch.where(rand(1, 1, 1) < self.grayscale_p, _luma(x).expand_as(x), x)
         if self.channel_shuffle_p > 0:
             x = _shuffle_channels(x, rand() < self.channel_shuffle_p, generator)
         if self.blur_p > 0:
@@ -84,6 +83,11 @@ class PhotometricAugment:
 
     def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
         return {**sample, "images": self.images(sample["images"], generator)}
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """``[S, 1, H, W]`` Rec. 601 luma of ``x [S, 3, H, W]`` (the Y row of ``_RGB_TO_YIQ``)."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
 def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
