@@ -222,3 +222,29 @@ def test_a_task_whose_bddl_does_not_load_is_named_and_the_rest_of_the_suite_runs
     assert results["mean"]["episodes"] == 1 and results["unloadable_tasks"][0]["task_id"] == 1
     assert results["unloadable_tasks"][0]["error"]
     assert "Not evaluated: task 1" in open(tmp_path / "run" / "results.md").read()
+
+
+def test_tasks_without_init_states_are_named_and_a_suite_without_any_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    """LIBERO-PRO registers suites whose init-state files it does not ship (``libero_spatial_env``): a task
+    without them is reported and skipped; a run none of whose tasks has them stops with one message, exit 2."""
+    from libero.libero.benchmark import Benchmark
+
+    from vega_eval.evaluate import evaluate
+    from vega_ros.cli import main
+
+    real = Benchmark.get_task_init_states
+
+    def states(self, i):
+        if i == 1:
+            raise FileNotFoundError(f"Initialization states unavailable: task{i}.pruned_init.npz")
+        return real(self, i)
+
+    monkeypatch.setattr(Benchmark, "get_task_init_states", states)
+    protocol = EvalProtocol(suite="libero_spatial", episodes_per_task=1, max_steps=2, settle_steps=1, tasks=(0, 1))
+    report = evaluate(protocol, NoOpPolicy, str(tmp_path / "run"), workers=1, videos=0)
+    assert [e.task_id for e in report.episodes] == [0] and "init states did not load" in report.unloadable[1]
+    assert "Not evaluated: task 1" in open(tmp_path / "run" / "results.md").read()
+    code = main(["libero-eval", "--suite", "libero_spatial", "--tasks", "1", "--policy", "noop", "--episodes", "1",
+                 "--max-steps", "2", "--out", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no init states for any task" in err and "pruned_init.npz" in err

@@ -59,11 +59,35 @@ def _run_unit(args: tuple) -> list[tuple[EpisodeResult, list[np.ndarray]]] | Unl
         try:
             envs.env(unit[0].task_id)
         except Exception as e:  # noqa: BLE001 - any failure of LIBERO's loader; named in the report
-            return UnloadableTask(unit[0].task_id, f"{type(e).__name__}: {e}", len(unit))
+            return UnloadableTask(unit[0].task_id, f"its environment did not load: {type(e).__name__}: {e}", len(unit))
         policy = policy_factory()
         return [run_episode(envs, policy, ep, protocol, record=(ep.task_id, ep.episode) in record_keys) for ep in unit]
     finally:
         envs.close()
+
+
+class MissingInitStates(ValueError):
+    """No task of the run has init states in the installed package (a LIBERO-PRO suite it lists but
+    does not ship the files of): nothing can be evaluated at the protocol."""
+
+
+def init_state_counts(catalogue: SuiteEnvs, protocol: EvalProtocol) -> tuple[list[int], dict[int, str]]:
+    """``(init states per task, {task: why it has none})`` for the suite's tasks; a task of the run
+    whose init-state file is missing or unreadable is named, not fatal. Raises
+    :class:`MissingInitStates` when no task of the run has any."""
+    counts, missing = [], {}
+    wanted = range(catalogue.n_tasks) if protocol.tasks is None else protocol.tasks
+    for t in range(catalogue.n_tasks):
+        try:
+            counts.append(len(catalogue.init_states(t)) if t in wanted else 0)
+        except Exception as e:  # noqa: BLE001 - the package's loader raises FileNotFoundError, numpy errors, ...
+            counts.append(0)
+            missing[t] = f"its init states did not load: {type(e).__name__}: {e}"
+    if wanted and all(t in missing for t in wanted if 0 <= t < catalogue.n_tasks):
+        first = missing[min(missing)] if missing else "none"
+        raise MissingInitStates(f"{protocol.suite}: the installed package has no init states for any task of the run "
+                                f"({first}); `libero-pro audit` lists the suites whose files it ships")
+    return counts, missing
 
 
 JOURNAL = "episodes.jsonl"
@@ -109,7 +133,8 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     os.makedirs(out_dir, exist_ok=True)
     catalogue = SuiteEnvs(protocol.suite, protocol.image_size)
     names = catalogue.task_names()
-    plan = plan_episodes(protocol, catalogue.n_tasks, [len(catalogue.init_states(t)) for t in range(catalogue.n_tasks)])
+    counts, no_states = init_state_counts(catalogue, protocol)
+    plan = plan_episodes(protocol, catalogue.n_tasks, counts, skip=no_states)
     wrapped = wrapped_init_states(protocol, plan)
     if wrapped:
         tqdm.write(f"[libero-eval] warning: {protocol.episodes_per_task} episodes per task from init state "
@@ -118,7 +143,9 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     journal = os.path.join(out_dir, JOURNAL)
     header = journal_header(protocol, policy_id)
     done = read_journal(journal, header)
-    report = SuiteReport(protocol=protocol, task_names=names)
+    report = SuiteReport(protocol=protocol, task_names=names, unloadable=dict(no_states))
+    for t, e in sorted(no_states.items()):
+        tqdm.write(f"[libero-eval] task {t} ({names[t]}) skipped: {e}")
     report.episodes = [done[(ep.task_id, ep.episode)] for ep in plan if (ep.task_id, ep.episode) in done]
     todo = [ep for ep in plan if (ep.task_id, ep.episode) not in done]
     if not os.path.exists(journal) or not done:
@@ -135,8 +162,7 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
         if isinstance(results, UnloadableTask):
             if results.task_id not in report.unloadable:
                 report.unloadable[results.task_id] = results.error
-                tqdm.write(f"[libero-eval] task {results.task_id} ({names[results.task_id]}) skipped: "
-                           f"its environment did not load: {results.error}")
+                tqdm.write(f"[libero-eval] task {results.task_id} ({names[results.task_id]}) skipped: {results.error}")
             bar.update(results.episodes)
             return
         with open(journal, "a") as f:

@@ -10,6 +10,7 @@ the suite they perturb. An episode succeeds when the environment reports the BDD
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400}
@@ -68,13 +69,17 @@ class Episode:
     seed: int
 
 
-def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: list[int]) -> list[Episode]:
-    """All episodes of a run in a fixed order; episode k of a task uses init state offset + k (mod the count)."""
+def plan_episodes(protocol: EvalProtocol, n_tasks: int, init_states_per_task: list[int],
+                  skip: Collection[int] = ()) -> list[Episode]:
+    """All episodes of a run in a fixed order; episode k of a task uses init state offset + k (mod the count).
+    Tasks in ``skip`` (reported elsewhere, e.g. without init states) get none."""
     tasks = range(n_tasks) if protocol.tasks is None else protocol.tasks
     plan = []
     for t in tasks:
         if not 0 <= t < n_tasks:
             raise ValueError(f"task {t} is not in {protocol.suite} (0..{n_tasks - 1})")
+        if t in skip:
+            continue
         n_init = init_states_per_task[t]
         if n_init == 0:
             raise ValueError(f"task {t} of {protocol.suite} has no init states")
@@ -158,5 +163,5 @@ class SuiteReport:
         lines.append(f"| **all** | **{m['successes']}/{m['episodes']} ({100 * m['success_rate']:.1f} %)** "
                      f"| {100 * m['ci95'][0]:.1f}–{100 * m['ci95'][1]:.1f} % |")
         for t, e in sorted(self.unloadable.items()):
-            lines.append(f"\nNot evaluated: task {t} ({self.task_names[t]}): its environment did not load: {e}")
+            lines.append(f"\nNot evaluated: task {t} ({self.task_names[t]}): {e}")
         return "\n".join(lines) + "\n"

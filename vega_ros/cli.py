@@ -172,7 +172,7 @@ class _PolicyFactory:
 
 
 def _libero_eval(args) -> int:
-    from vega_eval.evaluate import evaluate
+    from vega_eval.evaluate import MissingInitStates, evaluate
     from vega_eval.protocol import EvalProtocol
 
     name = "noop" if args.policy == "noop" else os.path.basename(os.path.normpath(args.policy))
@@ -211,8 +211,12 @@ def _libero_eval(args) -> int:
         if args.language_mode != "nearest":
             name += f" (language {args.language_mode})"
             policy_id += f" language={args.language_mode}"
-    report = evaluate(protocol, factory, out, workers=args.workers,
-                      videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
+    try:
+        report = evaluate(protocol, factory, out, workers=args.workers,
+                          videos=args.videos, title=f"{name} on {args.suite}", policy_id=policy_id)
+    except MissingInitStates as e:
+        print(f"libero-eval: {e}", file=sys.stderr)
+        return 2
     print(report.to_markdown(f"{name} on {args.suite}"))
     print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")
     return 0
