@@ -11,18 +11,14 @@ function of (config, clip id), the result is the same dataset. ``index.json`` is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import multiprocessing as mp
-import os
-import queue
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from distill.config import add_config_args, exit_on_config_error
+from distill.data import render_pool
 from distill.data.config import RenderConfig, load_config
 from distill.data.plan import ShardSpec, clip_seed, make_plan
 from distill.data.shards import (
@@ -35,15 +31,6 @@ from distill.data.shards import (
     shard_is_complete,
     write_shard,
 )
-
-_progress: mp.Queue | None = None
-
-
-def _init_worker(q) -> None:
-    global _progress
-    _progress = q
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
 def render_task_shards(out: str, cfg: RenderConfig, shards: list[ShardSpec]) -> list[str]:
@@ -68,8 +55,7 @@ def render_task_shards(out: str, cfg: RenderConfig, shards: list[ShardSpec]) -> 
                 metas.append({"clip_id": spec.clip_id, "split": spec.split, "suite": task.suite, "task_index": task.task_index,
                               "task_name": task.name, "scene_id": task.scene_id, "seed": spec.seed, "layout_seed": layout_seed,
                               **clip.meta})
-                if _progress is not None:
-                    _progress.put(1)
+                render_pool.report(1)
             write_shard(Path(out) / shard.relpath, clips, metas, cfg.depth_unit_m)
             written.append(shard.relpath)
     finally:
@@ -152,20 +138,7 @@ def run(cfg: RenderConfig, out: Path, workers: int = 1, progress: bool = True) -
     groups = sorted(_group_by_task(plan), key=lambda g: -sum(len(s.clips) for s in g))
     bar = tqdm(total=total, initial=done, unit="clip", desc="render", disable=not progress, smoothing=0.05, file=sys.stderr)
     if done < total:
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q,)) as pool:
-            futures = [pool.submit(render_task_shards, str(out), cfg, g) for g in groups]
-            while not all(f.done() for f in futures):
-                with contextlib.suppress(queue.Empty):
-                    bar.update(q.get(timeout=0.5))
-            for f in futures:
-                f.result()  # re-raise a worker's error
-            while True:
-                try:
-                    bar.update(q.get_nowait())
-                except queue.Empty:
-                    break
+        render_pool.run_jobs(render_task_shards, [(str(out), cfg, g) for g in groups], workers, bar)
     bar.close()
     index = build_index(out, cfg, plan)
     atomic_write_json(out / "index.json", index)

@@ -14,19 +14,15 @@ logged with its seed in ``DIR/<split>/<scene_id>.skips.json`` and in the index, 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import multiprocessing as mp
-import os
-import queue
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import add_config_args, exit_on_config_error
+from distill.data import render_pool
 from distill.data.plan import clip_seed
 from distill.data.procedural.config import SPLITS, ProceduralConfig, load_config
 from distill.data.shards import (
@@ -41,7 +37,6 @@ from distill.data.shards import (
 
 HELDOUT_SPLIT = "heldout_family"
 log = logging.getLogger("distill.data.procedural")
-_progress: mp.Queue | None = None
 
 
 @dataclass(frozen=True)
@@ -85,12 +80,6 @@ def scene_is_done(out: Path, s: SceneShard) -> bool:
     return p.is_file() and json.loads(p.read_text()).get("scene_failed", False)
 
 
-def _init_worker(q) -> None:
-    global _progress
-    _progress = q
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    os.environ.setdefault("LP_NUM_THREADS", "1")  # one process per core: no llvmpipe thread fan-out
 
 
 def _attempt_seed(seed: int, k: int) -> int:
@@ -141,8 +130,7 @@ def render_scene(out: str, cfg: ProceduralConfig, s: SceneShard) -> dict:
                 clips.append({"rgb": clip.rgb, "depth": clip.depth, "K": clip.K, "T_wc": clip.T_wc})
                 metas.append({"clip_id": clip_id, "split": s.split, "scene_id": s.scene_id, "family": s.family,
                               "scene_seed": scene_seed, "seed": seed, "suite": "procedural", **clip.meta, "scene": scene.info.to_meta()})
-                if _progress is not None:
-                    _progress.put(cfg.frames)
+                render_pool.report(cfg.frames)
                 break
     finally:
         scene.close()
@@ -212,20 +200,7 @@ def run(cfg: ProceduralConfig, out: Path, workers: int = 1, progress: bool = Tru
     bar = tqdm(total=total, initial=total - sum(s.n_clips for s in todo) * cfg.frames, unit="frame", unit_scale=False,
                desc="procedural", disable=not progress, smoothing=0.1, file=sys.stderr)
     if todo:
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q,)) as pool:
-            futures = [pool.submit(render_scene, str(out), cfg, s) for s in todo]
-            while not all(f.done() for f in futures):
-                with contextlib.suppress(queue.Empty):
-                    bar.update(q.get(timeout=0.5))
-            for f in futures:
-                f.result()  # a bug (not a bad scene) surfaces here
-            while True:
-                try:
-                    bar.update(q.get_nowait())
-                except queue.Empty:
-                    break
+        render_pool.run_jobs(render_scene, [(str(out), cfg, sc) for sc in todo], workers, bar)  # a bug (not a bad scene) raises here
     bar.close()
     index = build_index(out, cfg, plan)
     atomic_write_json(out / "index.json", index)
