@@ -185,6 +185,63 @@ def _parity(module: torch.nn.Module, path: str, x: torch.Tensor | tuple[torch.Te
     return errors
 
 
+def _export_graph(module: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...], path: str,
+                  input_name: str | tuple[str, ...], output_names: list[str], opset: int, dynamo: bool,
+                  weights: str) -> dict[str, float]:
+    """Export ``module`` to ``path`` from the first item of ``batch`` (output sizes pinned, weights
+    stored as ``weights``) and return the largest ONNX Runtime vs PyTorch difference per output on all
+    of ``batch``."""
+    inputs = batch if isinstance(batch, tuple) else (batch,)
+    first = tuple(x[:1] for x in inputs)
+    _export(module, first if len(first) > 1 else first[0], path, input_name, output_names, opset, dynamo)
+    with torch.no_grad():
+        out = module(*first)
+    _pin_output_shapes(path, out if isinstance(out, (tuple, list)) else [out], output_names)
+    if weights == "float16":
+        _store_weights_fp16(path)
+    return _parity(module, path, batch, output_names)
+
+
+def _check_parity(errors: dict[str, float], tolerance: float) -> None:
+    worst = max(errors, key=errors.get)
+    if errors[worst] > tolerance:
+        raise ExportParityError(f"ONNX vs PyTorch: max abs error {errors[worst]:.3g} on '{worst}' exceeds tolerance {tolerance:g}")
+
+
+def _export_record(opset: int, dynamo: bool, errors: dict[str, float], tolerance: float, weights: str,
+                   batch_inputs: list[str], command: str | None, parity_focal_px: list[float] | None = None,
+                   ops: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The card's ``export`` block: how the graphs were made and how closely they match PyTorch."""
+    record: dict[str, Any] = {
+        "opset": opset,
+        "exporter": "torch.onnx (dynamo/onnxscript)" if dynamo else "torch.onnx (TorchScript)",
+        "torch": torch.__version__,
+        "parity_max_abs_error": errors,
+        "parity_tolerance": tolerance,
+    }
+    if parity_focal_px is not None:
+        record["parity_focal_px"] = parity_focal_px
+    record["weights_storage"] = ("float32" if weights == "float32"
+                                 else "float16 (weights rounded to float16, Cast to float32 in the graph)")
+    record["dynamic_axes"] = {name: ["batch"] for name in batch_inputs}
+    if ops is not None:
+        record["ops"] = ops
+    record["command"] = command
+    return record
+
+
+def _publish(tmp: str, out_dir: str, card: art.ModelCard) -> art.Artifact:
+    """Write the card into the staging folder ``tmp``, load it as the runtime would (refusing to ship
+    what it would refuse), then move it to ``out_dir`` in one rename; returns the loaded artifact."""
+    art.write_card(tmp, card)
+    os.chmod(tmp, 0o755)
+    art.load_artifact(tmp)
+    if os.path.exists(out_dir):
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return art.load_artifact(out_dir)
+
+
 def export_artifact(
     encoder: torch.nn.Module,
     heads: torch.nn.Module,
@@ -225,24 +282,12 @@ def export_artifact(
         image = torch.rand(2, 3, h, w, generator=gen)
         enc_path = os.path.join(tmp, art.ENCODER_FILE)
         heads_path = os.path.join(tmp, art.HEADS_FILE)
-        _export(encoder, image[:1], enc_path, ENCODER_INPUT, [TOKENS], opset, dynamo)
-        with torch.no_grad():
-            _pin_output_shapes(enc_path, [encoder(image[:1])], [TOKENS])
-        if weights == "float16":
-            _store_weights_fp16(enc_path)
-        enc_err = _parity(encoder, enc_path, image, [TOKENS])
+        enc_err = _export_graph(encoder, image, enc_path, ENCODER_INPUT, [TOKENS], opset, dynamo, weights)
         with torch.no_grad():
             tokens = torch.stack([encoder(torch.rand(2, 3, h, w, generator=gen)) for _ in range(s)], 1)  # [2, S, N, C]
-        _export(heads, tokens[:1], heads_path, HEADS_INPUT, list(HEADS_OUTPUTS), opset, dynamo)
-        with torch.no_grad():
-            _pin_output_shapes(heads_path, heads(tokens[:1]), list(HEADS_OUTPUTS))
-        if weights == "float16":
-            _store_weights_fp16(heads_path)
-        heads_err = _parity(heads, heads_path, tokens, list(HEADS_OUTPUTS))
+        heads_err = _export_graph(heads, tokens, heads_path, HEADS_INPUT, list(HEADS_OUTPUTS), opset, dynamo, weights)
         errors = {**{f"encoder/{k}": v for k, v in enc_err.items()}, **{f"heads/{k}": v for k, v in heads_err.items()}}
-        worst = max(errors, key=errors.get)
-        if errors[worst] > tolerance:
-            raise ExportParityError(f"ONNX vs PyTorch: max abs error {errors[worst]:.3g} on '{worst}' exceeds tolerance {tolerance:g}")
+        _check_parity(errors, tolerance)
         card = art.ModelCard(
             name=name,
             format_version=art.CARD_FORMAT_VERSION,
@@ -256,27 +301,12 @@ def export_artifact(
             files={art.ENCODER_FILE: art.sha256_file(enc_path), art.HEADS_FILE: art.sha256_file(heads_path)},
             training=dict(f.get("training", {})),
             metrics=dict(f.get("metrics", {})),
-            export={
-                "opset": opset,
-                "exporter": "torch.onnx (dynamo/onnxscript)" if dynamo else "torch.onnx (TorchScript)",
-                "torch": torch.__version__,
-                "parity_max_abs_error": errors,
-                "parity_tolerance": tolerance,
-                "weights_storage": "float32" if weights == "float32" else "float16 (weights rounded to float16, Cast to float32 in the graph)",
-                "dynamic_axes": {ENCODER_INPUT: ["batch"], HEADS_INPUT: ["batch"]},
-                "command": command,
-            },
+            export=_export_record(opset, dynamo, errors, tolerance, weights, [ENCODER_INPUT, HEADS_INPUT], command),
         )
-        art.write_card(tmp, card)
-        os.chmod(tmp, 0o755)
-        art.load_artifact(tmp)  # refuse to ship what the runtime would refuse to load
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        return _publish(tmp, out_dir, card)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return art.load_artifact(out_dir)
 
 
 class ExportOpsError(RuntimeError):
@@ -340,26 +370,16 @@ def export_artifact_v2(
         image = torch.rand(2, 3, h, w, generator=gen)
         focal = torch.tensor([0.7 * f_c, 1.3 * f_c])
         paths = {FRAME_FILE: os.path.join(tmp, FRAME_FILE)}
-        _export(frame, (image[:1], focal[:1]), paths[FRAME_FILE], (FRAME_IMAGE, FRAME_FOCAL), list(FRAME_OUTPUTS), opset, dynamo)
-        with torch.no_grad():
-            _pin_output_shapes(paths[FRAME_FILE], frame(image[:1], focal[:1]), list(FRAME_OUTPUTS))
-        if weights == "float16":
-            _store_weights_fp16(paths[FRAME_FILE])
-        errors = {f"frame/{k}": v for k, v in _parity(frame, paths[FRAME_FILE], (image, focal), list(FRAME_OUTPUTS)).items()}
+        errors = {f"frame/{k}": v for k, v in _export_graph(frame, (image, focal), paths[FRAME_FILE], (FRAME_IMAGE, FRAME_FOCAL),
+                                                             list(FRAME_OUTPUTS), opset, dynamo, weights).items()}
         if heads is not None:
             s = int(f["frames_per_clip"])
             paths[art.HEADS_FILE] = os.path.join(tmp, art.HEADS_FILE)
             with torch.no_grad():
                 tokens = torch.stack([frame(torch.rand(2, 3, h, w, generator=gen), focal)[2] for _ in range(s)], 1)
-            _export(heads, tokens[:1], paths[art.HEADS_FILE], HEADS_INPUT, list(HEADS_OUTPUTS), opset, dynamo)
-            with torch.no_grad():
-                _pin_output_shapes(paths[art.HEADS_FILE], heads(tokens[:1]), list(HEADS_OUTPUTS))
-            if weights == "float16":
-                _store_weights_fp16(paths[art.HEADS_FILE])
-            errors.update({f"heads/{k}": v for k, v in _parity(heads, paths[art.HEADS_FILE], tokens, list(HEADS_OUTPUTS)).items()})
-        worst = max(errors, key=errors.get)
-        if errors[worst] > tolerance:
-            raise ExportParityError(f"ONNX vs PyTorch: max abs error {errors[worst]:.3g} on '{worst}' exceeds tolerance {tolerance:g}")
+            errors.update({f"heads/{k}": v for k, v in _export_graph(heads, tokens, paths[art.HEADS_FILE], HEADS_INPUT,
+                                                                     list(HEADS_OUTPUTS), opset, dynamo, weights).items()})
+        _check_parity(errors, tolerance)
         ops = {file: _check_ops(path) for file, path in paths.items()}
         card = art.ModelCard(
             name=name,
@@ -374,30 +394,15 @@ def export_artifact_v2(
             files={file: art.sha256_file(path) for file, path in paths.items()},
             training=dict(f.get("training", {})),
             metrics=dict(f.get("metrics", {})),
-            export={
-                "opset": opset,
-                "exporter": "torch.onnx (dynamo/onnxscript)" if dynamo else "torch.onnx (TorchScript)",
-                "torch": torch.__version__,
-                "parity_max_abs_error": errors,
-                "parity_tolerance": tolerance,
-                "parity_focal_px": focal.tolist(),
-                "weights_storage": "float32" if weights == "float32" else "float16 (weights rounded to float16, Cast to float32 in the graph)",
-                "dynamic_axes": {FRAME_IMAGE: ["batch"], FRAME_FOCAL: ["batch"], **({HEADS_INPUT: ["batch"]} if heads is not None else {})},
-                "ops": ops,
-                "command": command,
-            },
+            export=_export_record(opset, dynamo, errors, tolerance, weights,
+                                  [FRAME_IMAGE, FRAME_FOCAL] + ([HEADS_INPUT] if heads is not None else []), command,
+                                  parity_focal_px=focal.tolist(), ops=ops),
             canonical_focal_px=f_c,
         )
-        art.write_card(tmp, card)
-        os.chmod(tmp, 0o755)
-        art.load_artifact(tmp)  # refuse to ship what the runtime would refuse to load
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        return _publish(tmp, out_dir, card)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return art.load_artifact(out_dir)
 
 
 def _load_factory(spec: str):
