@@ -23,8 +23,8 @@ import mujoco
 import numpy as np
 
 from distill.data.offscreen import OffscreenRenderer
+from distill.data.scene_camera import SceneCameras
 from distill.data.scenes import LiberoTask
-from vega_ros.geometry import intrinsics_from_fov, make_transform, matrix_to_quat
 
 FREE_CAMERA = "galleryview"
 WRIST_CAMERA = "robot0_eye_in_hand"
@@ -32,7 +32,6 @@ AGENT_CAMERA = "agentview"
 HIDDEN_GROUP = 5
 """Geom group used to hide transparent geoms (they write no depth, DESIGN.md section 5)."""
 
-_MJ_TO_CV = np.diag([1.0, -1.0, -1.0])
 
 
 def _scene_option(model: mujoco.MjModel) -> mujoco.MjvOption:
@@ -54,7 +53,7 @@ def _hide_transparent_geoms(model: mujoco.MjModel) -> int:
     return int(hide.sum())
 
 
-class LiberoScene:
+class LiberoScene(SceneCameras):
     """A LIBERO task's MuJoCo scene with a renderer of RGB, z-depth, ``K`` and ``T_wc``.
 
     Args:
@@ -158,33 +157,7 @@ class LiberoScene:
         d = mujoco.mj_ray(self.model, self.data, np.asarray(start, np.float64), np.asarray(direction, np.float64), None, 1, -1, geomid)
         return float("inf") if d < 0 else float(d)
 
-    # ------------------------------------------------------------------ cameras
-
-    def pose_free_camera(self, T_wc: np.ndarray, fov_y_deg: float) -> None:
-        """Place ``galleryview`` at the OpenCV pose ``T_wc [4, 4]`` with vertical fov (degrees)."""
-        R_mj = np.asarray(T_wc, np.float64)[:3, :3] @ _MJ_TO_CV
-        q_xyzw = matrix_to_quat(R_mj)
-        self.model.cam_pos[self._free_cam] = T_wc[:3, 3]
-        self.model.cam_quat[self._free_cam] = np.roll(q_xyzw, 1)  # MuJoCo order (w, x, y, z)
-        self.model.cam_fovy[self._free_cam] = fov_y_deg
-        mujoco.mj_kinematics(self.model, self.data)
-        mujoco.mj_camlight(self.model, self.data)
-
-    def camera_pose(self, camera_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(K [3, 3], T_wc [4, 4])`` float64 of a model camera as MuJoCo renders it now (OpenCV axes)."""
-        K = intrinsics_from_fov(self.width, self.height, float(self.model.cam_fovy[camera_id]))
-        R = self.data.cam_xmat[camera_id].reshape(3, 3) @ _MJ_TO_CV
-        return K, make_transform(R, self.data.cam_xpos[camera_id])
-
-    def render(self, camera_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``rgb [H, W, 3] uint8, depth [H, W] float32 m (0 = invalid), K [3, 3], T_wc [4, 4]`` of a camera."""
-        rgb, depth = self.renderer.render(camera_id)
-        K, T_wc = self.camera_pose(camera_id)
-        return rgb, depth, K, T_wc
-
-    @property
-    def free_camera_id(self) -> int:
-        return self._free_cam
+    # ------------------------------------------------------------------ cameras: SceneCameras
 
     def close(self) -> None:
         """Free the renderer and the environment."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from distill.data.shards import (
     ShardError,
     ShardReader,
     atomic_write_json,
+    check_plan_file,
     shard_is_complete,
     write_shard,
 )
@@ -115,23 +115,12 @@ def build_index(out: Path, cfg: RenderConfig, plan: list[ShardSpec]) -> dict:
     }
 
 
-def _check_plan_file(out: Path, cfg: RenderConfig) -> None:
-    plan_file = out / "plan.json"
-    if plan_file.exists():
-        old = json.loads(plan_file.read_text())
-        if old.get("config_digest") != cfg.digest():
-            raise SystemExit(f"{out} was rendered with another config (digest {old.get('config_digest')} != {cfg.digest()}); "
-                             "use a new --out or the same config")
-    else:
-        atomic_write_json(plan_file, {"format": FORMAT, "config": cfg.to_dict(), "config_digest": cfg.digest()})
-
-
 def run(cfg: RenderConfig, out: Path, workers: int = 1, progress: bool = True) -> dict:
     """Render everything the config asks for into ``out`` (resuming), then write and return the index."""
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
-    _check_plan_file(out, cfg)
+    check_plan_file(out, cfg)
     plan = make_plan(cfg)
     total = sum(len(s.clips) for s in plan)
     done = sum(len(s.clips) for s in plan if shard_is_complete(out / s.relpath))

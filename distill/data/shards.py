@@ -76,6 +76,20 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True).encode()))
 
 
+def check_plan_file(out: Path, cfg, **fields) -> None:
+    """Pin ``out`` to one render config: write ``out/plan.json`` (format, ``fields``, the config and its
+    digest) on the first run; on a later run (a resume) refuse another config with ``SystemExit``.
+    ``cfg`` has ``to_dict()`` and ``digest()``."""
+    plan_file = out / "plan.json"
+    if plan_file.exists():
+        old = json.loads(plan_file.read_text())
+        if old.get("config_digest") != cfg.digest():
+            raise SystemExit(f"{out} was rendered with another config (digest {old.get('config_digest')} != {cfg.digest()}); "
+                             "use a new --out or the same config")
+    else:
+        atomic_write_json(plan_file, {"format": FORMAT, **fields, "config": cfg.to_dict(), "config_digest": cfg.digest()})
+
+
 def write_shard(path: Path, clips: list[dict], metas: list[dict], depth_unit_m: float) -> None:
     """Write one shard atomically.
 

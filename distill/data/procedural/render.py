@@ -31,6 +31,7 @@ from distill.data.shards import (
     PIXEL_CENTER,
     ShardReader,
     atomic_write_json,
+    check_plan_file,
     shard_is_complete,
     write_shard,
 )
@@ -177,23 +178,12 @@ def build_index(out: Path, cfg: ProceduralConfig, plan: list[SceneShard]) -> dic
     }
 
 
-def _check_plan_file(out: Path, cfg: ProceduralConfig) -> None:
-    plan_file = out / "plan.json"
-    if plan_file.exists():
-        old = json.loads(plan_file.read_text())
-        if old.get("config_digest") != cfg.digest():
-            raise SystemExit(f"{out} was rendered with another config (digest {old.get('config_digest')} != {cfg.digest()}); "
-                             "use a new --out or the same config")
-    else:
-        atomic_write_json(plan_file, {"format": FORMAT, "generator": "procedural", "config": cfg.to_dict(), "config_digest": cfg.digest()})
-
-
 def run(cfg: ProceduralConfig, out: Path, workers: int = 1, progress: bool = True) -> dict:
     """Render every missing scene into ``out`` (resuming), then write and return the index."""
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
-    _check_plan_file(out, cfg)
+    check_plan_file(out, cfg, generator="procedural")
     plan = make_plan(cfg)
     todo = [s for s in plan if not scene_is_done(out, s)]
     total = sum(s.n_clips for s in plan) * cfg.frames

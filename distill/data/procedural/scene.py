@@ -17,15 +17,14 @@ import numpy as np
 from distill.data.libero_scene import HIDDEN_GROUP, _hide_transparent_geoms, _scene_option
 from distill.data.offscreen import OffscreenRenderer
 from distill.data.procedural.mjcf import FREE_CAMERA, SceneInfo
-from vega_ros.geometry import intrinsics_from_fov, make_transform, matrix_to_quat
+from distill.data.scene_camera import SceneCameras
 
-_MJ_TO_CV = np.diag([1.0, -1.0, -1.0])
 MAX_PENETRATION_M = 0.005
 NEAR_M, FAR_M = 0.01, 30.0
 """Clip planes (metres): close-up cameras see down to 1 cm; rooms are far smaller than 30 m."""
 
 
-class ProceduralScene:
+class ProceduralScene(SceneCameras):
     """A compiled scene with a renderer. ``rng`` places the objects (deterministic per seed)."""
 
     def __init__(self, spec: mujoco.MjSpec, info: SceneInfo, width: int, height: int, rgb_msaa: bool, rng: np.random.Generator):
@@ -177,31 +176,6 @@ class ProceduralScene:
         if cid < 0:
             raise KeyError(f"camera {name!r} not in the procedural scene")
         return cid
-
-    @property
-    def free_camera_id(self) -> int:
-        return self._free_cam
-
-    def pose_free_camera(self, T_wc: np.ndarray, fov_y_deg: float) -> None:
-        """Place ``free_cam`` at the OpenCV pose ``T_wc [4, 4]`` with vertical fov (degrees)."""
-        R_mj = np.asarray(T_wc, np.float64)[:3, :3] @ _MJ_TO_CV
-        self.model.cam_pos[self._free_cam] = T_wc[:3, 3]
-        self.model.cam_quat[self._free_cam] = np.roll(matrix_to_quat(R_mj), 1)
-        self.model.cam_fovy[self._free_cam] = fov_y_deg
-        mujoco.mj_kinematics(self.model, self.data)
-        mujoco.mj_camlight(self.model, self.data)
-
-    def camera_pose(self, camera_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(K [3, 3], T_wc [4, 4])`` float64 of a camera as MuJoCo renders it now (OpenCV axes)."""
-        K = intrinsics_from_fov(self.width, self.height, float(self.model.cam_fovy[camera_id]))
-        R = self.data.cam_xmat[camera_id].reshape(3, 3) @ _MJ_TO_CV
-        return K, make_transform(R, self.data.cam_xpos[camera_id])
-
-    def render(self, camera_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``rgb [H, W, 3] uint8, depth [H, W] float32 m (0 = invalid), K [3, 3], T_wc [4, 4]``."""
-        rgb, depth = self.renderer.render(camera_id)
-        K, T_wc = self.camera_pose(camera_id)
-        return rgb, depth, K, T_wc
 
     def close(self) -> None:
         self.renderer.close()
