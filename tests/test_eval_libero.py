@@ -248,3 +248,20 @@ def test_tasks_without_init_states_are_named_and_a_suite_without_any_is_a_clear_
                  "--max-steps", "2", "--out", str(tmp_path / "none")])
     err = capsys.readouterr().err
     assert code == 2 and "no init states for any task" in err and "pruned_init.npz" in err
+
+
+def test_reports_of_perturbed_suites_say_what_the_policy_heard():
+    """LIBERO-PRO's task perturbation keeps the benchmark's task names and changes the goal and the sentence in
+    the BDDL file: the report shows that sentence beside the name; a standard suite's table stays as it was."""
+    from vega_eval.protocol import EpisodeResult, SuiteReport
+    from vega_eval.rollout import SuiteEnvs
+
+    envs = SuiteEnvs("libero_spatial_task", 128)
+    heard, names = envs.instructions(), envs.task_names()
+    assert "not between" in heard[0] and "not between" not in names[0]
+    episodes = [EpisodeResult(task_id=0, episode=0, init_state=20, success=True, steps=10, wall_s=1.0)]
+    report = SuiteReport(EvalProtocol(suite="libero_spatial_task"), names, episodes, instructions=heard)
+    assert report.per_task()[0]["instruction"] == heard[0]
+    assert "instruction heard" in report.to_markdown("t") and heard[0] in report.to_markdown("t")
+    standard = SuiteReport(EvalProtocol(suite="libero_spatial"), names, episodes, instructions=heard)
+    assert "instruction heard" not in standard.to_markdown("t")

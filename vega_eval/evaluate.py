@@ -143,7 +143,7 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     journal = os.path.join(out_dir, JOURNAL)
     header = journal_header(protocol, policy_id)
     done = read_journal(journal, header)
-    report = SuiteReport(protocol=protocol, task_names=names, unloadable=dict(no_states))
+    report = SuiteReport(protocol=protocol, task_names=names, unloadable=dict(no_states), instructions=catalogue.instructions())
     for t, e in sorted(no_states.items()):
         tqdm.write(f"[libero-eval] task {t} ({names[t]}) skipped: {e}")
     report.episodes = [done[(ep.task_id, ep.episode)] for ep in plan if (ep.task_id, ep.episode) in done]

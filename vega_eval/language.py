@@ -23,9 +23,7 @@ from vega_ros.language import SentenceEncoder, nearest
 def suite_instructions(suite: str) -> list[str]:
     """The instruction of each task of ``suite``, in task order, as its BDDL file states it
     (``:language``, what a rollout's policy hears; see ``vega_eval.rollout.scene_instruction``)."""
-    from libero.libero.envs.bddl_utils import robosuite_parse_problem
-
-    from vega_eval.rollout import installed_suites, instruction_text, unknown_suite_message
+    from vega_eval.rollout import bddl_instruction, installed_suites, unknown_suite_message
 
     suites = installed_suites()
     if suite not in suites:
@@ -33,12 +31,10 @@ def suite_instructions(suite: str) -> list[str]:
     bench = suites[suite]()
     out = []
     for t in range(bench.n_tasks):
-        path = bench.get_task_bddl_file_path(t)
         try:
-            language = robosuite_parse_problem(path)["language_instruction"]
-        except Exception as e:  # a BDDL file that does not parse: name it
-            raise ValueError(f"{suite} task {t}: cannot read the instruction of {path}: {e}") from e
-        out.append(instruction_text(language))
+            out.append(bddl_instruction(bench.get_task_bddl_file_path(t)))
+        except ValueError as e:  # a BDDL file that does not parse: name it
+            raise ValueError(f"{suite} task {t}: {e}") from e
     return out
 
 

@@ -123,6 +123,7 @@ class SuiteReport:
     task_names: list[str]
     episodes: list[EpisodeResult] = field(default_factory=list)
     unloadable: dict[int, str] = field(default_factory=dict)
+    instructions: list[str | None] | None = None  # what the policy heard per task (its BDDL's :language)
     """Tasks whose environment could not be built (a BDDL that does not load): task id -> the error.
     Their episodes are not run and not counted; the rest of the suite is."""
 
@@ -132,8 +133,11 @@ class SuiteReport:
             eps = [e for e in self.episodes if e.task_id == t]
             k = sum(e.success for e in eps)
             lo, hi = wilson_interval(k, len(eps))
-            rows.append({"task_id": t, "task": self.task_names[t], "episodes": len(eps), "successes": k,
-                         "success_rate": k / len(eps), "ci95": [lo, hi]})
+            row = {"task_id": t, "task": self.task_names[t], "episodes": len(eps), "successes": k,
+                   "success_rate": k / len(eps), "ci95": [lo, hi]}
+            if self.instructions is not None and self.instructions[t] is not None:
+                row["instruction"] = self.instructions[t]
+            rows.append(row)
         return rows
 
     def mean_success(self) -> dict:
@@ -151,17 +155,26 @@ class SuiteReport:
                 "unloadable_tasks": [{"task_id": t, "task": self.task_names[t], "error": e}
                                      for t, e in sorted(self.unloadable.items())]}
 
+    @property
+    def heard_column(self) -> bool:
+        """A LIBERO-PRO suite (it names its standard suite) with the instructions known: the table says
+        what the policy heard, which ``_lan`` and ``_task`` suites change while the task names stay."""
+        base = base_suite(self.protocol.suite)
+        return self.instructions is not None and base is not None and base != self.protocol.suite
+
     def to_markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "
                  f"init states from {self.protocol.init_state_offset}, max {self.protocol.step_limit} steps, "
                  f"{self.protocol.settle_steps} settle steps, seed {self.protocol.seed}, fixtures {self.protocol.fixtures}", "",
-                 "| task | success | 95 % interval |", "|---|---|---|"]
+                 "| task | success | 95 % interval |" + (" instruction heard |" if self.heard_column else ""),
+                 "|---|---|---|" + ("---|" if self.heard_column else "")]
         for r in self.per_task():
             lines.append(f"| {r['task_id']}: {r['task']} | {r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f} %) "
-                         f"| {100 * r['ci95'][0]:.0f}–{100 * r['ci95'][1]:.0f} % |")
+                         f"| {100 * r['ci95'][0]:.0f}–{100 * r['ci95'][1]:.0f} % |"
+                         + (f" {r.get('instruction', '?')} |" if self.heard_column else ""))
         m = self.mean_success()
         lines.append(f"| **all** | **{m['successes']}/{m['episodes']} ({100 * m['success_rate']:.1f} %)** "
-                     f"| {100 * m['ci95'][0]:.1f}–{100 * m['ci95'][1]:.1f} % |")
+                     f"| {100 * m['ci95'][0]:.1f}–{100 * m['ci95'][1]:.1f} % |" + (" |" if self.heard_column else ""))
         for t, e in sorted(self.unloadable.items()):
             lines.append(f"\nNot evaluated: task {t} ({self.task_names[t]}): {e}")
         return "\n".join(lines) + "\n"

@@ -44,7 +44,19 @@ class SuiteEnvs:
         return self.suite.n_tasks
 
     def task_names(self) -> list[str]:
+        """The benchmark's name of each task (the standard suite's sentence in LIBERO-PRO's suites)."""
         return [self.suite.get_task(t).language for t in range(self.n_tasks)]
+
+    def instructions(self) -> list[str | None]:
+        """What the policy hears in each task: the ``:language`` of its BDDL file (LIBERO-PRO's ``_lan``
+        and ``_task`` suites change it there, not in the benchmark's names); None where the file does not parse."""
+        out: list[str | None] = []
+        for t in range(self.n_tasks):
+            try:
+                out.append(bddl_instruction(self.suite.get_task_bddl_file_path(t)))
+            except ValueError:
+                out.append(None)
+        return out
 
     def init_states(self, task_id: int) -> np.ndarray:
         return self.suite.get_task_init_states(task_id)
@@ -91,6 +103,16 @@ def scene_instruction(env) -> str:
     (e.g. "pick the akita black bowl ..." where the task name reads "pick up the black bowl ...").
     """
     return instruction_text(env.language_instruction)
+
+
+def bddl_instruction(path: str) -> str:
+    """The ``:language`` of the BDDL file at ``path`` as one string; ValueError naming the file if it does not parse."""
+    from libero.libero.envs.bddl_utils import robosuite_parse_problem
+
+    try:
+        return instruction_text(robosuite_parse_problem(path)["language_instruction"])
+    except Exception as e:  # noqa: BLE001 - LIBERO's parser raises whatever its tokenizer meets
+        raise ValueError(f"cannot read the instruction of {path}: {e}") from e
 
 
 def instruction_text(language) -> str:
