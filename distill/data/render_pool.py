@@ -45,9 +45,10 @@ def run_jobs(job: Callable[..., Any], jobs: Sequence[tuple], workers: int, bar: 
         while not all(f.done() for f in futures):
             with contextlib.suppress(queue.Empty):
                 bar.update(q.get(timeout=0.5))
-        while True:
-            try:
-                bar.update(q.get_nowait())
-            except queue.Empty:
-                break
-        return [f.result() for f in futures]
+    # the workers have exited, so their queue feeders have flushed: what they reported last is in the pipe now
+    while True:
+        try:
+            bar.update(q.get(timeout=0.05))
+        except queue.Empty:
+            break
+    return [f.result() for f in futures]
