@@ -114,8 +114,9 @@ def _libero_language(args) -> int:
         print(f"libero-language: {e}", file=sys.stderr)
         return 2
     for suite, r in reports.items():
-        print(f"## {suite}: {r['correct']}/{r['tasks_n']} reworded instructions find their {r['base_suite']} task")
-        print("| task | instruction | nearest known (cosine, margin) | right |\n|---|---|---|---|")
+        print(f"## {suite}: {r['correct']}/{r['tasks_n']} instructions find the {r['base_suite']} task of the same number "
+              "(the goal of a reworded `_lan` suite; where the goal changed, as in `_task`, it means the old task)")
+        print(f"| task | instruction | nearest known (cosine, margin) | same task as in {r['base_suite']} |\n|---|---|---|---|")
         for row in r["tasks"]:
             print(f"| {row['task']} | {row['instruction']} | {row['matched']} ({row['cosine']:.3f}, {row['margin']:.3f}) | "
                   f"{'yes' if row['correct'] else '**no**'} |")
