@@ -74,9 +74,9 @@ def onnx_weights(path: str, wanted: set[str]) -> tuple[dict[str, np.ndarray], li
 
     A parameter is found by its own name, else by the node that reads it (``/blocks.0/attn/qkv/MatMul``
     input 1 is ``blocks.0.attn.qkv.weight``): the exporter names linear weights ``onnx::MatMul_*``
-    and stores identical tensors once, the others as ``Identity`` nodes of it. MatMul weights come back transposed to
-    ``nn.Linear``'s ``[out, in]``; folded convolutions keep their folded ``weight`` and ``bias``
-    (module docstring). Arrays are float32."""
+    and stores identical tensors once, the other names as ``Identity`` nodes of it. MatMul weights
+    come back transposed to ``nn.Linear``'s ``[out, in]``; folded convolutions keep their folded
+    ``weight`` and ``bias`` (module docstring). Arrays are float32."""
     import onnx
     from onnx import numpy_helper
 
@@ -198,7 +198,7 @@ def student_from_artifact(model_dir: str) -> tuple[FrameStudent, dict[str, Any]]
     return student, card
 
 
-def recalibrate_batchnorm(student: nn.Module, image: torch.Tensor, focal_px: torch.Tensor) -> int:
+def recalibrate_batchnorm(student: FrameStudent, image: torch.Tensor, focal_px: torch.Tensor) -> int:
     """Re-express every BatchNorm of ``student`` around its input statistics on one batch, leaving the
     eval-mode function unchanged (module docstring). ``image [B, 3, H, W]`` in [0, 1], ``focal_px [B]``
     pixels. Returns the number of BatchNorm layers set."""
@@ -213,7 +213,7 @@ def recalibrate_batchnorm(student: nn.Module, image: torch.Tensor, focal_px: tor
     was_training = student.training
     try:
         with torch.no_grad():
-            student.eval().maps(image, focal_px) if hasattr(student, "maps") else student.eval()(image, focal_px)
+            student.eval().maps(image, focal_px)
     finally:
         for h in hooks:
             h.remove()

@@ -123,9 +123,10 @@ class SuiteReport:
     task_names: list[str]
     episodes: list[EpisodeResult] = field(default_factory=list)
     unloadable: dict[int, str] = field(default_factory=dict)
-    instructions: list[str | None] | None = None  # what the policy heard per task (its BDDL's :language)
-    """Tasks whose environment could not be built (a BDDL that does not load): task id -> the error.
-    Their episodes are not run and not counted; the rest of the suite is."""
+    """Tasks that could not be evaluated (a BDDL that does not load, init states the package lacks):
+    task id -> why. Their episodes are not run and not counted; the rest of the suite is."""
+    instructions: list[str | None] | None = None
+    """What the policy heard in each task (its BDDL's ``:language``), None where unknown."""
 
     def per_task(self) -> list[dict]:
         rows = []
