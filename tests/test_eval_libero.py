@@ -203,9 +203,10 @@ def test_perturbed_suites_take_the_step_limit_of_the_suite_they_perturb():
     assert EvalProtocol(suite="libero_100", max_steps=600).step_limit == 600
 
 
-def test_a_task_whose_bddl_does_not_load_is_named_and_the_rest_of_the_suite_runs(tmp_path, monkeypatch):
+def test_a_task_whose_bddl_does_not_load_is_named_and_the_rest_of_the_suite_runs(tmp_path, monkeypatch, capsys):
     """LIBERO's own loader reads a truncated BDDL file for task 1: the report names the task and the error,
-    counts none of its episodes, and task 0 is evaluated as usual."""
+    counts none of its episodes, and task 0 is evaluated as usual; a run of task 1 alone evaluates nothing
+    and says so with exit 2 (a LIBERO-PRO suite whose assets the package lacks)."""
     from libero.libero.benchmark import Benchmark
 
     from vega_eval.evaluate import evaluate
@@ -222,6 +223,11 @@ def test_a_task_whose_bddl_does_not_load_is_named_and_the_rest_of_the_suite_runs
     assert results["mean"]["episodes"] == 1 and results["unloadable_tasks"][0]["task_id"] == 1
     assert results["unloadable_tasks"][0]["error"]
     assert "Not evaluated: task 1" in open(tmp_path / "run" / "results.md").read()
+    from vega_ros.cli import main
+
+    code = main(["libero-eval", "--suite", "libero_spatial", "--tasks", "1", "--policy", "noop", "--episodes", "1",
+                 "--max-steps", "2", "--workers", "1", "--out", str(tmp_path / "none")])
+    assert code == 2 and "no task of libero_spatial could be evaluated" in capsys.readouterr().err
 
 
 def test_tasks_without_init_states_are_named_and_a_suite_without_any_is_a_clear_error(tmp_path, monkeypatch, capsys):

@@ -220,6 +220,10 @@ def _libero_eval(args) -> int:
         return 2
     print(report.to_markdown(f"{name} on {args.suite}"))
     print(f"[libero-eval] {len(report.episodes)} episodes in {time.monotonic() - t0:.0f} s; results in {out}/")
+    if not report.episodes and report.unloadable:
+        print(f"libero-eval: no task of {args.suite} could be evaluated ({len(report.unloadable)} named above; "
+              "`libero-pro audit` lists what the package lacks)", file=sys.stderr)
+        return 2
     return 0
 
 
