@@ -93,7 +93,7 @@ def test_every_kept_summary_loads_and_the_summary_table_is_current():
     summaries = load_summaries(EVAL_DIR)
     archives = sorted(n for n in os.listdir(EVAL_DIR) if n.endswith(".jsonl.gz"))
     archived = {run for a in archives for run in read_archive(os.path.join(EVAL_DIR, a))}
-    assert {s["run"] for s in summaries} == archived and len(archived) == 38  # every run has its summary and its episodes
+    assert {s["run"] for s in summaries} == archived and len(archived) == 41  # every run has its summary and its episodes
     for s in summaries:
         run = load_run(os.path.join(EVAL_DIR, s["run"] + ".json"))  # checks the counts against the archive
         assert len(run.episodes) == s["mean"]["episodes"]
@@ -124,3 +124,17 @@ def test_a_full_results_file_and_its_kept_summary_are_the_same_run(tmp_path):
     full, archived = load_run(str(tmp_path / "results.json")), load_run(kept)
     assert full.protocol == archived.protocol and full.episodes == archived.episodes and full.task_names == archived.task_names
     assert sum(r.success for r in full.episodes.values()) == 128
+
+
+def test_a_summary_says_which_init_states_its_episodes_used():
+    """A suite with fewer init states than offset + episodes wraps to its first ones; the table says so."""
+    from vega_eval.records import summary_of_results
+
+    protocol = {**PROTOCOL, "episodes_per_task": 2, "tasks": None}
+    results = {"protocol": protocol, "step_limit": 220, "per_task": [], "episodes": [
+        {"task_id": 0, "episode": k, "init_state": s, "success": True, "steps": 5, "wall_s": 1.0} for k, s in enumerate([0, 1])],
+        "mean": {"episodes": 2, "successes": 2, "success_rate": 1.0, "ci95": [0.34, 1.0]}}
+    s = summary_of_results(results, "a_spatial_2", "a", "a.jsonl.gz", "sha")
+    assert s["init_states"] == [0, 1] and "| 0–1 |" in summary_table([s])
+    del s["init_states"]  # a summary kept before the field: the protocol's offset
+    assert "| 20–21 |" in summary_table([s])

@@ -100,9 +100,24 @@ def split_archive_path(path: str) -> tuple[str, str | None] | None:
 
 
 def summary_of_results(results: dict, run: str, policy: str, journal: str, policy_id: str) -> dict:
-    """A kept summary from a ``results.json`` payload: everything but the episodes, and where they are."""
+    """A kept summary from a ``results.json`` payload: everything but the episodes, and where they are,
+    plus ``init_states``, the init-state indices the episodes started from (a suite with fewer init
+    states than ``init_state_offset`` + episodes wraps around to its first ones)."""
     keep = {k: results[k] for k in ("protocol", "step_limit", "per_task", "mean")}
-    return {"run": run, "policy": policy, "policy_id": policy_id, "journal": journal, **keep}
+    used = sorted({int(e["init_state"]) for e in results.get("episodes", [])})
+    return {"run": run, "policy": policy, "policy_id": policy_id, "journal": journal, **keep, "init_states": used}
+
+
+def _index_ranges(values: list[int]) -> str:
+    """``[0, 1, 2, 7]`` -> ``0–2, 7``."""
+    parts, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(f"{start}–{v}" if v != start else f"{v}")
+            start = None
+    return ", ".join(parts)
 
 
 def summary_table(summaries: list[dict]) -> str:
@@ -115,8 +130,9 @@ def summary_table(summaries: list[dict]) -> str:
         per_task = " ".join(str(r["successes"]) for r in s["per_task"])
         lo, hi = m["ci95"]
         first = p["init_state_offset"]
+        states = _index_ranges(s["init_states"]) if s.get("init_states") else f"{first}–{first + p['episodes_per_task'] - 1}"
         lines.append(f"| `{s['policy']}` | {p['suite']} | {m['episodes']} ({p['episodes_per_task']} per task) "
-                     f"| {first}–{first + p['episodes_per_task'] - 1} | {p['seed']} | {p.get('fixtures', FIXTURES_UNIT_ORDER)} "
+                     f"| {states} | {p['seed']} | {p.get('fixtures', FIXTURES_UNIT_ORDER)} "
                      f"| {per_task} | {m['successes']} | {100 * m['success_rate']:.1f} % | {100 * lo:.1f}–{100 * hi:.1f} % "
                      f"| `{s['run']}.json`, `{s['journal']}` |")
     return "\n".join(lines) + "\n"
