@@ -20,6 +20,7 @@ from vega_eval.protocol import (
     EpisodeResult,
     EvalProtocol,
     SuiteReport,
+    base_suite,
     plan_episodes,
     wrapped_init_states,
 )
@@ -137,9 +138,11 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     plan = plan_episodes(protocol, catalogue.n_tasks, counts, skip=no_states)
     wrapped = wrapped_init_states(protocol, plan)
     if wrapped:
-        tqdm.write(f"[libero-eval] warning: {protocol.episodes_per_task} episodes per task from init state "
-                   f"{protocol.init_state_offset} wrap around to init states {wrapped[0]}..{wrapped[-1]}, which "
-                   f"are not held out from demos recorded from the first init states")
+        perturbed = base_suite(protocol.suite) not in (None, protocol.suite)  # its own init states: no demo used them
+        tqdm.write(f"[libero-eval] {'note' if perturbed else 'warning'}: {protocol.episodes_per_task} episodes per task "
+                   f"from init state {protocol.init_state_offset} wrap around to init states {wrapped[0]}..{wrapped[-1]}"
+                   + (f" of {protocol.suite}'s own" if perturbed else
+                      ", which are not held out from demos recorded from the first init states"))
     journal = os.path.join(out_dir, JOURNAL)
     header = journal_header(protocol, policy_id)
     done = read_journal(journal, header)
