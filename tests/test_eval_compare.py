@@ -146,3 +146,24 @@ def test_cli_draws_the_per_task_chart(tmp_path):
     img = cv2.imread(str(png))
     assert img is not None and img.shape[0] >= 300 and img.shape[1] >= 600
     assert img.std() > 10  # bars drawn, not a blank canvas
+
+
+def test_pooled_runs_pair_episode_by_episode_across_suites(capsys):
+    """A+B pools one policy's runs of several suites: tasks are numbered on, a pooled run pairs only with one
+    pooled from the same protocols, and the kept distractor-suite records give their pooled counts."""
+    from vega_eval.compare import pool_runs
+
+    other = {**PROTOCOL, "suite": "libero_spatial_with_milk"}
+    a = pool_runs([_run("a1", {(0, 0): True, (1, 0): False}), _run("a2", {(0, 0): True}, other)], "a")
+    b = pool_runs([_run("b1", {(0, 0): False, (1, 0): False}), _run("b2", {(0, 0): True}, other)], "b")
+    assert sorted(a.episodes) == [(0, 0), (1, 0), (2, 0)] and a.task_names[2].startswith("libero_spatial_with_milk 0")
+    o = paired_outcome(a, b, common_episodes([a, b]))
+    assert (o.both, o.only_a, o.only_b, o.neither) == (1, 1, 0, 1)
+    swapped = pool_runs([_run("b2", {(0, 0): True}, other), _run("b1", {(0, 0): False, (1, 0): False})], "c")
+    with pytest.raises(ValueError, match="different protocols"):
+        common_episodes([a, swapped])
+    pooled = ["+".join(os.path.join(EVAL_DIR, f"bc-{v}-brisk-ft_spatial_{s}_2.json") for s in ("with_mug", "with_milk", "with_yellow_book"))
+              for v in ("fused", "3d-only")]
+    assert main(["libero-compare", *pooled, "--names", "fused", "3d-only"]) == 0
+    out = capsys.readouterr().out
+    assert "**38/60 (63.3 %)**" in out and "**43/60 (71.7 %)**" in out and "| `3d-only` | 33 | 5 | 10 | 12 |" in out

@@ -71,6 +71,35 @@ def load_run(path: str, name: str | None = None) -> EvalRun:
     return EvalRun(name=label, protocol=protocol, episodes={(r.task_id, r.episode): r for r in results}, task_names=task_names)
 
 
+POOL_SEPARATOR = "+"
+"""``A+B+C`` names the pooled episodes of runs A, B, C (e.g. one policy on several suites)."""
+
+
+def pool_runs(parts: list[EvalRun], name: str) -> EvalRun:
+    """One run holding the episodes of ``parts`` (each of its own protocol, e.g. another suite), their
+    tasks numbered on: part i's task t is task ``offset_i + t``, ``offset_i`` the task count before it.
+    Pooled runs pair when their parts ran the same protocols in the same order."""
+    episodes: dict[EpisodeKey, EpisodeResult] = {}
+    names: dict[int, str] = {}
+    offset = 0
+    for part in parts:
+        suite = part.protocol.get("suite", part.name)
+        tasks = sorted({t for t, _ in part.episodes} | set(part.task_names or {}))
+        for (t, k), r in part.episodes.items():
+            episodes[(offset + t, k)] = r
+        for t in tasks:
+            names[offset + t] = f"{suite} {t}" + (f": {part.task_names[t]}" if part.task_names and t in part.task_names else "")
+        offset += (max(tasks) + 1) if tasks else 0
+    return EvalRun(name=name, protocol={"pooled": [p.protocol for p in parts]}, episodes=episodes, task_names=names)
+
+
+def load_pooled(spec: str, name: str | None = None) -> EvalRun:
+    """:func:`load_run` of every path of ``A+B+...`` (a path that exists as given is one run), pooled."""
+    if os.path.exists(spec) or POOL_SEPARATOR not in spec:
+        return load_run(spec, name)
+    return pool_runs([load_run(p) for p in spec.split(POOL_SEPARATOR)], name or spec)
+
+
 def _run_from_journal(lines: list[dict], label: str, path: str) -> EvalRun:
     """An :class:`EvalRun` from journal lines (header first); ValueError naming ``path`` if they are not one."""
     if not lines or "header" not in lines[0]:

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="default: eval_out/<suite>-<policy name>")
 
     cmp_ = sub.add_parser("libero-compare", help="per-task and paired (exact McNemar) success of libero-eval runs of one protocol")
-    cmp_.add_argument("runs", nargs="+", help="eval output dirs, their episodes.jsonl / results.json, kept summaries <run>.json, or ARCHIVE.jsonl.gz#RUN")
+    cmp_.add_argument("runs", nargs="+", help="eval output dirs, their episodes.jsonl / results.json, kept summaries <run>.json, "
+                                              "or ARCHIVE.jsonl.gz#RUN; A+B+C pools runs of one policy (e.g. several suites)")
     cmp_.add_argument("--names", nargs="*", default=None, help="a label per run (default: the paths)")
     cmp_.add_argument("--reference", type=int, default=0, help="index of the run the others are paired with")
     cmp_.add_argument("--out", default=None, help="also write the markdown here")
@@ -227,8 +228,14 @@ def _libero_eval(args) -> int:
     return 0
 
 
+def _run_spec(path: str, journal: str, separator: str) -> str:
+    """A run argument of libero-compare with each eval output folder replaced by its journal, in a pooled ``A+B`` too."""
+    parts = [path] if os.path.exists(path) else path.split(separator)
+    return separator.join(os.path.join(q, journal) if os.path.isdir(q) else q for q in parts)
+
+
 def _libero_compare(args) -> int:
-    from vega_eval.compare import comparison_markdown, load_run
+    from vega_eval.compare import POOL_SEPARATOR, comparison_markdown, load_pooled
     from vega_eval.evaluate import JOURNAL
 
     if args.names and len(args.names) != len(args.runs):
@@ -238,7 +245,7 @@ def _libero_compare(args) -> int:
         print("give at least two runs and a --reference among them", file=sys.stderr)
         return 2
     try:
-        runs = [load_run(os.path.join(p, JOURNAL) if os.path.isdir(p) else p, name)
+        runs = [load_pooled(_run_spec(p, JOURNAL, POOL_SEPARATOR), name)
                 for p, name in zip(args.runs, args.names or [None] * len(args.runs))]
         text = comparison_markdown(runs, args.reference)
     except (OSError, ValueError) as e:
