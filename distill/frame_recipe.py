@@ -352,17 +352,16 @@ def train(cfg: FrameDistillConfig, run_dir: str, config_path: str | None = None,
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, student=cfg.model.student_config().to_dict()))
     used = {k: v for k, v in fields.items() if k != "run_dir"}
     configlib.dump(cfg, os.path.join(run_dir, "config.yaml"), extra={"trainer": used, "run_dir": run_dir})
-    seed = int(fields.get("seed", TrainerConfig.seed))
-    torch.manual_seed(seed)  # the same initial weights on every rank and restart
-    model = FrameModel(cfg.model, cfg.losses)
-    dataset = build_frame_dataset(cfg, seed)
-    if fields.get("init_from") and frame_init.is_frame_artifact(fields["init_from"]) and ckpt.latest_checkpoint(run_dir) is None:
-        if fields.get("init_widen"):
-            raise frame_init.ArtifactInitError(f"trainer.init_widen cannot start from an artifact ({fields['init_from']}): "
-                                               "start a run of the artifact's own size from it first")
-        fields["init_from"] = frame_init.write_init_weights(fields["init_from"], model, dataset, collate, run_dir,
-                                                            int(fields.get("batch_size", TrainerConfig.batch_size)))
     tcfg = TrainerConfig(**fields)
+    torch.manual_seed(tcfg.seed)  # the same initial weights on every rank and restart
+    model = FrameModel(cfg.model, cfg.losses)
+    dataset = build_frame_dataset(cfg, tcfg.seed)
+    if tcfg.init_from and frame_init.is_frame_artifact(tcfg.init_from) and ckpt.latest_checkpoint(run_dir) is None:
+        if tcfg.init_widen:
+            raise frame_init.ArtifactInitError(f"trainer.init_widen cannot start from an artifact ({tcfg.init_from}): "
+                                               "start a run of the artifact's own size from it first")
+        tcfg = dataclasses.replace(tcfg, init_from=frame_init.write_init_weights(tcfg.init_from, model, dataset, collate,
+                                                                                 run_dir, tcfg.batch_size))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainer = Trainer(tcfg, model, FrameObjective(cfg.losses, cfg.channels_last), dataset,

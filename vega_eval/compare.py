@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from vega_eval.evaluate import journal_header
+from vega_eval.evaluate import JOURNAL, journal_header
 from vega_eval.protocol import FIXTURES_UNIT_ORDER, EpisodeResult, EvalProtocol, wilson_interval
 from vega_eval.records import archived_journal, split_archive_path
 
@@ -39,6 +39,7 @@ def _legacy_fixtures(protocol: dict) -> dict:
 def load_run(path: str, name: str | None = None) -> EvalRun:
     """Read one evaluation run from any record of it:
 
+    - an eval output folder (its journal);
     - a journal (``episodes.jsonl``) or a ``results.json`` written by ``libero-eval``;
     - an archive of journals (``<study>.jsonl.gz#<run>``, or ``<study>.jsonl.gz`` holding one run);
     - a kept summary (``<run>.json``, :mod:`vega_eval.records`): its episodes come from the archive
@@ -47,6 +48,8 @@ def load_run(path: str, name: str | None = None) -> EvalRun:
     Raises ValueError for a file that is none of these, and FileNotFoundError for a missing one.
     """
     label = name or path
+    if os.path.isdir(path):  # an eval output folder: its journal
+        path = os.path.join(path, JOURNAL)
     archived = split_archive_path(path)
     if archived is not None:
         run, lines = archived_journal(*archived)

@@ -20,7 +20,7 @@ from vega_eval.protocol import (
     EpisodeResult,
     EvalProtocol,
     SuiteReport,
-    base_suite,
+    is_perturbed,
     plan_episodes,
     wrapped_init_states,
 )
@@ -138,7 +138,7 @@ def evaluate(protocol: EvalProtocol, policy_factory: PolicyFactory, out_dir: str
     plan = plan_episodes(protocol, catalogue.n_tasks, counts, skip=no_states)
     wrapped = wrapped_init_states(protocol, plan)
     if wrapped:
-        perturbed = base_suite(protocol.suite) not in (None, protocol.suite)  # its own init states: no demo used them
+        perturbed = is_perturbed(protocol.suite)  # its own init states: no demo used them
         tqdm.write(f"[libero-eval] {'note' if perturbed else 'warning'}: {protocol.episodes_per_task} episodes per task "
                    f"from init state {protocol.init_state_offset} wrap around to init states {wrapped[0]}..{wrapped[-1]}"
                    + (f" of {protocol.suite}'s own" if perturbed else

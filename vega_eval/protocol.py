@@ -59,6 +59,11 @@ def base_suite(suite: str) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def is_perturbed(suite: str) -> bool:
+    """A LIBERO-PRO perturbation of a standard suite (``libero_spatial_task``), not a standard suite itself."""
+    return base_suite(suite) not in (None, suite)
+
+
 @dataclass(frozen=True)
 class Episode:
     """One planned episode: task index, episode index within the task, init-state index, seed."""
@@ -160,8 +165,7 @@ class SuiteReport:
     def heard_column(self) -> bool:
         """A LIBERO-PRO suite (it names its standard suite) with the instructions known: the table says
         what the policy heard, which ``_lan`` and ``_task`` suites change while the task names stay."""
-        base = base_suite(self.protocol.suite)
-        return self.instructions is not None and base is not None and base != self.protocol.suite
+        return self.instructions is not None and is_perturbed(self.protocol.suite)
 
     def to_markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"suite `{self.protocol.suite}`, {self.protocol.episodes_per_task} episodes per task, "

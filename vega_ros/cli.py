@@ -228,15 +228,8 @@ def _libero_eval(args) -> int:
     return 0
 
 
-def _run_spec(path: str, journal: str, separator: str) -> str:
-    """A run argument of libero-compare with each eval output folder replaced by its journal, in a pooled ``A+B`` too."""
-    parts = [path] if os.path.exists(path) else path.split(separator)
-    return separator.join(os.path.join(q, journal) if os.path.isdir(q) else q for q in parts)
-
-
 def _libero_compare(args) -> int:
-    from vega_eval.compare import POOL_SEPARATOR, comparison_markdown, load_pooled
-    from vega_eval.evaluate import JOURNAL
+    from vega_eval.compare import comparison_markdown, load_pooled
 
     if args.names and len(args.names) != len(args.runs):
         print(f"--names has {len(args.names)} labels for {len(args.runs)} runs", file=sys.stderr)
@@ -245,7 +238,7 @@ def _libero_compare(args) -> int:
         print("give at least two runs and a --reference among them", file=sys.stderr)
         return 2
     try:
-        runs = [load_pooled(_run_spec(p, JOURNAL, POOL_SEPARATOR), name)
+        runs = [load_pooled(p, name)
                 for p, name in zip(args.runs, args.names or [None] * len(args.runs))]
         text = comparison_markdown(runs, args.reference)
     except (OSError, ValueError) as e:
