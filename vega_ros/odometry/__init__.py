@@ -1,7 +1,7 @@
 """Visual odometry on predicted metric depth (no ROS, no torch): ``VisualOdometry(OdometrySettings()).track(...)``.
 
 Modules: ``settings`` (every knob), ``pose_math`` (pure geometry), ``features`` (FAST + Lucas-Kanade),
-``pnp`` (PnP + RANSAC + refinement), ``window`` (keyframe-window refinement), ``tracker`` (the state
+``pnp`` (PnP + RANSAC + refinement), ``window`` (windowed bundle adjustment), ``tracker`` (the state
 machine), ``metrics`` (ATE, AUC@30 for the bench and the demo).
 """
 

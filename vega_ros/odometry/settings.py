@@ -53,13 +53,21 @@ class OdometrySettings:
         "it already averages, capped at this) and the new depth map's (weight 1); 0 turns fusion off (every "
         "keyframe trusts its own depth map only).",
         0.0, 1000.0)
-    window_keyframes: int = param(5, "Keyframes in the windowed refinement (the oldest is held fixed); 0 or 1 turns it off.", 0, 20)
+    window_keyframes: int = param(5, "Keyframes in the windowed bundle adjustment (the oldest is held fixed); 0 or 1 turns it off.", 0, 20)
     window_max_iterations: int = param(
         10,
-        "Levenberg-Marquardt iterations of the windowed refinement (each: one Jacobian, one or more cost "
-        "evaluations).",
+        "Levenberg-Marquardt iterations per round of the windowed bundle adjustment (each: one Jacobian, one "
+        "or more cost evaluations; a second round follows without the observations the first left > 3 Huber "
+        "scales off).",
         1, 100)
-    window_huber_px: float = param(1.5, "Huber scale of the windowed refinement's reprojection residuals (px).", 0.01, 100.0)
+    window_depth_sigma_log: float = param(
+        0.15,
+        "The depth maps' error assumed by the windowed bundle adjustment, as a log-depth standard deviation "
+        "(0.15: about 15 %); a depth this far off costs as much as one pixel of reprojection error. Smaller "
+        "values trust the depth maps' shape more, larger ones let the views' parallax reshape it (scale "
+        "always comes from the depth maps).",
+        0.01, 10.0)
+    window_huber_px: float = param(1.5, "Huber scale of the windowed bundle adjustment's residuals (px; depth residuals in window_depth_sigma_log units).", 0.01, 100.0)
     max_prior_frames: int = param(5, "Consecutive frames on which the prior may stand in for a failed PnP before tracking is LOST.", 0, 1000)
     recover_min_points: int = param(40, "Corners with valid depth a frame needs to (re-)initialise a keyframe.", 6, 5000)
     min_pixel_sigma: float = param(0.3, "Floor of the reprojection noise (px) used for the covariance (exact data would give zero).", 0.0, 100.0)

@@ -19,8 +19,10 @@ Per frame (``track``):
    It keeps the surviving tracks and tops them up with new corners; a surviving track's depth is
    the geometric mean of the map's (the old keyframe's point seen from the new pose, weighted by
    the depth maps it already averages, up to ``depth_fusion_max_weight``) and the new depth map's.
-   Then the poses of the last ``window_keyframes`` keyframes are refined together
-   (:mod:`vega_ros.odometry.window`).
+   Then the last ``window_keyframes`` keyframes are bundle-adjusted (:mod:`vega_ros.odometry.window`):
+   their poses and the depths of the tracks they share, against the tracks' pixels and each keyframe's
+   raw depth map; the keyframes' points take the adjusted depths, so the next frames' PnP runs on
+   structure the views agree on, not on one depth map's shape.
 5. While LOST, every frame tries to start a keyframe (it needs ``recover_min_points`` corners with
    valid depth); the first that succeeds is placed at the last good pose and reported RECOVERED.
 
@@ -51,7 +53,7 @@ from vega_ros.odometry import pose_math
 from vega_ros.odometry.features import detect_corners, refine_from_keyframe, track_lk
 from vega_ros.odometry.pnp import solve_pnp
 from vega_ros.odometry.settings import OdometrySettings
-from vega_ros.odometry.window import PairObservations, refine_window
+from vega_ros.odometry.window import WindowProblem, refine_window
 
 
 class TrackStatus(enum.Enum):
@@ -80,6 +82,7 @@ class _Keyframe:
     uv: np.ndarray  # [N, 2] pixels of the tracks in the keyframe
     points: np.ndarray  # [N, 3] keyframe camera frame; NaN rows: no trustworthy depth
     weights: np.ndarray  # [N] how many depth maps each point's depth averages (0: none)
+    z_measured: np.ndarray  # [N] z-depth (m) this keyframe's own depth map gave each track (NaN: none), before fusion
 
 
 @dataclass
@@ -268,7 +271,7 @@ class VisualOdometry:
         new_uv = detect_corners(gray, uv, s.max_features - len(uv), s)
         new_ids = np.arange(self._next_id, self._next_id + len(new_uv))
         ids, uv = np.concatenate([ids, new_ids]), np.concatenate([uv, new_uv])
-        z = pose_math.sample_depth(depth, uv, s.depth_min_m, s.depth_max_m, s.depth_edge_max_ratio)
+        z = z_measured = pose_math.sample_depth(depth, uv, s.depth_min_m, s.depth_max_m, s.depth_edge_max_ratio)
         weights = np.isfinite(z).astype(np.float64)
         if fuse and n_kept and s.depth_fusion_max_weight > 0 and self._kf is not None:
             old = self._kf
@@ -283,7 +286,7 @@ class VisualOdometry:
         self._next_id += len(new_uv)
         points = pose_math.backproject(uv, z, K)  # NaN rows where z is NaN
         kf = _Keyframe(frame=self.counters.frames, gray=gray, T_wc=np.asarray(T_wc, np.float64).copy(), covariance=cov.copy(),
-                       ids=ids, uv=uv.copy(), points=points, weights=weights)
+                       ids=ids, uv=uv.copy(), points=points, weights=weights, z_measured=z_measured)
         if not keep_tracks:
             self._window.clear()
         self._kf = kf
@@ -294,26 +297,64 @@ class VisualOdometry:
         return True
 
     def _refine(self) -> np.ndarray:
-        """Refine the window's keyframe poses; returns the (possibly moved) pose of the newest keyframe."""
+        """Bundle-adjust the window (poses and the depths of shared tracks, :mod:`vega_ros.odometry.window`);
+        the keyframes' points take the refined depths. Returns the (possibly moved) pose of the newest keyframe."""
         s = self.settings
         kfs = list(self._window)
         if s.window_keyframes < 2 or len(kfs) < 2:
             return kfs[-1].T_wc.copy()
-        pairs = []
-        for a in range(len(kfs)):
-            for b in range(len(kfs)):
-                if a == b:
-                    continue
-                common, ia, ib = np.intersect1d(kfs[a].ids, kfs[b].ids, return_indices=True)
-                ok = np.all(np.isfinite(kfs[a].points[ia]), axis=1)
-                if np.sum(ok) >= 3:
-                    pairs.append(PairObservations(a, b, kfs[a].points[ia[ok]], kfs[b].uv[ib[ok]]))
-        T_before = np.stack([k.T_wc for k in kfs])
-        T_after = refine_window(T_before, pairs, self._K, s.window_huber_px, s.window_max_iterations)
+        built = _window_problem(kfs, self._K)
+        if built is None:
+            return kfs[-1].T_wc.copy()
+        problem, entry_kf, entry_row, entry_lm = built
+        T_after, log_z = refine_window(np.stack([k.T_wc for k in kfs]), problem, self._K, s.window_depth_sigma_log,
+                                       s.window_huber_px, s.window_max_iterations)
         for k, T in zip(kfs, T_after):
             k.T_wc = T
+        # every keyframe's copy of a landmark moves to where the adjusted landmark is
+        P_host = problem.ray * np.exp(log_z)[:, None]
+        for i, k in enumerate(kfs):
+            sel = entry_kf == i
+            lm = entry_lm[sel]
+            T_kh = geometry.relative_pose(T_after[i][None], T_after[problem.host[lm]])
+            k.points[entry_row[sel]] = (T_kh[:, :3, :3] @ P_host[lm][:, :, None])[:, :, 0] + T_kh[:, :3, 3]
         self.counters.window_refinements += 1
         return kfs[-1].T_wc.copy()
+
+
+def _window_problem(kfs: list[_Keyframe], K: np.ndarray):
+    """The window's bundle-adjustment problem: one landmark per track seen by two or more keyframes and
+    with a depth in at least one (its host: the oldest of those). Returns ``(problem, kf [E], row [E],
+    landmark [E])`` where the E entries are the keyframe rows that see a landmark, or None without landmarks."""
+    m = len(kfs)
+    kf_of = np.concatenate([np.full(len(k.ids), i) for i, k in enumerate(kfs)])
+    row_of = np.concatenate([np.arange(len(k.ids)) for k in kfs])
+    ids = np.concatenate([k.ids for k in kfs])
+    has_point = np.concatenate([np.all(np.isfinite(k.points), axis=1) for k in kfs])
+    z_meas = np.concatenate([k.z_measured for k in kfs])
+    uv = np.concatenate([k.uv for k in kfs])
+    _, track = np.unique(ids, return_inverse=True)
+    host = np.full(track.max() + 1 if len(track) else 0, m)
+    np.minimum.at(host, track[has_point], kf_of[has_point])
+    seen = np.bincount(track)
+    keep_track = (host < m) & (seen >= 2)
+    if not keep_track.any():
+        return None
+    lm_of_track = np.cumsum(keep_track) - 1
+    e = keep_track[track]
+    e_kf, e_row, e_lm = kf_of[e], row_of[e], lm_of_track[track[e]]
+    e_uv, e_z = uv[e], z_meas[e]
+    lm_host = host[keep_track]
+    is_host = e_kf == lm_host[e_lm]
+    order = np.argsort(e_lm[is_host])  # one host entry per landmark, in landmark order
+    host_kf, host_row = e_kf[is_host][order], e_row[is_host][order]
+    host_uv = e_uv[is_host][order]
+    z_host = np.array([kfs[i].points[r, 2] for i, r in zip(host_kf, host_row)])
+    depth = np.isfinite(e_z) & (e_z > 0)
+    problem = WindowProblem(host=lm_host, ray=pose_math.backproject(host_uv, np.ones(len(host_uv)), K), log_z=np.log(z_host),
+                            obs_landmark=e_lm[~is_host], obs_keyframe=e_kf[~is_host], obs_uv=e_uv[~is_host],
+                            depth_landmark=e_lm[depth], depth_keyframe=e_kf[depth], depth_log_z=np.log(e_z[depth]))
+    return problem, e_kf, e_row, e_lm
 
 
 def _validate(gray, depth, K, stamp_s, prior_T_ck):
