@@ -76,6 +76,27 @@ def test_pnp_covariance_shrinks_with_points_and_grows_with_residuals():
     assert np.trace(cov_noisy) == pytest.approx(np.trace(cov_400) * (sigma_noisy / 0.5) ** 2, rel=1e-3)
 
 
+def test_pnp_covariance_uses_the_jacobian_of_the_world_frame_perturbation():
+    """Against central differences of the residuals under ``p + dp``, ``exp(dphi) R`` (the layout's meaning)."""
+    T_wc = geometry.make_transform(pm.so3_exp([0.2, -0.1, 0.3]), [0.3, -0.2, 0.1])
+    pts_w = geometry.transform_points(T_wc, _random_points(60))
+    uv = geometry.project_points(geometry.transform_points(geometry.se3_inverse(T_wc), pts_w), K)[0]
+    uv = uv + np.random.default_rng(7).normal(0, 1.0, uv.shape)
+
+    def residuals(delta: np.ndarray) -> np.ndarray:
+        T = T_wc.copy()
+        T[:3, 3] += delta[:3]
+        T[:3, :3] = pm.so3_exp(delta[3:]) @ T_wc[:3, :3]
+        return pm.reprojection_residuals(geometry.se3_inverse(T), pts_w, uv, K).ravel()
+
+    eps = 1e-6
+    J = np.stack([(residuals(e) - residuals(-e)) / (2 * eps) for e in np.eye(6) * eps], axis=1)
+    r0 = residuals(np.zeros(6))
+    expected = (r0 @ r0) / (len(r0) - 6) * np.linalg.inv(J.T @ J)
+    cov, sigma = pm.pnp_covariance_world(T_wc, pts_w, uv, K, min_pixel_sigma=0.1)
+    assert np.allclose(cov, expected, rtol=1e-4, atol=1e-12) and sigma == pytest.approx(np.sqrt(r0 @ r0 / (len(r0) - 6)))
+
+
 def test_diagonal_covariance_and_pose_step():
     assert np.allclose(np.diag(pm.diagonal_covariance(2.0, 180.0)), [4, 4, 4, np.pi**2, np.pi**2, np.pi**2])
     T_b = geometry.make_transform(pm.so3_exp([0, 0, np.deg2rad(10)]), [0.3, 0.4, 0.0])
@@ -360,6 +381,8 @@ def test_settings_are_validated_by_name():
         OdometrySettings(lk_window_px=10)
     with pytest.raises(ValueError, match="min_pnp_inliers"):
         OdometrySettings(min_pnp_inliers=4)
+    with pytest.raises(ValueError, match="window_depth_sigma_log"):
+        OdometrySettings(window_depth_sigma_log=0.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         OdometrySettings().max_features = 3
     with pytest.raises(TypeError, match="OdometrySettings"):

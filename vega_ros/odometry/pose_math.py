@@ -115,16 +115,39 @@ def reprojection_residuals(T_cw: np.ndarray, points_w: np.ndarray, uv: np.ndarra
     return np.where(np.isfinite(r), r, 1e3)
 
 
+def skew(v: np.ndarray) -> np.ndarray:
+    """``[N, 3, 3]`` cross-product matrices of ``v [N, 3]`` (``skew(v) @ x = v x x``)."""
+    v = np.asarray(v, dtype=np.float64).reshape(-1, 3)
+    z = np.zeros(len(v))
+    return np.stack([np.stack([z, -v[:, 2], v[:, 1]], -1), np.stack([v[:, 2], z, -v[:, 0]], -1),
+                     np.stack([-v[:, 1], v[:, 0], z], -1)], 1)
+
+
+def projection_jacobian(q: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """``[N, 2, 3]`` derivative of the pixel of camera-frame points ``q [N, 3]`` with respect to ``q``
+    (pinhole ``K`` with skew); NaN rows for points at or behind the camera."""
+    q = np.asarray(q, dtype=np.float64).reshape(-1, 3)
+    zs = np.where(q[:, 2] > 0, q[:, 2], np.nan)
+    J = np.zeros((len(q), 2, 3))
+    J[:, 0, 0] = K[0, 0] / zs
+    J[:, 0, 1] = K[0, 1] / zs
+    J[:, 0, 2] = -(K[0, 0] * q[:, 0] + K[0, 1] * q[:, 1]) / zs**2
+    J[:, 1, 1] = K[1, 1] / zs
+    J[:, 1, 2] = -K[1, 1] * q[:, 1] / zs**2
+    return J
+
+
 def pnp_covariance_world(T_wc: np.ndarray, points_w: np.ndarray, uv: np.ndarray, K: np.ndarray,
-                         min_pixel_sigma: float, step: float = 1e-6) -> tuple[np.ndarray, float]:
+                         min_pixel_sigma: float) -> tuple[np.ndarray, float]:
     """Covariance of a camera pose estimated from 2D-3D matches, in nav_msgs/Odometry's layout.
 
     The pose is perturbed as ``p' = p + dp`` (camera position in the world) and ``R' = exp(dphi) R``
     (rotation about the world axes), so the 6 parameters are (x, y, z, rx, ry, rz) in the world frame.
-    With ``J [2N, 6]`` the Jacobian of the reprojection residuals (central differences) and
+    With ``J [2N, 6]`` the (analytic) Jacobian of the reprojection residuals and
     ``sigma^2 = max(sum r^2 / (2N - 6), min_pixel_sigma^2)`` the pixel noise estimated from the
     residuals, the covariance is the Gauss-Newton one, ``sigma^2 (J^T J)^-1``: it grows with the
-    residuals and shrinks with the number and spread of the inliers.
+    residuals and shrinks with the number and spread of the inliers. A point behind the camera
+    counts with a residual of 1e3 px and no gradient.
 
     Args:
         T_wc: ``[4, 4]`` estimated pose. points_w: ``[N, 3]`` inlier points in the world frame.
@@ -132,24 +155,22 @@ def pnp_covariance_world(T_wc: np.ndarray, points_w: np.ndarray, uv: np.ndarray,
     Returns:
         ``(covariance [6, 6], sigma_px)``.
     """
-    points_w = np.asarray(points_w, dtype=np.float64)
+    points_w = np.asarray(points_w, dtype=np.float64).reshape(-1, 3)
     n = len(points_w)
     if n < 4:
         raise ValueError(f"pnp_covariance_world needs >= 4 points, got {n}")
     T_wc = np.asarray(T_wc, dtype=np.float64)
-
-    def residuals(delta: np.ndarray) -> np.ndarray:
-        T = T_wc.copy()
-        T[:3, 3] = T_wc[:3, 3] + delta[:3]
-        T[:3, :3] = so3_exp(delta[3:]) @ T_wc[:3, :3]
-        return reprojection_residuals(geometry.se3_inverse(T), points_w, uv, K).ravel()
-
-    r0 = residuals(np.zeros(6))
-    J = np.empty((2 * n, 6))
-    for k in range(6):
-        e = np.zeros(6)
-        e[k] = step
-        J[:, k] = (residuals(e) - residuals(-e)) / (2 * step)
+    K = np.asarray(K, dtype=np.float64)
+    R_t = T_wc[:3, :3].T
+    d = points_w - T_wc[:3, 3]
+    q = d @ T_wc[:3, :3]  # R^T (X - p), the points in the camera
+    uv_hat, _ = geometry.project_points(q, K)
+    r0 = uv_hat - np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    # q = R^T exp(-dphi) (X - p - dp): dq/dp = -R^T, dq/dphi = R^T [X - p]x
+    J = projection_jacobian(q, K) @ np.concatenate([-np.broadcast_to(R_t, (n, 3, 3)), R_t @ skew(d)], axis=2)
+    ok = np.all(np.isfinite(r0), axis=1)
+    r0 = np.where(ok[:, None], r0, 1e3).ravel()
+    J = np.where(ok[:, None, None], J, 0.0).reshape(2 * n, 6)
     dof = max(2 * n - 6, 1)
     sigma2 = max(float(r0 @ r0) / dof, min_pixel_sigma**2)
     cov = sigma2 * np.linalg.pinv(J.T @ J)

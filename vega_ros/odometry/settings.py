@@ -96,5 +96,7 @@ class OdometrySettings:
         if not 0.0 <= self.keyframe_min_tracked_fraction <= 1.0:
             raise ValueError("OdometrySettings.keyframe_min_tracked_fraction must be in [0, 1], "
                              f"got {self.keyframe_min_tracked_fraction}")
+        if not self.window_depth_sigma_log > 0.0:
+            raise ValueError(f"OdometrySettings.window_depth_sigma_log must be > 0, got {self.window_depth_sigma_log}")
         if self.keyframe_max_frames < 1:
             raise ValueError(f"OdometrySettings.keyframe_max_frames must be >= 1, got {self.keyframe_max_frames}")

@@ -31,7 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from vega_ros import geometry
-from vega_ros.odometry.pose_math import so3_exp
+from vega_ros.odometry.pose_math import projection_jacobian, skew, so3_exp
+
+
+RELATIVE_DECREASE_STOP = 1e-3
+"""Levenberg-Marquardt stops once a step lowers the robust cost by less than this share of it."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,6 @@ class _Rows:
     group: np.ndarray
 
 
-def _skew(v: np.ndarray) -> np.ndarray:
-    """``[N, 3, 3]`` cross-product matrices of ``v [N, 3]`` (``skew(v) @ x = v x x``)."""
-    z = np.zeros(len(v))
-    return np.stack([np.stack([z, -v[:, 2], v[:, 1]], -1), np.stack([v[:, 2], z, -v[:, 0]], -1),
-                     np.stack([-v[:, 1], v[:, 0], z], -1)], 1)
-
-
 def _in_keyframe(T_wc: np.ndarray, problem: WindowProblem, log_z: np.ndarray, lm: np.ndarray, kf: np.ndarray):
     """Landmarks ``lm [n]`` in the cameras of keyframes ``kf [n]``: ``q [n, 3]``, the host-frame points
     ``P [n, 3]`` and the host-to-keyframe rotations ``R [n, 3, 3]``."""
@@ -96,9 +93,9 @@ def _chain(J_q: np.ndarray, q: np.ndarray, P: np.ndarray, R: np.ndarray, host: n
     ``[n, k, 6 (M - 1)]`` and to the landmark's log depth ``[n, k]``."""
     n, k = J_q.shape[:2]
     # q = inv(T_b) T_a Exp(xi_a) P: dq/dv_a = R_ba, dq/dw_a = -R_ba [P]x
-    J_host = J_q @ np.concatenate([R, -R @ _skew(P)], axis=2)
+    J_host = J_q @ np.concatenate([R, -R @ skew(P)], axis=2)
     # q = Exp(-xi_b) inv(T_b) T_a P: dq/dv_b = -I, dq/dw_b = [q]x
-    J_kf = J_q @ np.concatenate([-np.broadcast_to(np.eye(3), (n, 3, 3)), _skew(q)], axis=2)
+    J_kf = J_q @ np.concatenate([-np.broadcast_to(np.eye(3), (n, 3, 3)), skew(q)], axis=2)
     J = np.zeros((n, k, m, 6))
     rows = np.arange(n)
     other = host != kf  # a depth measured in the host itself does not depend on any pose
@@ -115,7 +112,7 @@ def _linearise(T_wc: np.ndarray, log_z: np.ndarray, problem: WindowProblem, K: n
     m = len(T_wc)
     lm_o, kf_o = problem.obs_landmark, problem.obs_keyframe
     q, P, R = _in_keyframe(T_wc, problem, log_z, lm_o, kf_o)
-    uv_hat, z = geometry.project_points(q, K)
+    uv_hat, _ = geometry.project_points(q, K)
     r_obs = uv_hat - problem.obs_uv  # [N, 2]
     lm_d, kf_d = problem.depth_landmark, problem.depth_keyframe
     qd, Pd, Rd = _in_keyframe(T_wc, problem, log_z, lm_d, kf_d)
@@ -127,13 +124,7 @@ def _linearise(T_wc: np.ndarray, log_z: np.ndarray, problem: WindowProblem, K: n
     group = np.concatenate([np.repeat(np.arange(n), 2), n + np.arange(d)])
     if not with_jacobian:
         return _Rows(r=r, Jp=None, Js=None, lm=lm, group=group)
-    zs = np.where(z > 0, z, np.nan)
-    J_proj = np.zeros((n, 2, 3))  # d uv / d q
-    J_proj[:, 0, 0] = K[0, 0] / zs
-    J_proj[:, 0, 1] = K[0, 1] / zs
-    J_proj[:, 0, 2] = -(K[0, 0] * q[:, 0] + K[0, 1] * q[:, 1]) / zs**2
-    J_proj[:, 1, 1] = K[1, 1] / zs
-    J_proj[:, 1, 2] = -K[1, 1] * q[:, 1] / zs**2
+    J_proj = projection_jacobian(q, K)  # d uv / d q
     J_log = np.zeros((d, 1, 3))  # d (w log z) / d q
     J_log[:, 0, 2] = depth_weight / zd
     Jp_o, Js_o = _chain(J_proj, q, P, R, problem.host[lm_o], kf_o, m)
@@ -241,7 +232,7 @@ def _levenberg_marquardt(T_wc: np.ndarray, log_z: np.ndarray, problem: WindowPro
         H_ps = np.stack([np.bincount(rows.lm, weights=Jpw[:, c] * Js, minlength=n_lm) for c in range(Jp.shape[1])])
         H_ss = np.bincount(rows.lm, weights=w * Js**2, minlength=n_lm)
         g_s = np.bincount(rows.lm, weights=w * Js * r, minlength=n_lm)
-        improved = False
+        improved = converged = False
         while lam < 1e8:
             H_ss_d = H_ss * (1.0 + lam) + 1e-9
             S = H_pp + lam * np.diag(np.diag(H_pp) + 1e-9) - (H_ps / H_ss_d) @ H_ps.T
@@ -255,10 +246,12 @@ def _levenberg_marquardt(T_wc: np.ndarray, log_z: np.ndarray, problem: WindowPro
             rows_try = _linearise(T_try, s_try, problem, K, weight, with_jacobian=False)
             cost_try = cost_of(rows_try)
             if cost_try < cost:
-                T, s, cost, lam, improved = T_try, s_try, cost_try, max(lam / 3.0, 1e-9), True
+                T, s, lam, improved = T_try, s_try, max(lam / 3.0, 1e-9), True
+                converged = cost - cost_try < RELATIVE_DECREASE_STOP * cost
+                cost = cost_try
                 break
             lam *= 4.0
-        if not improved or max(np.max(np.abs(d_p)), np.max(np.abs(d_s), initial=0.0)) < 1e-10:
+        if not improved or converged:
             break
         rows = _linearise(T, s, problem, K, weight)
     if not (np.all(np.isfinite(T)) and np.all(np.isfinite(s))) or cost >= start_cost:
