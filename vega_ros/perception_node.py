@@ -491,7 +491,7 @@ class PerceptionNode(Node):
             if r.new_keyframe:
                 self.stats.count("keyframes")
                 self.stats.count(f"keyframes.{r.keyframe_reason}")
-            self._publish_pose(job.header, r, pose)
+            self._publish_pose(job.header, pose)
             self.stats.sample("pose_ms", (time.monotonic() - t0) * 1e3)
             self.stats.sample("pose_latency_ms", self._age_ms(job.header))
             self.stats.count("poses_published")
@@ -500,8 +500,8 @@ class PerceptionNode(Node):
                 self.stats.count("pose_errors")
                 self._warn_throttled("pose_error", f"pose stage failed: {type(e).__name__}: {e}")
 
-    def _publish_pose(self, header, r: FrameResult, pose_estimate: PoseEstimate) -> None:
-        """pose, odometry (with covariance), path (a few Hz, and at keyframes), TF odom -> camera."""
+    def _publish_pose(self, header, pose_estimate: PoseEstimate) -> None:
+        """pose, odometry (with covariance), path (every PATH_PERIOD_S), TF odom -> camera."""
         s = self.settings
         camera_frame = header.frame_id
         odom_header = conversions.make_header(header.stamp, s.odom_frame)
@@ -514,7 +514,9 @@ class PerceptionNode(Node):
         if len(self._path.poses) > PATH_MAX_POSES:
             del self._path.poses[: len(self._path.poses) - PATH_MAX_POSES]
         now = time.monotonic()
-        if now - self._path_published >= PATH_PERIOD_S or r.new_keyframe:  # a long Path costs; RViz needs a few Hz
+        # a Path of PATH_MAX_POSES poses costs ~6 ms to publish; RViz needs a few Hz, and a stream that makes a
+        # keyframe on most frames would otherwise publish it on most frames
+        if now - self._path_published >= PATH_PERIOD_S:
             self._path_published = now
             self.pub_path.publish(self._path)
 
