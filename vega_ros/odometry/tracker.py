@@ -307,8 +307,11 @@ class VisualOdometry:
         if built is None:
             return kfs[-1].T_wc.copy()
         problem, entry_kf, entry_row, entry_lm = built
-        T_after, log_z = refine_window(np.stack([k.T_wc for k in kfs]), problem, self._K, s.window_depth_sigma_log,
-                                       s.window_huber_px, s.window_max_iterations)
+        T_before = np.stack([k.T_wc for k in kfs])
+        T_after, log_z = refine_window(T_before, problem, self._K, s.window_depth_sigma_log, s.window_huber_px,
+                                       s.window_max_iterations)
+        if np.array_equal(T_after, T_before) and np.array_equal(log_z, problem.log_z):  # nothing refined
+            return kfs[-1].T_wc.copy()
         for k, T in zip(kfs, T_after):
             k.T_wc = T
         # every keyframe's copy of a landmark moves to where the adjusted landmark is
@@ -332,6 +335,7 @@ def _window_problem(kfs: list[_Keyframe], K: np.ndarray):
     ids = np.concatenate([k.ids for k in kfs])
     has_point = np.concatenate([np.all(np.isfinite(k.points), axis=1) for k in kfs])
     z_meas = np.concatenate([k.z_measured for k in kfs])
+    z_point = np.concatenate([k.points[:, 2] for k in kfs])
     uv = np.concatenate([k.uv for k in kfs])
     _, track = np.unique(ids, return_inverse=True)
     host = np.full(track.max() + 1 if len(track) else 0, m)
@@ -347,9 +351,7 @@ def _window_problem(kfs: list[_Keyframe], K: np.ndarray):
     lm_host = host[keep_track]
     is_host = e_kf == lm_host[e_lm]
     order = np.argsort(e_lm[is_host])  # one host entry per landmark, in landmark order
-    host_kf, host_row = e_kf[is_host][order], e_row[is_host][order]
-    host_uv = e_uv[is_host][order]
-    z_host = np.array([kfs[i].points[r, 2] for i, r in zip(host_kf, host_row)])
+    host_uv, z_host = e_uv[is_host][order], z_point[e][is_host][order]
     depth = np.isfinite(e_z) & (e_z > 0)
     problem = WindowProblem(host=lm_host, ray=pose_math.backproject(host_uv, np.ones(len(host_uv)), K), log_z=np.log(z_host),
                             obs_landmark=e_lm[~is_host], obs_keyframe=e_kf[~is_host], obs_uv=e_uv[~is_host],
