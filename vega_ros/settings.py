@@ -62,7 +62,8 @@ class PerceptionSettings:
     keyframe_min_overlap: float = param(0.6, "New keyframe below this predicted overlap with the keyframe", 0.0, 1.0)
     keyframe_max_frames: int = param(90, "New keyframe after this many frames at most", 1, 100000)
     pose_source: str = param("visual_odometry", "Camera pose: 'visual_odometry' (features tracked on the predicted metric depth, PnP + RANSAC against "
-                                                "keyframes, a bundle-adjusted keyframe window, the learned pose as prior) or 'learned' (the model's pose head alone)",
+                                                "keyframes, a bundle-adjusted keyframe window, the learned pose as prior) or 'learned' "
+                                                "(the model's pose head alone)",
                              choices=("visual_odometry", "learned"))
     scale_source: str = param("model", "Depth scale: 'model' (trust the card), 'fixed' (multiply by depth_scale), "
                                        "'motion' (from known camera motion: TF or the reference_pose topic)",

@@ -67,7 +67,9 @@ class OdometrySettings:
         "values trust the depth maps' shape more, larger ones let the views' parallax reshape it (scale "
         "always comes from the depth maps).",
         0.01, 10.0)
-    window_huber_px: float = param(1.5, "Huber scale of the windowed bundle adjustment's residuals (px; depth residuals in window_depth_sigma_log units).", 0.01, 100.0)
+    window_huber_px: float = param(
+        1.5, "Huber scale of the windowed bundle adjustment's residuals (px; depth residuals in window_depth_sigma_log units).",
+        0.01, 100.0)
     max_prior_frames: int = param(5, "Consecutive frames on which the prior may stand in for a failed PnP before tracking is LOST.", 0, 1000)
     recover_min_points: int = param(40, "Corners with valid depth a frame needs to (re-)initialise a keyframe.", 6, 5000)
     min_pixel_sigma: float = param(0.3, "Floor of the reprojection noise (px) used for the covariance (exact data would give zero).", 0.0, 100.0)

@@ -33,7 +33,6 @@ import numpy as np
 from vega_ros import geometry
 from vega_ros.odometry.pose_math import projection_jacobian, skew, so3_exp
 
-
 RELATIVE_DECREASE_STOP = 1e-3
 """Levenberg-Marquardt stops once a step lowers the robust cost by less than this share of it."""
 
