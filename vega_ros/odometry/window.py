@@ -13,8 +13,8 @@ it. Two kinds of residual, both in pixel units:
 The depth terms hold the metric scale (monocular views alone could not) and let the views correct
 each depth map's shape where the keyframes see the landmark with parallax: a predicted depth map that
 is too flat makes PnP on it under-estimate the motion, and triangulation across the window pulls
-the shape back. With ``depth_sigma_log`` near zero the depths stay as the maps say and only the
-poses move. The oldest keyframe is held fixed (it anchors the gauge); the others' ``T_wc`` move by
+the shape back. With a small ``depth_sigma_log`` (0.01) the depths stay close to what the maps say
+and mostly the poses move. The oldest keyframe is held fixed (it anchors the gauge); the others' ``T_wc`` move by
 a right perturbation ``T_wc <- T_wc @ [so3_exp(w) | v]`` with ``xi = (v, w)`` (translation in
 metres, rotation vector in radians, both in the keyframe's camera frame).
 
