@@ -87,7 +87,8 @@ def test_pnp_covariance_uses_the_jacobian_of_the_world_frame_perturbation():
         T = T_wc.copy()
         T[:3, 3] += delta[:3]
         T[:3, :3] = pm.so3_exp(delta[3:]) @ T_wc[:3, :3]
-        return pm.reprojection_residuals(geometry.se3_inverse(T), pts_w, uv, K).ravel()
+        uv_hat, _ = geometry.project_points(geometry.transform_points(geometry.se3_inverse(T), pts_w), K)
+        return (uv_hat - uv).ravel()
 
     eps = 1e-6
     J = np.stack([(residuals(e) - residuals(-e)) / (2 * eps) for e in np.eye(6) * eps], axis=1)

@@ -108,13 +108,6 @@ def fuse_depth(z_map: np.ndarray, weight_map: np.ndarray, z_new: np.ndarray, max
     return np.where(total > 0, np.exp(log_z), np.nan), total
 
 
-def reprojection_residuals(T_cw: np.ndarray, points_w: np.ndarray, uv: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """``[N, 2]`` pixel residuals ``project(T_cw @ X) - uv``; points behind the camera give a large value."""
-    uv_hat, z = geometry.project_points(geometry.transform_points(T_cw, np.asarray(points_w, dtype=np.float64)), K)
-    r = uv_hat - np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-    return np.where(np.isfinite(r), r, 1e3)
-
-
 def skew(v: np.ndarray) -> np.ndarray:
     """``[N, 3, 3]`` cross-product matrices of ``v [N, 3]`` (``skew(v) @ x = v x x``)."""
     v = np.asarray(v, dtype=np.float64).reshape(-1, 3)

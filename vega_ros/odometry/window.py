@@ -26,6 +26,7 @@ step solves a ``6 (M - 1)`` square system, whatever the number of tracks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +78,10 @@ class _Rows:
     group: np.ndarray
 
 
-def _in_keyframe(T_wc: np.ndarray, problem: WindowProblem, log_z: np.ndarray, lm: np.ndarray, kf: np.ndarray):
-    """Landmarks ``lm [n]`` in the cameras of keyframes ``kf [n]``: ``q [n, 3]``, the host-frame points
-    ``P [n, 3]`` and the host-to-keyframe rotations ``R [n, 3, 3]``."""
-    T_ba = geometry.relative_pose(T_wc[:, None], T_wc[None, :])  # [M, M, 4, 4]: T_ba[b, a] = inv(T_wb) @ T_wa
+def _in_keyframe(T_ba: np.ndarray, problem: WindowProblem, log_z: np.ndarray, lm: np.ndarray, kf: np.ndarray):
+    """Landmarks ``lm [n]`` in the cameras of keyframes ``kf [n]``, given every pair's relative pose
+    ``T_ba [M, M, 4, 4]`` (``T_ba[b, a] = inv(T_wb) @ T_wa``): ``q [n, 3]``, the host-frame points ``P [n, 3]``
+    and the host-to-keyframe rotations ``R [n, 3, 3]``."""
     host = problem.host[lm]
     P = problem.ray[lm] * np.exp(log_z[lm])[:, None]
     R = T_ba[kf, host, :3, :3]
@@ -109,12 +110,13 @@ def _linearise(T_wc: np.ndarray, log_z: np.ndarray, problem: WindowProblem, K: n
                with_jacobian: bool = True) -> _Rows:
     """Residual rows (pixels; NaN where a point falls behind the camera it is seen in) and, if asked, their Jacobians."""
     m = len(T_wc)
+    T_ba = geometry.relative_pose(T_wc[:, None], T_wc[None, :])  # [M, M, 4, 4]
     lm_o, kf_o = problem.obs_landmark, problem.obs_keyframe
-    q, P, R = _in_keyframe(T_wc, problem, log_z, lm_o, kf_o)
+    q, P, R = _in_keyframe(T_ba, problem, log_z, lm_o, kf_o)
     uv_hat, _ = geometry.project_points(q, K)
     r_obs = uv_hat - problem.obs_uv  # [N, 2]
     lm_d, kf_d = problem.depth_landmark, problem.depth_keyframe
-    qd, Pd, Rd = _in_keyframe(T_wc, problem, log_z, lm_d, kf_d)
+    qd, Pd, Rd = _in_keyframe(T_ba, problem, log_z, lm_d, kf_d)
     zd = np.where(qd[:, 2] > 0, qd[:, 2], np.nan)
     r_depth = depth_weight * (np.log(zd) - problem.depth_log_z)  # [D]
     n, d = len(lm_o), len(lm_d)
@@ -197,10 +199,10 @@ def refine_window(T_wc: np.ndarray, problem: WindowProblem, K: np.ndarray, depth
     err = _group_errors(_linearise(T, s, problem, K, weight, with_jacobian=False), n_obs + len(problem.depth_landmark))
     keep_obs, keep_depth = err[:n_obs] <= limit, err[n_obs:] <= limit
     if not keep_obs.all() or not keep_depth.all():
-        inliers = WindowProblem(host=problem.host, ray=problem.ray, log_z=s,
-                                obs_landmark=problem.obs_landmark[keep_obs], obs_keyframe=problem.obs_keyframe[keep_obs],
-                                obs_uv=problem.obs_uv[keep_obs], depth_landmark=problem.depth_landmark[keep_depth],
-                                depth_keyframe=problem.depth_keyframe[keep_depth], depth_log_z=problem.depth_log_z[keep_depth])
+        inliers = dataclasses.replace(
+            problem, obs_landmark=problem.obs_landmark[keep_obs], obs_keyframe=problem.obs_keyframe[keep_obs],
+            obs_uv=problem.obs_uv[keep_obs], depth_landmark=problem.depth_landmark[keep_depth],
+            depth_keyframe=problem.depth_keyframe[keep_depth], depth_log_z=problem.depth_log_z[keep_depth])
         if keep_obs.sum() >= 6 * (m - 1):
             T2, s2 = _levenberg_marquardt(T, s, inliers, K, weight, scale, max_iterations)
             if T2 is not None:
